@@ -1,0 +1,35 @@
+"""One error root for everything the engine raises on purpose.
+
+Every message names the offending value and says how to fix it. Library code raises; the CLI
+and the QGIS layer decide how to show it (exit code, ``QgsProcessingException``).
+"""
+
+from __future__ import annotations
+
+
+class Dms2fError(Exception):
+    """Root of all deliberate errors of the plugin; ``str(err)`` is a complete, actionable message."""
+
+
+class InputError(Dms2fError, ValueError):
+    """A parameter or input raster that cannot be used (wrong band count, all nodata, ...)."""
+
+
+class RasterReadError(Dms2fError, OSError):
+    """A file that cannot be opened or read as a raster."""
+
+
+class OutputError(Dms2fError, OSError):
+    """An output that cannot be written (folder not writable, output equals input, ...)."""
+
+
+class ModelFileError(Dms2fError, ValueError):
+    """A saved model file that is corrupt, unsafe or does not match the raster."""
+
+
+class DependencyError(Dms2fError, ImportError):
+    """An optional dependency (torch, mamba-ssm, ...) is missing; the message says what to install."""
+
+
+class CancelledError(Dms2fError):
+    """The user cancelled the run; no output was left behind."""
