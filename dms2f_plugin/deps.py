@@ -1,0 +1,390 @@
+"""How QGIS finds torch and the other heavy Python dependencies (standard library only).
+
+QGIS ships its own Python with its own numpy and GDAL. Installing torch & co into that Python
+(``pip install`` into QGIS) is the top complaint of every deep-learning QGIS plugin: a newer numpy
+pulled in by pip breaks QGIS's compiled libraries. So the heavy packages live in a *private*
+virtual environment, made from QGIS's own interpreter with ``--system-site-packages`` (so it sees,
+and never replaces, QGIS's numpy and GDAL), and the plugin **appends** that environment's
+``site-packages`` to ``sys.path`` when torch is not already importable. Appending (never
+prepending) means every package QGIS already has keeps winning; only what QGIS lacks (torch,
+numba, safetensors, ...) is found in the private environment.
+
+Candidate private environments, first match wins:
+
+1. ``$DMS2F_HAD_VENV`` if set;
+2. ``.venv`` next to the plugin folder (a development checkout, made by ``make``);
+3. a per-user environment in the platform's user data folder: ``~/.local/share/dms2f_had/venv``
+   (Linux, honouring ``$XDG_DATA_HOME``), ``%APPDATA%/dms2f_had/venv`` (Windows),
+   ``~/Library/Application Support/dms2f_had/venv`` (macOS).
+
+The per-user environment is made by :func:`install_private_env` (the plugin offers it when torch
+is missing) or from a shell: ``python3 <plugin folder>/dms2f_plugin/deps.py install``.
+``python3 .../deps.py report`` prints :func:`diagnostics_report` for bug reports.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import shutil
+import subprocess  # nosec B404 - argument lists only, never a shell
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Environment variable naming a private environment explicitly.
+ENV_VAR = "DMS2F_HAD_VENV"
+#: The plugin folder (``dms2f_had/``): the repository root in a checkout.
+PLUGIN_ROOT = Path(__file__).resolve().parent.parent
+#: Pinned requirements installed into the private environment.
+REQUIREMENTS = PLUGIN_ROOT / "requirements.txt"
+#: Import names the DMS2F-HAD algorithm needs beyond QGIS.
+REQUIRED = ("torch", "numba", "safetensors")
+#: Optional accelerators (CUDA kernels), reported but never required.
+OPTIONAL = ("mamba_ssm", "causal_conv1d")
+#: Packages QGIS owns: pinned to the running versions while pip works, so pip never replaces them.
+PROTECTED = ("numpy", "scipy", "GDAL")
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Activation:
+    """What :func:`activate_private_env` did, for the plugin's log.
+
+    Attributes:
+        action: ``"importable"`` (nothing to do), ``"appended"``, ``"already-on-path"`` or
+            ``"not-found"``.
+        env: the private environment used, if any.
+        site_packages: the folder appended to ``sys.path``, if any.
+        message: one human-readable sentence.
+    """
+
+    action: str
+    env: Path | None
+    site_packages: Path | None
+    message: str
+
+
+#: The result of the last :func:`activate_private_env` call (the plugin logs it).
+LAST_ACTIVATION: Activation | None = None
+
+
+def user_data_dir() -> Path:
+    """Return the per-user data folder of the plugin for this platform (not created)."""
+    home = Path.home()
+    if sys.platform.startswith("win"):
+        base = Path(os.environ.get("APPDATA") or home / "AppData" / "Roaming")
+    elif sys.platform == "darwin":
+        base = home / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
+    return base / "dms2f_had"
+
+
+def default_private_env() -> Path:
+    """Return where :func:`install_private_env` puts the per-user environment."""
+    return user_data_dir() / "venv"
+
+
+def candidate_envs() -> list[Path]:
+    """Return the candidate private environments in lookup order (existing or not)."""
+    envs = []
+    override = os.environ.get(ENV_VAR)
+    if override:
+        envs.append(Path(override).expanduser())
+    envs.append(PLUGIN_ROOT / ".venv")
+    envs.append(default_private_env())
+    return envs
+
+
+def site_packages(env: Path) -> Path | None:
+    """Return ``env``'s site-packages for the *running* Python version, or None.
+
+    An environment made by another Python minor version is ignored: its compiled packages
+    (torch) would not load here.
+    """
+    if not _same_python(env):
+        return None
+    if sys.platform.startswith("win"):
+        path = env / "Lib" / "site-packages"
+    else:
+        ver = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        path = env / "lib" / ver / "site-packages"
+    return path if path.is_dir() else None
+
+
+def _same_python(env: Path) -> bool:
+    """True when ``env/pyvenv.cfg`` names the running Python's major.minor version."""
+    cfg = env / "pyvenv.cfg"
+    if not cfg.is_file():
+        return False
+    want = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for line in cfg.read_text(encoding="utf-8", errors="replace").splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() in ("version", "version_info"):
+            parts = value.strip().split(".")
+            return ".".join(parts[:2]) == want
+    return False
+
+
+def missing_dependencies(names: Iterable[str] = REQUIRED) -> list[str]:
+    """Return the import names in ``names`` that cannot be found (nothing is imported)."""
+    return [name for name in names if not _findable(name)]
+
+
+def _findable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def activate_private_env(envs: Iterable[Path] | None = None, module: str = "torch") -> Activation:
+    """Make the private environment's packages importable, when QGIS's Python lacks them.
+
+    Appends (never prepends) the first candidate environment's site-packages that holds
+    ``module`` to ``sys.path``, so QGIS's own numpy and GDAL keep precedence. Idempotent.
+
+    Args:
+        envs: candidate environments; defaults to :func:`candidate_envs`.
+        module: the import name that decides whether anything is needed.
+
+    Returns:
+        What was done; also stored in :data:`LAST_ACTIVATION`.
+    """
+    global LAST_ACTIVATION  # noqa: PLW0603 - a single, documented record for the log
+    LAST_ACTIVATION = _activate(list(candidate_envs() if envs is None else envs), module)
+    return LAST_ACTIVATION
+
+
+def _activate(envs: list[Path], module: str) -> Activation:
+    if _findable(module):
+        origin = _origin(module)
+        return Activation("importable", None, None, f"{module} is importable from {origin}.")
+    for env in envs:
+        path = site_packages(env)
+        if path is None or not _holds(path, module):
+            continue
+        if str(path) in sys.path:
+            return Activation("already-on-path", env, path, f"{path} is already on sys.path.")
+        sys.path.append(str(path))
+        importlib.invalidate_caches()
+        return Activation("appended", env, path, f"Appended {path} to sys.path for {module}.")
+    looked = ", ".join(str(env) for env in envs)
+    return Activation(
+        "not-found",
+        None,
+        None,
+        f"{module} is not installed for this Python {platform.python_version()} and no private "
+        f"environment holds it (looked in: {looked}). Install it with the plugin's "
+        f"'Install dependencies' action or: {_shell_hint()}",
+    )
+
+
+def _holds(path: Path, module: str) -> bool:
+    """True when folder ``path`` holds top-level package or module ``module``."""
+    return (path / module).is_dir() or (path / f"{module}.py").is_file()
+
+
+def _origin(module: str) -> str:
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return "?"
+    return str(spec.origin) if spec and spec.origin else "?"
+
+
+def _shell_hint() -> str:
+    return f"python3 {PLUGIN_ROOT / 'dms2f_plugin' / 'deps.py'} install"
+
+
+def base_python() -> Path:
+    """Return the real Python interpreter behind the running one.
+
+    Inside QGIS ``sys.executable`` is often QGIS itself (``/usr/bin/qgis``, ``qgis-bin.exe``,
+    ``QGIS.app/Contents/MacOS/QGIS``), which cannot run ``-m venv``. Tried in order:
+    ``sys.executable`` and ``sys._base_executable`` when they are Python interpreters; on Windows
+    ``python.exe`` in ``sys.base_prefix``/``sys.prefix`` (OSGeo4W: ``apps/Python3x``); elsewhere
+    ``bin/pythonX.Y`` and ``bin/python3`` in ``sys.base_prefix`` (Debian ``/usr``, the macOS
+    bundle's framework); finally ``pythonX.Y``/``python3`` on ``PATH``.
+
+    Raises:
+        FileNotFoundError: when no interpreter is found.
+    """
+    ver = f"{sys.version_info.major}.{sys.version_info.minor}"
+    found: list[Path] = []
+    for exe in (sys.executable, getattr(sys, "_base_executable", "")):
+        if exe and Path(exe).name.lower().startswith("python"):
+            found.append(Path(exe))
+    if sys.platform.startswith("win"):
+        found += [Path(sys.base_prefix) / "python.exe", Path(sys.prefix) / "python.exe"]
+    else:
+        found += [Path(sys.base_prefix) / "bin" / f"python{ver}", Path(sys.base_prefix) / "bin" / "python3"]
+    found += [Path(p) for p in (shutil.which(f"python{ver}"), shutil.which("python3")) if p]
+    for exe in found:
+        if exe.is_file():
+            return exe
+    raise FileNotFoundError(
+        f"No Python {ver} interpreter found next to {sys.executable}; set {ENV_VAR} to an "
+        f"environment made with 'python{ver} -m venv --system-site-packages' instead."
+    )
+
+
+def env_python(env: Path) -> Path:
+    """Return the interpreter inside virtual environment ``env``."""
+    if sys.platform.startswith("win"):
+        return env / "Scripts" / "python.exe"
+    return env / "bin" / "python"
+
+
+def venv_command(env: Path | None = None) -> list[str]:
+    """Return the argument list that creates the private environment."""
+    env = env or default_private_env()
+    return [str(base_python()), "-m", "venv", "--system-site-packages", str(env)]
+
+
+def install_command(env: Path | None = None, constraints: Path | None = None) -> list[str]:
+    """Return the pip argument list that installs the pinned requirements into ``env``.
+
+    Args:
+        env: the private environment; defaults to :func:`default_private_env`.
+        constraints: a pip constraints file pinning :data:`PROTECTED` packages.
+    """
+    env = env or default_private_env()
+    cmd = [str(env_python(env)), "-m", "pip", "install", "--no-input", "-r", str(REQUIREMENTS)]
+    if constraints is not None:
+        cmd += ["-c", str(constraints)]
+    return cmd
+
+
+def protected_constraints() -> str:
+    """Return pip constraints pinning QGIS's own numpy/scipy/GDAL to the running versions."""
+    lines = []
+    for dist in PROTECTED:
+        try:
+            lines.append(f"{dist}=={importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "\n".join(lines) + "\n"
+
+
+def install_private_env(progress: Log | None = None, env: Path | None = None) -> Path:
+    """Create (or update) the private environment and pip-install the pinned requirements.
+
+    The environment is made by the running Python (:func:`base_python`) with
+    ``--system-site-packages``, and pip runs with QGIS's numpy/scipy/GDAL pinned to their running
+    versions, so it never installs a second numpy. Afterwards :func:`activate_private_env` makes
+    the packages importable in this session. Idempotent.
+
+    Args:
+        progress: receives each output line (e.g. ``feedback.pushInfo``); default: discard.
+        env: target environment; defaults to ``$DMS2F_HAD_VENV`` or :func:`default_private_env`.
+
+    Returns:
+        The environment folder.
+
+    Raises:
+        subprocess.CalledProcessError: when venv or pip fails (its output went to ``progress``).
+    """
+    log = progress or (lambda line: None)
+    env = env or Path(os.environ.get(ENV_VAR) or default_private_env()).expanduser()
+    if not env_python(env).is_file():
+        env.parent.mkdir(parents=True, exist_ok=True)
+        _run(venv_command(env), log)
+    with tempfile.TemporaryDirectory(prefix="dms2f_had_") as tmp:
+        constraints = Path(tmp) / "protected.txt"
+        constraints.write_text(protected_constraints(), encoding="utf-8")
+        _run(install_command(env, constraints), log)
+    activate_private_env([env])
+    log(LAST_ACTIVATION.message if LAST_ACTIVATION else "")
+    return env
+
+
+def _run(cmd: list[str], log: Log) -> None:
+    """Run ``cmd`` (an argument list, no shell), streaming its output lines to ``log``."""
+    log("$ " + " ".join(cmd))
+    proc = subprocess.Popen(  # nosec B603 - fixed argument list built above
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    )
+    assert proc.stdout is not None  # nosec B101 - set by PIPE above
+    for line in proc.stdout:
+        log(line.rstrip())
+    if proc.wait() != 0:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _cuda_line() -> str:
+    if not _findable("torch"):
+        return "CUDA: unknown (torch missing)"
+    try:
+        torch = importlib.import_module("torch")
+        if torch.cuda.is_available():
+            return f"CUDA: available, {torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
+        return "CUDA: not available (CPU only)"
+    except Exception as err:  # noqa: BLE001 - a report must never fail
+        return f"CUDA: torch import failed: {err!r}"
+
+
+#: (label, import name, distribution name) of each package in the report.
+_REPORTED = (
+    ("numpy", "numpy", "numpy"),
+    ("gdal", "osgeo", "GDAL"),
+    ("torch", "torch", "torch"),
+    ("numba", "numba", "numba"),
+    ("safetensors", "safetensors", "safetensors"),
+    ("mamba_ssm", "mamba_ssm", "mamba_ssm"),
+    ("causal_conv1d", "causal_conv1d", "causal_conv1d"),
+)
+
+
+def diagnostics_report() -> str:
+    """Return a plain-text report of the Python environment that users can paste in an issue."""
+    activation = LAST_ACTIVATION
+    lines = [
+        "DMS2F-HAD diagnostics",
+        f"python: {sys.version.split()[0]} ({sys.executable})",
+        f"platform: {platform.platform()}",
+        f"plugin folder: {PLUGIN_ROOT}",
+        f"private env lookup: {', '.join(str(p) for p in candidate_envs())}",
+        f"private env active: {activation.message if activation else 'not activated yet'}",
+    ]
+    for label, module, dist in _REPORTED:
+        where = _origin(module) if _findable(module) else "-"
+        lines.append(f"{label}: {_version(dist)} ({where})")
+    lines.append(_cuda_line())
+    missing = missing_dependencies()
+    lines.append(f"missing required: {', '.join(missing) if missing else 'none'}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python3 deps.py install|report``: install the private environment or print the report."""
+    args = sys.argv[1:] if argv is None else argv
+    command = args[0] if args else "report"
+    if command == "install":
+        env = install_private_env(print)
+        print(f"Private environment ready: {env}")
+        return 0
+    if command == "report":
+        activate_private_env()
+        print(diagnostics_report())
+        return 0
+    print("usage: deps.py [install|report]", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
