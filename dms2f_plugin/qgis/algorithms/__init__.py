@@ -1,0 +1,1 @@
+"""One Processing algorithm per module, all on :class:`.base.Dms2fAlgorithm`."""

@@ -1,0 +1,110 @@
+"""``dms2f:detect_anomalies``: fit DMS2F-HAD to the scene and write its anomaly score."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+from qgis.core import (
+    QgsProcessingContext,
+    QgsProcessingFeedback,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+)
+from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
+
+from ..styling import OutputKind, style_output
+from . import parameters as p
+from .base import Dms2fAlgorithm
+
+PRESET = "PRESET"
+SEED = "SEED"
+SAVE_MODEL = "SAVE_MODEL"
+
+#: Engine preset per ``PRESET`` option.
+PRESETS = ("fast", "paper")
+MODEL_EXTENSION = "dms2f"
+
+
+class DetectAnomaliesAlgorithm(Dms2fAlgorithm):
+    """Per-scene DMS2F-HAD: fit the network to the raster, score reconstruction errors."""
+
+    NAME = "detect_anomalies"
+    DISPLAY_NAME = QT_TRANSLATE_NOOP("Dms2fAlgorithm", "Detect anomalies (DMS2F-HAD)")
+    GROUP_ID = "detection"
+    HELP = QT_TRANSLATE_NOOP(
+        "Dms2fAlgorithm",
+        "Finds anomalous pixels (small targets, unusual materials) in a hyperspectral raster "
+        "without training data: the DMS2F-HAD network (spatial and spectral Mamba branches with "
+        "gated fusion) is fitted to this scene to reconstruct its background, and each pixel's "
+        "reconstruction error becomes its anomaly score.\n\n"
+        "<b>Hyperspectral raster</b>: any multi-band raster read by GDAL (GeoTIFF, ENVI, ...).\n"
+        "<b>Bands</b>: optional 1-based selection such as 1-10,15; empty uses all bands.\n"
+        "<b>Preset</b>: <i>Fast</i> is a small network that runs on a CPU in minutes; "
+        "<i>Paper</i> is the published configuration (a CUDA GPU is recommended).\n"
+        "<b>Device</b>: Auto uses a CUDA GPU when one is available (default from Processing > "
+        "Options > Providers > DMS2F-HAD).\n"
+        "<b>Random seed</b>: the same seed gives the same scores on the same device.\n"
+        "<b>Save fitted model</b>: optional file to keep the fitted network, to score similar "
+        "scenes later with 'Detect anomalies with a saved model'. When empty and a model folder "
+        "is set in the provider options, the model is kept there.\n"
+        "<b>Anomaly score</b>: float32 raster on the input grid (same CRS and geotransform); "
+        "higher means more anomalous. It opens with a heatmap style. The log names the device, "
+        "preset and timings used. Requires PyTorch (the plugin offers to install it).")
+
+    def initAlgorithm(self, config: Optional[Dict[str, Any]] = None) -> None:  # noqa: N802, D102
+        defaults = self.settings()
+        self.addParameter(p.input_raster())
+        self.addParameter(p.bands())
+        self.addParameter(QgsProcessingParameterEnum(
+            PRESET, self.tr("Preset"),
+            options=[self.tr("Fast (CPU friendly)"), self.tr("Paper (as published, GPU recommended)")],
+            defaultValue=0))
+        self.addParameter(p.device(defaults))
+        self.add_advanced(QgsProcessingParameterNumber(
+            SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, defaultValue=0,
+            minValue=0))
+        self.add_advanced(p.threads(defaults))
+        self.add_advanced(p.tile_size())
+        self.addParameter(QgsProcessingParameterFileDestination(
+            SAVE_MODEL, self.tr("Save fitted model"),
+            self.tr("DMS2F-HAD model (*.{ext})").format(ext=MODEL_EXTENSION), optional=True,
+            createByDefault=False))
+        self.addParameter(p.score_output())
+
+    def checkParameterValues(self, parameters: Dict[str, Any],  # noqa: N802, D102
+                             context: QgsProcessingContext) -> Tuple[bool, str]:
+        problem = self.dependency_problem()
+        if problem:
+            return False, problem
+        return self.check_input_raster(parameters, context, min_bands=2)
+
+    def processAlgorithm(self, parameters: Dict[str, Any], context: QgsProcessingContext,  # noqa: N802
+                         feedback: QgsProcessingFeedback) -> Dict[str, Any]:
+        """Fit and score through the engine; style the score and report the kept model."""
+        self.require_dependencies()
+        from ...engine import jobs
+
+        source = self.raster_source(parameters, p.INPUT, context, min_bands=2)
+        output = self.parameterAsOutputLayer(parameters, p.OUTPUT, context)
+        model = self.parameterAsFileOutput(parameters, SAVE_MODEL, context) or self._kept_model(source)
+        self.run_engine(lambda progress: jobs.detect(
+            source, output, method="dms2f", bands=p.bands_value(self, parameters, context),
+            preset=PRESETS[self.parameterAsEnum(parameters, PRESET, context)],
+            device=p.device_value(self, parameters, context),
+            seed=self.parameterAsInt(parameters, SEED, context),
+            threads=p.threads_value(self, parameters, context),
+            tile_size=self.parameterAsInt(parameters, p.TILE_SIZE, context),
+            save_model=model or None, progress=progress), feedback)
+        style_output(output, OutputKind.SCORE, context)
+        return {p.OUTPUT: output, SAVE_MODEL: model or None}
+
+    def _kept_model(self, source: str) -> str:
+        """Where to keep the fitted model when none was asked for: the settings' folder, if set."""
+        folder = self.settings().models_folder
+        if not folder:
+            return ""
+        stem = Path(source.split("|", 1)[0]).stem or "scene"
+        return str(Path(folder) / f"{stem}_{time.strftime('%Y%m%d-%H%M%S')}.{MODEL_EXTENSION}")

@@ -1,0 +1,69 @@
+"""``dms2f:detect_with_model``: score a raster with a DMS2F-HAD model fitted earlier."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProcessingParameterFile
+from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
+
+from ..styling import OutputKind, style_output
+from . import parameters as p
+from .base import Dms2fAlgorithm
+from .detect_anomalies import MODEL_EXTENSION
+
+MODEL = "MODEL"
+
+
+class DetectWithModelAlgorithm(Dms2fAlgorithm):
+    """Applies a saved, self-describing DMS2F-HAD model (no fitting)."""
+
+    NAME = "detect_with_model"
+    DISPLAY_NAME = QT_TRANSLATE_NOOP("Dms2fAlgorithm", "Detect anomalies with a saved model")
+    GROUP_ID = "detection"
+    HELP = QT_TRANSLATE_NOOP(
+        "Dms2fAlgorithm",
+        "Scores a hyperspectral raster with a DMS2F-HAD model saved by 'Detect anomalies "
+        "(DMS2F-HAD)', without fitting again: much faster, and consistent across scenes of the "
+        "same sensor.\n\n"
+        "<b>Hyperspectral raster</b>: a raster with the same bands as the scene the model was "
+        "fitted to (the model file records its band list and normalisation and checks them).\n"
+        "<b>Model file</b>: a .dms2f file written by 'Detect anomalies (DMS2F-HAD)'.\n"
+        "<b>Device</b>: Auto uses a CUDA GPU when one is available.\n"
+        "<b>Anomaly score</b>: float32 raster on the input grid (same CRS and geotransform); "
+        "higher means more anomalous. Requires PyTorch (the plugin offers to install it).")
+
+    def initAlgorithm(self, config: Optional[Dict[str, Any]] = None) -> None:  # noqa: N802, D102
+        defaults = self.settings()
+        self.addParameter(p.input_raster())
+        self.addParameter(QgsProcessingParameterFile(
+            MODEL, self.tr("Model file"), extension=MODEL_EXTENSION,
+            defaultValue=defaults.models_folder or None))
+        self.addParameter(p.device(defaults))
+        self.add_advanced(p.threads(defaults))
+        self.add_advanced(p.tile_size())
+        self.addParameter(p.score_output())
+
+    def checkParameterValues(self, parameters: Dict[str, Any],  # noqa: N802, D102
+                             context: QgsProcessingContext) -> Tuple[bool, str]:
+        problem = self.dependency_problem()
+        if problem:
+            return False, problem
+        return self.check_input_raster(parameters, context, min_bands=2)
+
+    def processAlgorithm(self, parameters: Dict[str, Any], context: QgsProcessingContext,  # noqa: N802
+                         feedback: QgsProcessingFeedback) -> Dict[str, Any]:
+        """Apply the model through the engine and style the score output."""
+        self.require_dependencies()
+        from ...engine import jobs
+
+        source = self.raster_source(parameters, p.INPUT, context, min_bands=2)
+        model = self.parameterAsFile(parameters, MODEL, context)
+        output = self.parameterAsOutputLayer(parameters, p.OUTPUT, context)
+        self.run_engine(lambda progress: jobs.apply_model(
+            model, source, output, device=p.device_value(self, parameters, context),
+            threads=p.threads_value(self, parameters, context),
+            tile_size=self.parameterAsInt(parameters, p.TILE_SIZE, context),
+            progress=progress), feedback)
+        style_output(output, OutputKind.SCORE, context)
+        return {p.OUTPUT: output}

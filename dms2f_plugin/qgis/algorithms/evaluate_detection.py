@@ -1,0 +1,91 @@
+"""``dms2f:evaluate_detection``: ROC analysis of a score raster against ground truth."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingContext,
+    QgsProcessingFeedback,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterMapLayer,
+    QgsProcessingParameterRasterLayer,
+    QgsRasterLayer,
+)
+from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
+
+from . import parameters as p
+from .base import Dms2fAlgorithm
+
+GROUND_TRUTH = "GROUND_TRUTH"
+
+#: Numeric outputs: output name -> attribute of the engine's evaluation result.
+METRICS = {
+    "AUC": "auc",
+    "AUC_D_TAU": "auc_d_tau",
+    "AUC_F_TAU": "auc_f_tau",
+}
+METRIC_LABELS = {
+    "AUC": QT_TRANSLATE_NOOP("Dms2fAlgorithm", "AUC (D,F): area under the ROC curve"),
+    "AUC_D_TAU": QT_TRANSLATE_NOOP("Dms2fAlgorithm", "AUC (D,tau): detection vs. threshold"),
+    "AUC_F_TAU": QT_TRANSLATE_NOOP("Dms2fAlgorithm", "AUC (F,tau): false alarms vs. threshold"),
+}
+
+
+class EvaluateDetectionAlgorithm(Dms2fAlgorithm):
+    """HTML report with the ROC curve and the AUC family, and the AUCs as numeric outputs."""
+
+    NAME = "evaluate_detection"
+    DISPLAY_NAME = QT_TRANSLATE_NOOP("Dms2fAlgorithm", "Evaluate against ground truth")
+    GROUP_ID = "analysis"
+    HELP = QT_TRANSLATE_NOOP(
+        "Dms2fAlgorithm",
+        "Measures how well an anomaly score separates known anomalies from the background.\n\n"
+        "<b>Anomaly score</b>: a score raster from one of the detection algorithms.\n"
+        "<b>Ground truth</b>: a raster on the same grid (non-zero = anomaly), or polygons of "
+        "the anomalies (burnt onto the score grid).\n"
+        "<b>Report</b>: HTML page with the ROC curve and the AUC values.\n"
+        "Outputs, usable in models: AUC(D,F), the area under the ROC curve (1 = perfect, 0.5 = "
+        "chance); AUC(D,tau), the detection probability averaged over thresholds (higher is "
+        "better); AUC(F,tau), the false-alarm probability averaged over thresholds (lower is "
+        "better). Thresholds are the normalised scores in [0, 1].")
+
+    def initAlgorithm(self, config: Optional[Dict[str, Any]] = None) -> None:  # noqa: N802, D102
+        self.addParameter(QgsProcessingParameterRasterLayer(p.INPUT, self.tr("Anomaly score")))
+        self.addParameter(QgsProcessingParameterMapLayer(
+            GROUND_TRUTH, self.tr("Ground truth (raster or polygons)"),
+            types=[QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPolygon]))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            p.OUTPUT, self.tr("Report"), self.tr("HTML files (*.html)")))
+        for name, label in METRIC_LABELS.items():
+            self.addOutput(QgsProcessingOutputNumber(name, self.tr(label)))
+
+    def checkParameterValues(self, parameters: Dict[str, Any],  # noqa: N802, D102
+                             context: QgsProcessingContext) -> Tuple[bool, str]:
+        ok, message = self.check_input_raster(parameters, context)
+        if not ok:
+            return ok, message
+        truth = self.parameterAsLayer(parameters, GROUND_TRUTH, context)
+        if isinstance(truth, QgsRasterLayer):
+            problem = self.check_raster(truth)
+            if problem:
+                return False, problem
+        return True, ""
+
+    def processAlgorithm(self, parameters: Dict[str, Any], context: QgsProcessingContext,  # noqa: N802
+                         feedback: QgsProcessingFeedback) -> Dict[str, Any]:
+        """Evaluate through the engine and return the report and the AUC values."""
+        from ...engine import jobs
+
+        score = self.raster_source(parameters, p.INPUT, context)
+        truth = self.parameterAsLayer(parameters, GROUND_TRUTH, context)
+        report = self.parameterAsFileOutput(parameters, p.OUTPUT, context)
+        result = self.run_engine(
+            lambda progress: jobs.evaluate(score, truth.source(), report_path=report), feedback)
+        outputs: Dict[str, Any] = {p.OUTPUT: report}
+        for name, attribute in METRICS.items():
+            outputs[name] = float(getattr(result, attribute))
+            feedback.pushInfo(f"{self.tr(METRIC_LABELS[name])}: {outputs[name]:.4f}")
+        return outputs

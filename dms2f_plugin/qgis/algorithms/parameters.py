@@ -1,0 +1,90 @@
+"""Parameters shared by several algorithms, so each one is declared and read in one place."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+
+from .. import settings
+
+INPUT = "INPUT"
+OUTPUT = "OUTPUT"
+BANDS = "BANDS"
+DEVICE = "DEVICE"
+THREADS = "THREADS"
+TILE_SIZE = "TILE_SIZE"
+
+#: Default edge of the square processing tiles, in pixels.
+DEFAULT_TILE_SIZE = 512
+
+
+def _tr(text: str) -> str:
+    return QCoreApplication.translate("Dms2fAlgorithm", text)
+
+
+def input_raster() -> QgsProcessingParameterRasterLayer:
+    """``INPUT``: the hyperspectral raster (any GDAL format: GeoTIFF, ENVI, HDF5 subdataset...)."""
+    return QgsProcessingParameterRasterLayer(INPUT, _tr("Hyperspectral raster"))
+
+
+def bands() -> QgsProcessingParameterString:
+    """``BANDS``: optional 1-based band selection such as ``1-10,15``; empty uses every band."""
+    return QgsProcessingParameterString(
+        BANDS, _tr("Bands to use (e.g. 1-10,15; empty = all good bands)"), optional=True)
+
+
+def device(default: settings.ProviderSettings) -> QgsProcessingParameterEnum:
+    """``DEVICE``: auto / cpu / cuda, defaulting to the provider setting."""
+    return QgsProcessingParameterEnum(
+        DEVICE, _tr("Device"),
+        options=[_tr("Auto (CUDA when available)"), _tr("CPU"), _tr("CUDA GPU")],
+        defaultValue=default.device_index)
+
+
+def threads(default: settings.ProviderSettings) -> QgsProcessingParameterNumber:
+    """``THREADS``: CPU threads (0 = all cores), defaulting to the provider setting."""
+    return QgsProcessingParameterNumber(
+        THREADS, _tr("CPU threads (0 = all cores)"), QgsProcessingParameterNumber.Integer,
+        defaultValue=default.threads, minValue=0)
+
+
+def tile_size() -> QgsProcessingParameterNumber:
+    """``TILE_SIZE``: edge of the square processing tiles in pixels (memory vs. overhead)."""
+    return QgsProcessingParameterNumber(
+        TILE_SIZE, _tr("Tile size (pixels)"), QgsProcessingParameterNumber.Integer,
+        defaultValue=DEFAULT_TILE_SIZE, minValue=32, maxValue=8192)
+
+
+def score_output() -> QgsProcessingParameterRasterDestination:
+    """``OUTPUT``: the float32 anomaly score raster (same grid, CRS and geotransform as the input)."""
+    return QgsProcessingParameterRasterDestination(OUTPUT, _tr("Anomaly score"))
+
+
+def bands_value(alg: QgsProcessingAlgorithm, parameters: Dict[str, Any],
+                context: QgsProcessingContext) -> Optional[str]:
+    """The ``BANDS`` selection as the engine takes it, or None for every band."""
+    text = alg.parameterAsString(parameters, BANDS, context).strip()
+    return text or None
+
+
+def device_value(alg: QgsProcessingAlgorithm, parameters: Dict[str, Any],
+                 context: QgsProcessingContext) -> str:
+    """The ``DEVICE`` choice as the engine takes it (``auto``, ``cpu`` or ``cuda``)."""
+    return settings.DEVICES[alg.parameterAsEnum(parameters, DEVICE, context)]
+
+
+def threads_value(alg: QgsProcessingAlgorithm, parameters: Dict[str, Any],
+                  context: QgsProcessingContext) -> Optional[int]:
+    """The ``THREADS`` value as the engine takes it: None for all cores."""
+    value = alg.parameterAsInt(parameters, THREADS, context)
+    return value if value > 0 else None

@@ -1,0 +1,119 @@
+"""``dms2f:threshold_anomalies``: turn a score raster into a mask and detection polygons."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingContext,
+    QgsProcessingFeedback,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterVectorDestination,
+)
+from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
+
+from ..styling import OutputKind, style_output
+from . import parameters as p
+from .base import Dms2fAlgorithm
+
+METHOD = "METHOD"
+VALUE = "VALUE"
+MIN_SIZE = "MIN_SIZE"
+DETECTIONS = "DETECTIONS"
+THRESHOLD = "THRESHOLD"
+COUNT = "COUNT"
+
+#: Engine method per ``METHOD`` option.
+ENGINE_METHODS = ("percentile", "sigma", "otsu", "value")
+
+
+class ThresholdAnomaliesAlgorithm(Dms2fAlgorithm):
+    """Binary anomaly mask and one polygon per connected detection."""
+
+    NAME = "threshold_anomalies"
+    DISPLAY_NAME = QT_TRANSLATE_NOOP("Dms2fAlgorithm", "Threshold anomaly map")
+    GROUP_ID = "analysis"
+    HELP = QT_TRANSLATE_NOOP(
+        "Dms2fAlgorithm",
+        "Turns an anomaly score raster into a binary mask and a layer of detections.\n\n"
+        "<b>Anomaly score</b>: a score raster from one of the detection algorithms (band 1).\n"
+        "<b>Method</b> and <b>value</b>: <i>Top N %</i> flags the N % highest-scoring pixels "
+        "(value = N, e.g. 0.5); <i>Mean + k sigma</i> flags scores above mean + k standard "
+        "deviations (value = k, e.g. 3); <i>Otsu</i> picks the threshold automatically (value "
+        "unused); <i>Fixed score</i> flags scores above the value itself. Leave the value empty "
+        "for the method's default.\n"
+        "<b>Minimum object size</b>: connected groups of fewer pixels (8-connectivity) are "
+        "dropped from the mask and the detections.\n"
+        "<b>Anomaly mask</b>: Byte raster on the score grid, 1 = anomaly, 0 = background "
+        "(opens with anomalies in red, background transparent).\n"
+        "<b>Detections</b>: one polygon per connected group of the mask, with its id, area in "
+        "pixels and in map units, maximum and mean score and centroid coordinates.\n"
+        "The threshold used and the number of detections are outputs, for use in models.")
+
+    def initAlgorithm(self, config: Optional[Dict[str, Any]] = None) -> None:  # noqa: N802, D102
+        self.addParameter(QgsProcessingParameterRasterLayer(p.INPUT, self.tr("Anomaly score")))
+        self.addParameter(QgsProcessingParameterEnum(
+            METHOD, self.tr("Method"),
+            options=[self.tr("Top N % of pixels"), self.tr("Mean + k sigma"),
+                     self.tr("Otsu (automatic)"), self.tr("Fixed score value")],
+            defaultValue=0))
+        self.addParameter(QgsProcessingParameterNumber(
+            VALUE, self.tr("Value (N %, k or score; empty = method default)"),
+            QgsProcessingParameterNumber.Double, optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            MIN_SIZE, self.tr("Minimum object size (pixels)"), QgsProcessingParameterNumber.Integer,
+            defaultValue=1, minValue=1))
+        self.addParameter(QgsProcessingParameterRasterDestination(p.OUTPUT, self.tr("Anomaly mask")))
+        detections = QgsProcessingParameterVectorDestination(
+            DETECTIONS, self.tr("Detections"), QgsProcessing.TypeVectorPolygon)
+        detections.setSupportsNonFileBasedOutput(False)
+        self.addParameter(detections)
+        self.addOutput(QgsProcessingOutputNumber(THRESHOLD, self.tr("Threshold used")))
+        self.addOutput(QgsProcessingOutputNumber(COUNT, self.tr("Number of detections")))
+
+    def checkParameterValues(self, parameters: Dict[str, Any],  # noqa: N802, D102
+                             context: QgsProcessingContext) -> Tuple[bool, str]:
+        ok, message = self.check_input_raster(parameters, context)
+        if not ok:
+            return ok, message
+        method = ENGINE_METHODS[self.parameterAsEnum(parameters, METHOD, context)]
+        value = self._value(parameters, context)
+        if method == "percentile" and value is not None and not 0 < value < 100:
+            return False, self.tr("Top N % must be between 0 and 100 (exclusive), got {value}; "
+                                  "e.g. 0.5 keeps the highest half percent.").format(value=value)
+        if method == "sigma" and value is not None and value <= 0:
+            return False, self.tr("k must be positive for mean + k sigma, got {value}; e.g. "
+                                  "3.").format(value=value)
+        if method == "value" and value is None:
+            return False, self.tr("The fixed-value method needs a score value; set Value to the "
+                                  "score above which a pixel is an anomaly.")
+        return True, ""
+
+    def processAlgorithm(self, parameters: Dict[str, Any], context: QgsProcessingContext,  # noqa: N802
+                         feedback: QgsProcessingFeedback) -> Dict[str, Any]:
+        """Threshold through the engine; style mask and detections."""
+        from ...engine import jobs
+
+        score = self.raster_source(parameters, p.INPUT, context)
+        mask = self.parameterAsOutputLayer(parameters, p.OUTPUT, context)
+        detections = self.parameterAsOutputLayer(parameters, DETECTIONS, context)
+        result = self.run_engine(lambda progress: jobs.threshold(
+            score, mask, method=ENGINE_METHODS[self.parameterAsEnum(parameters, METHOD, context)],
+            value=self._value(parameters, context),
+            min_size=self.parameterAsInt(parameters, MIN_SIZE, context),
+            vector_path=detections, progress=progress), feedback)
+        style_output(mask, OutputKind.MASK, context)
+        style_output(detections, OutputKind.DETECTIONS, context)
+        return {p.OUTPUT: mask, DETECTIONS: detections, THRESHOLD: result.threshold,
+                COUNT: result.count}
+
+    def _value(self, parameters: Dict[str, Any], context: QgsProcessingContext) -> Optional[float]:
+        """``VALUE``, or None when it was left empty (the engine then uses the method default)."""
+        if parameters.get(VALUE) in (None, ""):
+            return None
+        return self.parameterAsDouble(parameters, VALUE, context)

@@ -1,0 +1,159 @@
+"""Styles of the plugin's outputs: score heatmap, binary mask and detection outlines.
+
+Two paths make an output open styled:
+
+* a ``.qml`` sidecar written beside every output file, which QGIS loads as the layer's default
+  style whenever the file is opened (also for ``qgis_process`` and batch outputs);
+* a layer post-processor that applies the same style when Processing loads the output into the
+  project at the end of a run.
+
+The score style is data dependent (a 2-98 % cumulative-cut stretch of the file's own values), so
+it is built here; the mask and detection styles are static files in ``resources/styles``.
+"""
+
+from __future__ import annotations
+
+import collections
+import shutil
+from enum import Enum
+from pathlib import Path
+from typing import Deque, Optional
+
+from qgis.core import (
+    QgsColorRampShader,
+    QgsMapLayer,
+    QgsProcessingContext,
+    QgsProcessingFeedback,
+    QgsProcessingLayerPostProcessorInterface,
+    QgsRasterLayer,
+    QgsRasterMinMaxOrigin,
+    QgsSingleBandPseudoColorRenderer,
+    QgsStyle,
+)
+
+#: Folder of the static ``.qml`` styles shipped with the plugin.
+STYLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "styles"
+
+#: Colour ramp of the score heatmap (perceptually uniform, dark = background, bright = anomalous).
+SCORE_RAMP = "Magma"
+
+#: Cumulative-cut stretch of the score heatmap, as fractions of the pixel count.
+SCORE_STRETCH = (0.02, 0.98)
+
+
+class OutputKind(Enum):
+    """What an output layer holds, which decides its style."""
+
+    SCORE = "score"
+    MASK = "mask"
+    DETECTIONS = "detections"
+
+
+_STATIC_STYLES = {
+    OutputKind.MASK: STYLES_DIR / "anomaly_mask.qml",
+    OutputKind.DETECTIONS: STYLES_DIR / "detections.qml",
+}
+
+
+def sidecar_path(output_path: str) -> Path:
+    """The ``.qml`` file QGIS reads as the default style of ``output_path``."""
+    return Path(output_path).with_suffix(".qml")
+
+
+def apply_score_style(layer: QgsRasterLayer) -> None:
+    """Give a score raster a pseudocolor ramp stretched to its 2-98 % cumulative cut.
+
+    Args:
+        layer: a valid single-band score layer; its renderer is replaced.
+    """
+    lower, upper = SCORE_STRETCH
+    low, high = layer.dataProvider().cumulativeCut(1, lower, upper)
+    if not high > low:  # a constant image: give the ramp a non-empty range
+        high = low + 1.0
+    renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1)
+    renderer.setClassificationMin(low)
+    renderer.setClassificationMax(high)
+    origin = QgsRasterMinMaxOrigin()
+    origin.setLimits(QgsRasterMinMaxOrigin.CumulativeCut)
+    origin.setCumulativeCutLower(lower)
+    origin.setCumulativeCutUpper(upper)
+    origin.setExtent(QgsRasterMinMaxOrigin.WholeRaster)
+    renderer.setMinMaxOrigin(origin)
+    renderer.createShader(QgsStyle.defaultStyle().colorRamp(SCORE_RAMP),
+                          QgsColorRampShader.Interpolated, QgsColorRampShader.Continuous, 5)
+    layer.setRenderer(renderer)
+
+
+def apply_style(layer: QgsMapLayer, kind: OutputKind) -> None:
+    """Apply the style of ``kind`` to a loaded ``layer``."""
+    if kind is OutputKind.SCORE:
+        apply_score_style(layer)
+    else:
+        layer.loadNamedStyle(str(_STATIC_STYLES[kind]))
+    layer.triggerRepaint()
+
+
+def write_sidecar(output_path: str, kind: OutputKind) -> Optional[Path]:
+    """Write the ``.qml`` style beside ``output_path``.
+
+    Args:
+        output_path: a raster or vector file written by an algorithm.
+        kind: what the file holds.
+
+    Returns:
+        The ``.qml`` path, or None when the output is not a plain file (e.g. a GeoPackage table
+        URI) or could not be opened.
+    """
+    path = Path(output_path)
+    if not path.is_file():
+        return None
+    target = sidecar_path(output_path)
+    if kind is not OutputKind.SCORE:
+        shutil.copyfile(_STATIC_STYLES[kind], target)
+        return target
+    layer = QgsRasterLayer(str(path), path.stem, "gdal")
+    if not layer.isValid():
+        return None
+    apply_score_style(layer)
+    _message, ok = layer.saveNamedStyle(str(target))
+    return target if ok else None
+
+
+class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
+    """Styles an output when Processing loads it into the project at the end of a run."""
+
+    # QGIS keeps only a C++ pointer to a post-processor; the Python object must stay referenced
+    # until the run's layers are loaded (after the whole model, for a model's child algorithm),
+    # so recent instances are kept here.
+    _alive: Deque["StylePostProcessor"] = collections.deque(maxlen=256)
+
+    def __init__(self, kind: OutputKind) -> None:
+        super().__init__()
+        self.kind = kind
+
+    @classmethod
+    def create(cls, kind: OutputKind) -> "StylePostProcessor":
+        """Return a new post-processor for ``kind`` that stays referenced."""
+        processor = cls(kind)
+        cls._alive.append(processor)
+        return processor
+
+    def postProcessLayer(self, layer: QgsMapLayer, context: QgsProcessingContext,  # noqa: N802
+                         feedback: QgsProcessingFeedback) -> None:
+        """Apply the style of :attr:`kind` to the freshly loaded ``layer``."""
+        if layer is not None and layer.isValid():
+            apply_style(layer, self.kind)
+
+
+def style_output(output_path: str, kind: OutputKind, context: QgsProcessingContext) -> None:
+    """Make an algorithm output open styled: sidecar ``.qml`` plus post-processor if loaded.
+
+    Args:
+        output_path: the output file the engine wrote.
+        kind: what the file holds.
+        context: the algorithm's context (decides whether the layer is loaded on completion).
+    """
+    write_sidecar(output_path, kind)
+    if context.willLoadLayerOnCompletion(output_path):
+        details = context.layerToLoadOnCompletionDetails(output_path)
+        details.setPostProcessor(StylePostProcessor.create(kind))
