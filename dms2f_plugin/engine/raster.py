@@ -25,7 +25,7 @@ from osgeo import gdal
 
 from .errors import InputError, RasterReadError
 from .gdalutil import last_gdal_error, open_gdal, quiet_gdal
-from .metadata import RasterInfo, parse_band_list, read_info
+from .rasterinfo import RasterInfo, parse_band_list, read_info
 from .window import Window
 
 if TYPE_CHECKING:

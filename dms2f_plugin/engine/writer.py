@@ -26,7 +26,7 @@ from osgeo import gdal
 
 from .errors import OutputError
 from .gdalutil import last_gdal_error, quiet_gdal
-from .metadata import RasterInfo
+from .rasterinfo import RasterInfo
 from .window import Window
 
 LOGGER = logging.getLogger(__name__)
