@@ -39,9 +39,6 @@ class Dms2fPlugin:
         self.provider: Optional[Dms2fProvider] = None
         self.layer_action: Optional[QAction] = None
         self.dependency_menu: Optional["DependencyMenu"] = None
-        log_bridge.install()
-        activation = deps.LAST_ACTIVATION or deps.activate_private_env()
-        LOG.info("Python dependencies: %s", activation.message)
 
     @staticmethod
     def tr(text: str) -> str:
@@ -49,9 +46,16 @@ class Dms2fPlugin:
         return QCoreApplication.translate("Dms2fPlugin", text)
 
     def initProcessing(self) -> None:  # noqa: N802 - name fixed by QGIS
-        """Register the ``dms2f`` provider (no GUI code, so ``qgis_process`` can call it)."""
+        """Register the ``dms2f`` provider (no GUI code, so ``qgis_process`` can call it).
+
+        Also routes the plugin's log to the QGIS message log and logs where the deep-learning
+        dependencies were found (``classFactory`` activated the private environment).
+        """
         if self.provider is not None:
             return
+        log_bridge.install()
+        activation = deps.LAST_ACTIVATION or deps.activate_private_env()
+        LOG.info("Python dependencies: %s", activation.message)
         self.provider = Dms2fProvider()
         if not QgsApplication.processingRegistry().addProvider(self.provider):
             LOG.error("Could not register the DMS2F-HAD Processing provider (id 'dms2f' taken?).")

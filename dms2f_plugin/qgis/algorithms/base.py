@@ -24,6 +24,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP, QCoreApplication
 
 from ...engine.errors import Dms2fError
+from ...engine.rasterinfo import parse_band_list
 from ...metadata import plugin_metadata
 from .. import settings
 from ..log_bridge import feedback_logging
@@ -163,12 +164,31 @@ class Dms2fAlgorithm(QgsProcessingAlgorithm):
 
     def check_input_raster(self, parameters: Dict[str, Any], context: QgsProcessingContext,
                            name: str = "INPUT", min_bands: int = 1) -> Tuple[bool, str]:
-        """``checkParameterValues`` helper: the QGIS checks, then :meth:`check_raster`."""
+        """``checkParameterValues`` helper: the QGIS checks, the raster, then a ``BANDS`` list.
+
+        Returns:
+            ``(True, "")``, or ``(False, message)`` naming the problem and its fix.
+        """
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
-        problem = self.check_raster(self.parameterAsRasterLayer(parameters, name, context), min_bands)
-        return (False, problem) if problem else (True, "")
+        layer = self.parameterAsRasterLayer(parameters, name, context)
+        problem = self.check_raster(layer, min_bands)
+        if problem:
+            return False, problem
+        if self.parameterDefinition("BANDS") is None:
+            return True, ""
+        spec = self.parameterAsString(parameters, "BANDS", context).strip()
+        if not spec:
+            return True, ""
+        try:
+            selected = parse_band_list(spec, layer.bandCount())
+        except ValueError as err:
+            return False, self.tr("Bands '{spec}': {reason}").format(spec=spec, reason=err)
+        if len(selected) < min_bands:
+            return False, self.tr("Bands '{spec}' selects {count} band(s); select at least "
+                                  "{needed}.").format(spec=spec, count=len(selected), needed=min_bands)
+        return True, ""
 
     def dependency_problem(self) -> Optional[str]:
         """Return what to install when the deep-learning dependencies are missing, else None."""

@@ -40,7 +40,7 @@ def input_raster() -> QgsProcessingParameterRasterLayer:
 def bands() -> QgsProcessingParameterString:
     """``BANDS``: optional 1-based band selection such as ``1-10,15``; empty uses every band."""
     return QgsProcessingParameterString(
-        BANDS, _tr("Bands to use (e.g. 1-10,15; empty = all good bands)"), optional=True)
+        BANDS, _tr("Bands (e.g. 1-10,15; empty = all good bands)"), optional=True)
 
 
 def device(default: settings.ProviderSettings) -> QgsProcessingParameterEnum:

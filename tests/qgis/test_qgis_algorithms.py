@@ -1,0 +1,136 @@
+"""Every ``dms2f:`` algorithm through ``processing.run`` in real QGIS, on real GeoTIFF/ENVI files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from qgis_support import EPSG, GEOTRANSFORM, TARGETS, read_raster, same_crs
+from osgeo import ogr
+
+pytestmark = pytest.mark.usefixtures("dms2f_plugin")
+
+
+def run(algorithm: str, parameters: dict, feedback=None) -> dict:
+    import processing
+    from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
+
+    feedback = feedback or QgsProcessingFeedback()
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    return processing.run(algorithm, parameters, feedback=feedback, context=context)
+
+
+def assert_same_grid(path: str) -> np.ndarray:
+    data, geotransform, wkt = read_raster(path)
+    assert data.shape == (64, 64)
+    assert geotransform == pytest.approx(GEOTRANSFORM)
+    assert same_crs(wkt), wkt
+    return data
+
+
+def assert_targets_on_top(score: np.ndarray, truth: np.ndarray) -> None:
+    """Every target pixel scores above the 95th percentile of the background."""
+    background = np.nanpercentile(score[~truth], 95)
+    assert np.all(score[truth] > background), (score[truth], background)
+
+
+@pytest.fixture(scope="module")
+def rx_score(scene, tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("rx") / "score.tif"
+    result = run("dms2f:rx_detector", {"INPUT": scene.cube, "OUTPUT": str(out)})
+    assert result["OUTPUT"] == str(out)
+    return str(out)
+
+
+def test_global_rx_keeps_grid_finds_targets_and_opens_styled(rx_score, scene):
+    from qgis.core import QgsRasterLayer
+
+    score = assert_same_grid(rx_score)
+    assert score.dtype == np.float32
+    assert_targets_on_top(score, scene.truth_mask)
+    sidecar = Path(rx_score).with_suffix(".qml")
+    assert sidecar.is_file()
+    layer = QgsRasterLayer(rx_score, "score", "gdal")  # loads the .qml as default style
+    assert layer.renderer().type() == "singlebandpseudocolor"
+
+
+def test_local_rx_on_envi_with_band_selection(scene, tmp_path):
+    out = tmp_path / "lrx.tif"
+    run("dms2f:rx_detector", {"INPUT": scene.envi, "BANDS": "1-8", "METHOD": 1, "INNER_WINDOW": 3,
+                              "OUTER_WINDOW": 11, "TILE_SIZE": 32, "OUTPUT": str(out)})
+    assert_targets_on_top(assert_same_grid(str(out)), scene.truth_mask)
+
+
+@pytest.mark.parametrize("method, value", [(0, 0.5), (1, 3.0), (2, None), (3, 50.0)])
+def test_threshold_mask_and_detections_match_the_score(rx_score, tmp_path, method, value):
+    mask_path, gpkg = tmp_path / "mask.tif", tmp_path / "detections.gpkg"
+    params = {"INPUT": rx_score, "METHOD": method, "MIN_SIZE": 1, "OUTPUT": str(mask_path),
+              "DETECTIONS": str(gpkg)}
+    if value is not None:
+        params["VALUE"] = value
+    result = run("dms2f:threshold_anomalies", params)
+    mask = assert_same_grid(result["OUTPUT"])
+    score, _, _ = read_raster(rx_score)
+    flagged = mask == 1
+    assert np.array_equal(flagged, score > result["THRESHOLD"])
+    assert Path(mask_path).with_suffix(".qml").is_file()
+
+    ds = ogr.Open(result["DETECTIONS"])
+    layer = ds.GetLayer(0)
+    assert layer.GetSpatialRef().GetAuthorityCode(None) == str(EPSG)
+    features = list(layer)
+    assert len(features) == result["COUNT"] > 0
+    fields = [f.GetName() for f in layer.schema]
+    pixel_field = next(name for name in fields if "pix" in name.lower())
+    assert sum(f.GetField(pixel_field) for f in features) == int(flagged.sum())
+    area = sum(f.GetGeometryRef().GetArea() for f in features)
+    assert area == pytest.approx(flagged.sum() * GEOTRANSFORM[1] * -GEOTRANSFORM[5])
+
+
+def test_threshold_finds_each_target(rx_score, tmp_path):
+    result = run("dms2f:threshold_anomalies", {
+        "INPUT": rx_score, "METHOD": 0, "VALUE": 12 / 64 / 64 * 100, "MIN_SIZE": 2,
+        "OUTPUT": str(tmp_path / "mask.tif"), "DETECTIONS": str(tmp_path / "d.gpkg")})
+    mask, _, _ = read_raster(result["OUTPUT"])
+    for row, col in TARGETS:
+        assert mask[row:row + 2, col:col + 2].all()
+    assert result["COUNT"] == len(TARGETS)
+
+
+@pytest.mark.parametrize("truth_kind", ["truth", "truth_polygons"])
+def test_evaluate_returns_aucs_and_report(rx_score, scene, tmp_path, truth_kind):
+    report = tmp_path / "report.html"
+    result = run("dms2f:evaluate_detection", {"INPUT": rx_score, "GROUND_TRUTH": getattr(scene, truth_kind),
+                                               "OUTPUT": str(report)})
+    assert result["OUTPUT"] == str(report) and report.stat().st_size > 0
+    assert 0.95 < result["AUC"] <= 1.0
+    assert 0.0 <= result["AUC_F_TAU"] < result["AUC_D_TAU"] <= 1.0
+
+
+def test_import_benchmark_writes_cube_and_truth(had_dir, tmp_path):
+    cube, truth = tmp_path / "cube.tif", tmp_path / "gt.tif"
+    result = run("dms2f:import_benchmark", {"INPUT": str(had_dir / "pavia-car.mat"),
+                                            "OUTPUT": str(cube), "OUTPUT_GT": str(truth)})
+    cube_data, _, _ = read_raster(result["OUTPUT"])
+    truth_data, _, _ = read_raster(result["OUTPUT_GT"])
+    assert cube_data.shape == truth_data.shape
+    assert set(np.unique(truth_data)) <= {0, 1} and truth_data.sum() > 0
+
+
+@pytest.mark.slow
+def test_detect_fast_preset_then_apply_saved_model(scene, tmp_path):
+    score, model, again = tmp_path / "score.tif", tmp_path / "scene.dms2f", tmp_path / "again.tif"
+    result = run("dms2f:detect_anomalies", {"INPUT": scene.cube, "PRESET": 0, "DEVICE": 1, "SEED": 0,
+                                             "TILE_SIZE": 32, "SAVE_MODEL": str(model),
+                                             "OUTPUT": str(score)})
+    first = assert_same_grid(result["OUTPUT"])
+    assert np.isfinite(first).all()
+    assert result["SAVE_MODEL"] == str(model) and model.is_file()
+    assert Path(score).with_suffix(".qml").is_file()
+
+    result = run("dms2f:detect_with_model", {"INPUT": scene.cube, "MODEL": str(model), "DEVICE": 1,
+                                              "OUTPUT": str(again)})
+    second = assert_same_grid(result["OUTPUT"])
+    assert np.allclose(first, second, rtol=1e-4, atol=1e-5)
