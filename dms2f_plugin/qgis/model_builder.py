@@ -12,6 +12,7 @@ The provider loads every ``*.model3`` of that folder as ``dms2f:<file stem>`` (T
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -88,15 +89,15 @@ def build_detect_and_threshold() -> QgsProcessingModelAlgorithm:
         "INPUT": "Multi-band raster read by GDAL (GeoTIFF, ENVI, ...).",
         "PRESET": "Fast: small network, CPU friendly. Paper: the published configuration.",
         "METHOD": "How the score is thresholded (see 'Threshold anomaly map').",
-        "VALUE": "N for top N %, k for mean + k sigma, or the score for a fixed value; empty = "
-                 "the method's default.",
+        "VALUE": "The percentile (default 99.5), k for mean + k sigma (default 3), or the score "
+                 "for a fixed value; empty = the method's default.",
         "MIN_SIZE": "Smaller connected groups of pixels are dropped.",
     })
     _param(model, QgsProcessingParameterRasterLayer("INPUT", "Hyperspectral raster"), 40)
     _param(model, QgsProcessingParameterEnum("PRESET", "Preset", options=["Fast (CPU friendly)",
            "Paper (as published, GPU recommended)"], defaultValue=0), 240)
     _param(model, QgsProcessingParameterEnum("METHOD", "Threshold method", options=[
-        "Top N % of pixels", "Mean + k sigma", "Otsu (automatic)", "Fixed score value"],
+        "Percentile (top 100 - value %)", "Mean + k sigma", "Otsu (automatic)", "Fixed score value"],
         defaultValue=0), 440)
     _param(model, QgsProcessingParameterNumber("VALUE", "Threshold value (empty = default)",
            QgsProcessingParameterNumber.Double, optional=True), 640)
@@ -131,6 +132,20 @@ def build_detect_and_threshold() -> QgsProcessingModelAlgorithm:
     return model
 
 
+_TAG = re.compile(r'<([\w:-]+)((?:\s+[\w:-]+="[^"]*")+)(\s*/?)>')
+_ATTRIBUTE = re.compile(r'([\w:-]+)="([^"]*)"')
+
+
+def canonical_xml(text: str) -> str:
+    """Sort the attributes of every tag: Qt writes them in a random (hash) order, which would
+    make every regeneration of a ``.model3`` a diff of the whole file."""
+    def sort_attributes(match: "re.Match[str]") -> str:
+        attributes = sorted(_ATTRIBUTE.findall(match.group(2)))
+        return "<{}{}{}>".format(match.group(1), "".join(f' {k}="{v}"' for k, v in attributes),
+                                 match.group(3).strip() and "/")
+    return _TAG.sub(sort_attributes, text)
+
+
 def write_models(folder: Optional[Path] = None) -> List[Path]:
     """Write the packaged models into ``folder`` (default :data:`MODELS_DIR`); return the paths."""
     folder = Path(folder) if folder else MODELS_DIR
@@ -138,21 +153,25 @@ def write_models(folder: Optional[Path] = None) -> List[Path]:
     path = folder / DETECT_AND_THRESHOLD.name
     if not build_detect_and_threshold().toFile(str(path)):
         raise OSError(f"could not write {path}")
+    path.write_text(canonical_xml(path.read_text(encoding="utf-8")), encoding="utf-8")
     return [path]
 
 
 def main() -> int:
-    """Write the packaged models, starting a headless QGIS when none is running."""
+    """Write the packaged models from a headless QGIS with the ``dms2f`` provider registered
+    (the steps must resolve, or the model file would lack its output definitions)."""
     from qgis.core import QgsApplication
 
-    app = None
-    if QgsApplication.instance() is None:
-        app = QgsApplication([], False)
-        app.initQgis()
+    app = QgsApplication([], False)
+    app.initQgis()
+    sys.path.append(str(Path(QgsApplication.pkgDataPath()) / "python" / "plugins"))
+    from .provider import Dms2fProvider
+
+    provider = Dms2fProvider()
+    QgsApplication.processingRegistry().addProvider(provider)
     for path in write_models():
         print(path)
-    if app is not None:
-        app.exitQgis()
+    QgsApplication.processingRegistry().removeProvider(provider)
     return 0
 
 

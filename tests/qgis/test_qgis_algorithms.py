@@ -63,7 +63,7 @@ def test_local_rx_on_envi_with_band_selection(scene, tmp_path):
     assert_targets_on_top(assert_same_grid(str(out)), scene.truth_mask)
 
 
-@pytest.mark.parametrize("method, value", [(0, 0.5), (1, 3.0), (2, None), (3, 50.0)])
+@pytest.mark.parametrize("method, value", [(0, 99.5), (1, 3.0), (2, None), (3, 50.0)])
 def test_threshold_mask_and_detections_match_the_score(rx_score, tmp_path, method, value):
     mask_path, gpkg = tmp_path / "mask.tif", tmp_path / "detections.gpkg"
     params = {"INPUT": rx_score, "METHOD": method, "MIN_SIZE": 1, "OUTPUT": str(mask_path),
@@ -91,7 +91,7 @@ def test_threshold_mask_and_detections_match_the_score(rx_score, tmp_path, metho
 
 def test_threshold_finds_each_target(rx_score, tmp_path):
     result = run("dms2f:threshold_anomalies", {
-        "INPUT": rx_score, "METHOD": 0, "VALUE": 12 / 64 / 64 * 100, "MIN_SIZE": 2,
+        "INPUT": rx_score, "METHOD": 0, "VALUE": 100 - 12 / 64 / 64 * 100, "MIN_SIZE": 2,
         "OUTPUT": str(tmp_path / "mask.tif"), "DETECTIONS": str(tmp_path / "d.gpkg")})
     mask, _, _ = read_raster(result["OUTPUT"])
     for row, col in TARGETS:

@@ -42,11 +42,12 @@ class ThresholdAnomaliesAlgorithm(Dms2fAlgorithm):
         "Dms2fAlgorithm",
         "Turns an anomaly score raster into a binary mask and a layer of detections.\n\n"
         "<b>Anomaly score</b>: a score raster from one of the detection algorithms (band 1).\n"
-        "<b>Method</b> and <b>value</b>: <i>Top N %</i> flags the N % highest-scoring pixels "
-        "(value = N, e.g. 0.5); <i>Mean + k sigma</i> flags scores above mean + k standard "
-        "deviations (value = k, e.g. 3); <i>Otsu</i> picks the threshold automatically (value "
-        "unused); <i>Fixed score</i> flags scores above the value itself. Leave the value empty "
-        "for the method's default.\n"
+        "<b>Method</b> and <b>value</b>: <i>Percentile</i> flags scores above the given "
+        "percentile of all scores (default 99.5, i.e. the top 0.5 % of pixels); <i>Mean + k "
+        "sigma</i> flags scores above mean + k standard deviations (value = k, default 3); "
+        "<i>Otsu</i> picks the threshold from the score histogram (value unused); <i>Fixed "
+        "score</i> flags scores above the value itself (required). An empty value uses the "
+        "method's default.\n"
         "<b>Minimum object size</b>: connected groups of fewer pixels (8-connectivity) are "
         "dropped from the mask and the detections.\n"
         "<b>Anomaly mask</b>: Byte raster on the score grid, 1 = anomaly, 0 = background "
@@ -59,11 +60,11 @@ class ThresholdAnomaliesAlgorithm(Dms2fAlgorithm):
         self.addParameter(QgsProcessingParameterRasterLayer(p.INPUT, self.tr("Anomaly score")))
         self.addParameter(QgsProcessingParameterEnum(
             METHOD, self.tr("Method"),
-            options=[self.tr("Top N % of pixels"), self.tr("Mean + k sigma"),
+            options=[self.tr("Percentile (top 100 - value %)"), self.tr("Mean + k sigma"),
                      self.tr("Otsu (automatic)"), self.tr("Fixed score value")],
             defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(
-            VALUE, self.tr("Value (N %, k or score; empty = method default)"),
+            VALUE, self.tr("Value (percentile, k or score; empty = method default)"),
             QgsProcessingParameterNumber.Double, optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             MIN_SIZE, self.tr("Minimum object size (pixels)"), QgsProcessingParameterNumber.Integer,
@@ -83,9 +84,10 @@ class ThresholdAnomaliesAlgorithm(Dms2fAlgorithm):
             return ok, message
         method = ENGINE_METHODS[self.parameterAsEnum(parameters, METHOD, context)]
         value = self._value(parameters, context)
-        if method == "percentile" and value is not None and not 0 < value < 100:
-            return False, self.tr("Top N % must be between 0 and 100 (exclusive), got {value}; "
-                                  "e.g. 0.5 keeps the highest half percent.").format(value=value)
+        if method == "percentile" and value is not None and not 0 <= value <= 100:
+            return False, self.tr("The percentile must be between 0 and 100, got "
+                                  "{value}; e.g. 99.5 flags the top 0.5 % of pixels.").format(
+                value=value)
         if method == "sigma" and value is not None and value <= 0:
             return False, self.tr("k must be positive for mean + k sigma, got {value}; e.g. "
                                   "3.").format(value=value)
