@@ -9,13 +9,13 @@
 then prints the paths and the runtime. ``qgis_process`` loads the plugin from the checkout
 (``.venv/plugins/dms2f_had``) with a profile of its own under ``build/`` and no environment
 variable beyond the plugin folder: the plugin finds torch in the checkout's ``.venv`` by itself.
-Usage: ``.venv/bin/python scripts/demo.py [extra detect PARAM=VALUE ...]``.
+Usage: ``.venv/bin/python scripts/demo.py [--out DIR] [extra detect PARAM=VALUE ...]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -48,12 +48,38 @@ def quicklook(score: Path, png: Path) -> float:
     return time.perf_counter() - start
 
 
-def main(extra: list[str]) -> int:
+def check_score(score: Path) -> str:
+    """Check the score is float32 on the sample's grid (CRS and geotransform); describe it."""
+    from osgeo import gdal
+
+    src, out = gdal.Open(str(SAMPLE)), gdal.Open(str(score))
+    band = out.GetRasterBand(1)
+    problems = []
+    if band.DataType != gdal.GDT_Float32:
+        problems.append(f"type {gdal.GetDataTypeName(band.DataType)}, expected Float32")
+    if out.GetGeoTransform() != src.GetGeoTransform():
+        problems.append(f"geotransform {out.GetGeoTransform()} != {src.GetGeoTransform()}")
+    if not out.GetSpatialRef() or not out.GetSpatialRef().IsSame(src.GetSpatialRef()):
+        problems.append("CRS differs from the sample's")
+    if (out.RasterXSize, out.RasterYSize) != (src.RasterXSize, src.RasterYSize):
+        problems.append("size differs from the sample's")
+    if problems:
+        raise SystemExit("demo failed: score raster " + "; ".join(problems))
+    srs = out.GetSpatialRef()
+    return f"Float32 {out.RasterXSize}x{out.RasterYSize}, {srs.GetAuthorityName(None)}:{srs.GetAuthorityCode(None)}, same grid as the sample"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="DMS2F-HAD demo through qgis_process")
+    parser.add_argument("--out", type=Path, default=OUT, help="output folder (emptied first)")
+    args, extra = parser.parse_known_args(argv)
+    out_dir = args.out.resolve()
     if not (PLUGINS / qgis_headless.PLUGIN).exists():
         raise SystemExit(f"{PLUGINS / qgis_headless.PLUGIN} is missing: run 'make demo', not this script")
-    shutil.rmtree(OUT, ignore_errors=True)
-    OUT.mkdir(parents=True)
-    score, mask, gpkg, png = OUT / "score.tif", OUT / "mask.tif", OUT / "detections.gpkg", OUT / "quicklook.png"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    score, mask, gpkg, png = (out_dir / name for name in
+                              ("score.tif", "mask.tif", "detections.gpkg", "quicklook.png"))
     env = qgis_headless.headless_env(PLUGINS, PROFILE)
     start = time.perf_counter()
     qgis_headless.enable_plugin(env)
@@ -67,14 +93,20 @@ def main(extra: list[str]) -> int:
     missing = [str(p) for p in (score, mask, gpkg, png) if not p.is_file()]
     if missing:
         raise SystemExit(f"demo failed: outputs missing: {', '.join(missing)}")
+    described = check_score(score)
     print("\nDMS2F-HAD demo outputs")
-    print(f"  anomaly score (float32 GeoTIFF): {score.relative_to(REPO)}")
-    print(f"  detections (mask + polygons):    {mask.relative_to(REPO)}, {gpkg.relative_to(REPO)}")
-    print(f"  quicklook (PNG):                 {png.relative_to(REPO)}")
+    print(f"  anomaly score: {_show(score)} ({described})")
+    print(f"  detections:    {_show(gpkg)} (polygons), {_show(mask)} (mask)")
+    print(f"  quicklook:     {_show(png)}")
     print(f"runtime: {total:.1f} s (detect {detect:.1f} s, threshold {threshold:.1f} s, "
           f"quicklook {look:.1f} s, QGIS start-up included)")
     return 0
 
 
+def _show(path: Path) -> str:
+    """``path`` relative to the checkout when inside it."""
+    return str(path.relative_to(REPO)) if REPO in path.parents else str(path)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(main())
