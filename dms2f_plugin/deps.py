@@ -92,6 +92,12 @@ def default_private_env() -> Path:
     return user_data_dir() / "venv"
 
 
+def install_target() -> Path:
+    """Where :func:`install_private_env` installs: ``$DMS2F_HAD_VENV`` or the per-user env."""
+    override = os.environ.get(ENV_VAR)
+    return Path(override).expanduser() if override else default_private_env()
+
+
 def candidate_envs() -> list[Path]:
     """Return the candidate private environments in lookup order (existing or not)."""
     envs = []
@@ -245,7 +251,7 @@ def env_python(env: Path) -> Path:
 
 def venv_command(env: Path | None = None) -> list[str]:
     """Return the argument list that creates the private environment."""
-    env = env or default_private_env()
+    env = env or install_target()
     return [str(base_python()), "-m", "venv", "--system-site-packages", str(env)]
 
 
@@ -253,10 +259,10 @@ def install_command(env: Path | None = None, constraints: Path | None = None) ->
     """Return the pip argument list that installs the pinned requirements into ``env``.
 
     Args:
-        env: the private environment; defaults to :func:`default_private_env`.
+        env: the private environment; defaults to :func:`install_target`.
         constraints: a pip constraints file pinning :data:`PROTECTED` packages.
     """
-    env = env or default_private_env()
+    env = env or install_target()
     cmd = [str(env_python(env)), "-m", "pip", "install", "--no-input", "-r", str(REQUIREMENTS)]
     if constraints is not None:
         cmd += ["-c", str(constraints)]
@@ -284,7 +290,7 @@ def install_private_env(progress: Log | None = None, env: Path | None = None) ->
 
     Args:
         progress: receives each output line (e.g. ``feedback.pushInfo``); default: discard.
-        env: target environment; defaults to ``$DMS2F_HAD_VENV`` or :func:`default_private_env`.
+        env: target environment; defaults to :func:`install_target`.
 
     Returns:
         The environment folder.
@@ -293,7 +299,7 @@ def install_private_env(progress: Log | None = None, env: Path | None = None) ->
         subprocess.CalledProcessError: when venv or pip fails (its output went to ``progress``).
     """
     log = progress or (lambda line: None)
-    env = env or Path(os.environ.get(ENV_VAR) or default_private_env()).expanduser()
+    env = env or install_target()
     if not env_python(env).is_file():
         env.parent.mkdir(parents=True, exist_ok=True)
         _run(venv_command(env), log)

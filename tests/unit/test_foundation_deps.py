@@ -196,3 +196,11 @@ def test_install_private_env_keeps_system_numpy(tmp_path, monkeypatch, clean_pat
     site = deps.site_packages(env)
     assert site is not None
     assert not (site / "numpy").exists(), "pip installed a second numpy into the private env"
+
+
+def test_install_target_follows_env_var(monkeypatch, tmp_path):
+    monkeypatch.delenv(deps.ENV_VAR, raising=False)
+    assert deps.install_target() == deps.default_private_env()
+    monkeypatch.setenv(deps.ENV_VAR, str(tmp_path / "mine"))
+    assert deps.install_target() == tmp_path / "mine"
+    assert deps.install_command()[0] == str(deps.env_python(tmp_path / "mine"))
