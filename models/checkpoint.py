@@ -1,0 +1,130 @@
+"""Self-describing model files without pickle: safetensors tensors plus a JSON header.
+
+The safetensors ``__metadata__`` holds one entry, ``dms2f_had``, a JSON object::
+
+    {"format": "dms2f-had-model", "format_version": 1, "config": {...Dms2fConfig...},
+     "metadata": {...caller's: package version, normalisation, band indices, wavelengths...}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Union
+
+import torch
+
+from .config import Dms2fConfig
+from .dms2f import Dms2fHad
+from .errors import BandMismatchError, ConfigError, ModelFileError
+
+FORMAT_NAME = "dms2f-had-model"
+FORMAT_VERSION = 1
+HEADER_KEY = "dms2f_had"
+REFIT = "re-fit and save the model again"
+_PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # pickle protocol >= 2; zip archive of torch.save
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def save_model(path: PathLike, model: Dms2fHad, metadata: Mapping[str, Any]) -> None:
+    """Write ``model`` and ``metadata`` to a safetensors file (atomically: temporary file, rename).
+
+    Args:
+        path: destination file (conventionally ``*.safetensors``).
+        model: the network; its config is stored with the weights.
+        metadata: JSON-serialisable facts the caller needs back (package version, normalisation
+            min/max, band indices, wavelengths...).
+
+    Raises:
+        ModelFileError: when ``metadata`` is not JSON-serialisable.
+        OSError: when the file cannot be written.
+    """
+    from safetensors.torch import save_file
+
+    try:
+        header = json.dumps({"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+                             "config": model.config.to_dict(), "metadata": dict(metadata)})
+    except (TypeError, ValueError) as err:
+        raise ModelFileError(f"model metadata is not JSON-serialisable: {err}") from err
+    tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={HEADER_KEY: header})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_model(
+    path: PathLike, *, expected_bands: int | None = None, device: torch.device | str = "cpu"
+) -> tuple[Dms2fHad, dict[str, Any]]:
+    """Read a model written by :func:`save_model`; never unpickles anything.
+
+    Args:
+        path: the model file.
+        expected_bands: band count of the raster it will run on; checked when given.
+        device: device to put the model on.
+
+    Returns:
+        The network in eval mode, and the caller's metadata as saved.
+
+    Raises:
+        ModelFileError: for a missing, truncated, corrupt or pickle file, or a file of another
+            format or a newer format version.
+        BandMismatchError: when the model was fitted on a different band count.
+    """
+    path = Path(path)
+    header, tensors = _read(path)
+    try:
+        config = Dms2fConfig.from_dict(header["config"])
+    except (ConfigError, KeyError, TypeError) as err:
+        raise ModelFileError(f"model file {path} has an invalid config ({err}); {REFIT}") from err
+    if expected_bands is not None and config.bands != expected_bands:
+        raise BandMismatchError(
+            f"model {path} was fitted on {config.bands} bands, raster has {expected_bands}; "
+            "use a model fitted on this band set or re-fit")
+    model = Dms2fHad(config)
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as err:
+        raise ModelFileError(f"model file {path} does not match its config ({err}); {REFIT}") from err
+    return model.to(device).eval(), dict(header.get("metadata", {}))
+
+
+def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Header object and tensors of a model file, after checking it is a safetensors file."""
+    from safetensors import safe_open
+
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as err:
+        raise ModelFileError(f"cannot read model file {path}: {err.strerror or err}") from err
+    if magic.startswith(_PICKLE_MAGIC):
+        raise ModelFileError(
+            f"{path} is a pickle/torch.save file; it is refused because loading it could run code. "
+            f"Only .safetensors model files written by this plugin load; {REFIT}")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            raw = (f.metadata() or {}).get(HEADER_KEY)
+            tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118 - not a dict
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
+        raise ModelFileError(f"{path} is not a readable safetensors model file ({err}); {REFIT}") from err
+    try:
+        header = json.loads(raw) if raw is not None else None
+    except ValueError as err:
+        raise ModelFileError(f"model file {path} has a corrupt header ({err}); {REFIT}") from err
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{path} is a safetensors file but not a DMS2F-HAD model; {REFIT}")
+    version = header.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"model file {path} has format version {version!r}; this plugin reads up to "
+            f"{FORMAT_VERSION}: update the plugin or {REFIT}")
+    return header, tensors

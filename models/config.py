@@ -1,0 +1,144 @@
+"""Every size of the DMS2F-HAD network in one frozen dataclass, with named presets.
+
+The defaults are the paper's sizes (arXiv 2602.04102). ``PRESETS`` holds the overrides of each
+named preset; edit that table to tune the CPU preset, nothing else needs to change.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+#: Overrides of each named preset relative to the paper's defaults.
+#: "fast" trades state and width for CPU time; its detection quality is checked by the benchmarks.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "fast": {"width": 32, "d_state": 16},
+}
+
+
+@dataclass(frozen=True)
+class Dms2fConfig:
+    """Sizes of the network; ``bands`` is the only one without a default.
+
+    Attributes:
+        bands: number of spectral bands of the input blocks (input and output channels).
+        width: channels after the stem (``d_model`` of the spatial and decoder Mamba layers).
+        d_state: state size N of every selective scan.
+        d_conv: kernel of the depthwise causal convolution inside each Mamba layer.
+        expand: ``d_inner = expand * d_model`` inside each Mamba layer.
+        spatial_depth: residual Mamba layers of the spatial branch.
+        spectral_depth: residual Mamba layers of the spectral branch.
+        decoder_blocks: LSS blocks of the decoder.
+        decoder_depth: residual Mamba layers in the global path of each LSS block.
+        group_size: channels per spectral token (``d_model`` of the spectral Mamba layer).
+        group_step: step between the first channels of consecutive spectral tokens.
+        block_size: side of the square pixel blocks the network reconstructs.
+        dropout: dropout probability of the spectral branch (training only).
+    """
+
+    bands: int
+    width: int = 64
+    d_state: int = 64
+    d_conv: int = 4
+    expand: int = 2
+    spatial_depth: int = 1
+    spectral_depth: int = 1
+    decoder_blocks: int = 2
+    decoder_depth: int = 2
+    group_size: int = 12
+    group_step: int = 6
+    block_size: int = 16
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "dropout":
+                if not 0.0 <= value < 1.0:
+                    raise ConfigError(f"dropout must be in [0, 1), got {value}")
+            elif f.name in ("spatial_depth", "spectral_depth", "decoder_blocks", "decoder_depth"):
+                if int(value) != value or value < 0:
+                    raise ConfigError(f"{f.name} must be a non-negative integer, got {value!r}")
+            elif int(value) != value or value < 1:
+                raise ConfigError(f"{f.name} must be a positive integer, got {value!r}")
+        if self.group_size > self.width:
+            raise ConfigError(f"group_size {self.group_size} exceeds width {self.width}")
+        if self.block_size < 3:
+            raise ConfigError(f"block_size must be at least 3 (one 3x3 hole), got {self.block_size}")
+
+    @property
+    def d_inner(self) -> int:
+        """Inner width of the spatial and decoder Mamba layers (``expand * width``)."""
+        return self.expand * self.width
+
+    @property
+    def dt_rank(self) -> int:
+        """Rank of the step-size projection of the spatial and decoder layers."""
+        return dt_rank(self.width)
+
+    @property
+    def n_groups(self) -> int:
+        """Spectral tokens: groups start every ``group_step`` channels (the last ones zero padded)."""
+        return math.ceil(self.width / self.group_step)
+
+    @property
+    def padded_width(self) -> int:
+        """Channels after zero padding so that every spectral group is complete."""
+        return (self.n_groups - 1) * self.group_step + self.group_size
+
+    @property
+    def n_tokens(self) -> int:
+        """Pixel tokens per block (row-major) seen by the spatial and decoder Mamba layers."""
+        return self.block_size * self.block_size
+
+    @classmethod
+    def preset(cls, name: str, bands: int) -> Dms2fConfig:
+        """Build a named preset for ``bands`` bands.
+
+        Args:
+            name: a key of :data:`PRESETS` ("paper" or "fast").
+            bands: number of spectral bands.
+
+        Returns:
+            The configuration.
+
+        Raises:
+            ConfigError: for an unknown preset name or invalid sizes.
+        """
+        if name not in PRESETS:
+            raise ConfigError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}")
+        return replace(cls(bands=bands), **PRESETS[name])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dictionary of every field."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Dms2fConfig:
+        """Inverse of :meth:`to_dict`.
+
+        Args:
+            data: field values; ``bands`` is required, missing sizes take the defaults.
+
+        Returns:
+            The configuration.
+
+        Raises:
+            ConfigError: for unknown keys, a missing ``bands`` or invalid sizes.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown model config keys {unknown}; the file needs a newer plugin")
+        if "bands" not in data:
+            raise ConfigError("model config has no 'bands' entry")
+        return cls(**dict(data))
+
+
+def dt_rank(d_model: int) -> int:
+    """Rank of the step-size projection of a Mamba layer of width ``d_model`` (ceil(d_model / 16))."""
+    return math.ceil(d_model / 16)
