@@ -7,7 +7,7 @@ same values QGIS shows in its Plugin Manager.
 from __future__ import annotations
 
 import configparser
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 #: ``metadata.txt`` at the plugin root (one folder above this package).
@@ -30,7 +30,7 @@ def plugin_metadata(path: Path = METADATA_PATH) -> dict[str, str]:
     return dict(_read(Path(path)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read(path: Path) -> tuple[tuple[str, str], ...]:
     """Parse ``path`` once; an immutable result so callers cannot change the cached copy."""
     parser = configparser.ConfigParser(interpolation=None)

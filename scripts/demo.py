@@ -66,7 +66,8 @@ def check_score(score: Path) -> str:
     if problems:
         raise SystemExit("demo failed: score raster " + "; ".join(problems))
     srs = out.GetSpatialRef()
-    return f"Float32 {out.RasterXSize}x{out.RasterYSize}, {srs.GetAuthorityName(None)}:{srs.GetAuthorityCode(None)}, same grid as the sample"
+    crs = f"{srs.GetAuthorityName(None)}:{srs.GetAuthorityCode(None)}"
+    return f"Float32 {out.RasterXSize}x{out.RasterYSize}, {crs}, same grid as the sample"
 
 
 def main(argv: list[str] | None = None) -> int:
