@@ -20,6 +20,10 @@ QGIS_MODULES = {"qgis", "processing", "PyQt5", "PyQt6", "PySide2", "PySide6", "s
 QGIS_LAYER = ROOT / "dms2f_plugin" / "qgis"
 MODELS = ROOT / "models"
 ENGINE = ROOT / "dms2f_plugin" / "engine"
+#: What models/ may import besides the standard library: torch, and safetensors (torch's
+#: pickle-free weight files, a required dependency; see models/checkpoint.py).
+TORCH_STACK = {"torch", "safetensors"}
+#: Optional accelerators models/ may import only inside ``try: ... except ImportError``.
 MODELS_OPTIONAL = {"numba", "mamba_ssm", "causal_conv1d"}
 STDLIB = set(sys.stdlib_module_names)
 
@@ -109,10 +113,10 @@ def test_models_import_only_torch_and_stdlib():
             continue
         if imp.level >= 2 or (imp.level == 0 and imp.top == "dms2f_had"):
             bad.append(f"{imp} (models must not import the engine or the plugin)")
-        elif imp.level == 0 and imp.top not in STDLIB and imp.top != "torch":
+        elif imp.level == 0 and imp.top not in STDLIB | TORCH_STACK:
             if not (imp.top in MODELS_OPTIONAL and imp.guarded):
-                bad.append(f"{imp} (only torch, the standard library and guarded optional "
-                           f"{sorted(MODELS_OPTIONAL)})")
+                bad.append(f"{imp} (only {sorted(TORCH_STACK)}, the standard library and "
+                           f"guarded optional {sorted(MODELS_OPTIONAL)})")
     assert not bad, "\n".join(bad)
 
 
