@@ -7,7 +7,7 @@ in map coordinates).
 
 Polygons follow the score raster's geotransform (rotation included). A raster without a
 geotransform gets QGIS's convention for non-georeferenced rasters, ``(0, 1, 0, 0, 0, -1)``, so the
-polygons overlay the raster in QGIS.
+polygons overlay the raster in QGIS, and the layer the GeoPackage's undefined Cartesian SRS.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def _object_statistics(labels: np.ndarray, count: int, source: "RasterSource",
 
 
 def _polygonize(labels: np.ndarray, geotransform: tuple[float, ...],
-                srs: Optional[osr.SpatialReference]) -> dict[int, ogr.Geometry]:
+                srs: osr.SpatialReference) -> dict[int, ogr.Geometry]:
     """Polygons of each label (8-connected), merged per label."""
     label_ds = gdal_array.OpenArray(labels)  # MEM dataset over the labels, no copy
     label_ds.SetGeoTransform(geotransform)
@@ -109,11 +109,12 @@ def write_detections(mask: np.ndarray, source: "RasterSource", vector_path: Path
     labels = labels.astype(np.int32, copy=False)
     stats = _object_statistics(labels, count, source, progress)
     gt = source.info.geotransform or UNGEOREFERENCED
-    srs = None
+    srs = osr.SpatialReference()
     if source.info.crs_wkt:
-        srs = osr.SpatialReference()
         srs.ImportFromWkt(source.info.crs_wkt)
         srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    else:  # GeoPackage's "undefined Cartesian" (srs_id -1), not its undefined *geographic* SRS
+        srs.SetLocalCS("Undefined cartesian SRS")
     geometries = _polygonize(labels, tuple(gt), srs)
     del labels
     with atomic_output(vector_path, sidecars=("-wal", "-shm")) as temp:

@@ -243,9 +243,6 @@ def open_raster(path: Union[str, os.PathLike], *, bands: BandSpec = None,
         if vsimem is not None:
             gdal.Unlink(vsimem)
         raise
-    if not info.has_crs:
-        LOGGER.warning("'%s' has no CRS: outputs will be on the same local pixel grid, "
-                       "without georeferencing.", text)
     LOGGER.info("Opened '%s': %d x %d pixels, %d of %d bands, %s", text, info.width,
                 info.height, len(selection), info.band_count, info.dtype)
     return RasterSource(ds, text, selection, info, vsimem_path=vsimem)

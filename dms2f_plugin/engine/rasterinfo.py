@@ -271,3 +271,17 @@ def parse_band_list(spec: "str | list[int] | tuple[int, ...]", band_count: int) 
     if bad:
         raise ValueError(f"band {bad[0]} does not exist: the raster has bands 1 to {band_count}")
     return tuple(dict.fromkeys(numbers))
+
+
+def format_band_list(bands: "tuple[int, ...] | list[int]") -> str:
+    """Inverse of :func:`parse_band_list`: ``(1, 2, 3, 7)`` -> ``"1-3,7"``."""
+    parts: list[str] = []
+    start = prev = None
+    for band in list(bands) + [None]:
+        if start is not None and (band is None or band != prev + 1):
+            parts.append(str(start) if start == prev else f"{start}-{prev}")
+            start = None
+        if band is not None and start is None:
+            start = band
+        prev = band
+    return ",".join(parts)

@@ -116,11 +116,7 @@ class LocalRxScorer:
         Raises:
             InputError: window sizes that are even, too small or not nested.
         """
-        if inner_window < 1 or inner_window % 2 == 0 or outer_window % 2 == 0 \
-                or outer_window <= inner_window:
-            raise InputError(
-                f"Local RX windows must be odd with inner < outer; got inner={inner_window}, "
-                f"outer={outer_window}. Use e.g. --inner-window 5 --outer-window 21.")
+        self.check_windows(inner_window, outer_window)
         if stats.covariance is None:
             raise ValueError("local RX needs statistics computed with covariance=True")
         self.inner, self.outer = inner_window, outer_window
@@ -131,6 +127,15 @@ class LocalRxScorer:
         self._pairs = np.triu_indices(k)  # upper-triangle index pairs, P = k (k + 1) / 2
         LOGGER.info("Local RX: windows %d/%d, %d principal components", inner_window,
                     outer_window, k)
+
+    @staticmethod
+    def check_windows(inner_window: int, outer_window: int) -> None:
+        """Raise :class:`InputError` unless both windows are odd and inner < outer."""
+        if inner_window < 1 or inner_window % 2 == 0 or outer_window % 2 == 0 \
+                or outer_window <= inner_window:
+            raise InputError(
+                f"Local RX windows must be odd with inner < outer; got inner={inner_window}, "
+                f"outer={outer_window}. Use e.g. --inner-window 5 --outer-window 21.")
 
     def _project(self, cube: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """Whitened components ``(k, h, w)`` float64, 0 at invalid pixels."""

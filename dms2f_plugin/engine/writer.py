@@ -40,14 +40,14 @@ _GDAL_TYPES = {"float32": gdal.GDT_Float32, "uint8": gdal.GDT_Byte, "uint16": gd
 
 
 def validate_output_path(path: PathLike, *, inputs: Sequence[PathLike] = (),
-                         extensions: Sequence[str] = RASTER_EXTENSIONS,
+                         extensions: Optional[Sequence[str]] = RASTER_EXTENSIONS,
                          what: str = "output") -> Path:
     """Check an output path before any work starts.
 
     Args:
         path: the output file.
         inputs: input files it must not overwrite (compared after resolving links).
-        extensions: accepted suffixes (lower case, with the dot).
+        extensions: accepted suffixes (lower case, with the dot); None accepts any.
         what: how to call the file in messages.
 
     Returns:
@@ -58,7 +58,7 @@ def validate_output_path(path: PathLike, *, inputs: Sequence[PathLike] = (),
             the output is one of the inputs.
     """
     out = Path(path).expanduser().resolve()
-    if out.suffix.lower() not in extensions:
+    if extensions is not None and out.suffix.lower() not in extensions:
         raise OutputError(f"The {what} '{path}' must end with {' or '.join(extensions)}; "
                           f"e.g. {out.with_suffix(extensions[0]).name}.")
     if out.is_dir():

@@ -1,0 +1,409 @@
+"""The engine's facade: one function per user-level task, called by the CLI and the QGIS layer.
+
+Every function takes keyword-only options, validates all outputs before any work starts, writes
+files atomically (nothing is left behind on an error or a cancel), logs through
+``logging.getLogger(__name__)`` and raises only :class:`~.errors.Dms2fError` subclasses for
+anything a user can cause (bad input, unwritable output, missing dependency, cancel).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional, TypeVar, Union
+
+from .errors import Dms2fError, InputError, ModelFileError, OutputError
+from .progress import NullProgress, Progress, SubProgress
+from .raster import BandSpec, RasterSource, open_raster
+from .rasterinfo import format_band_list
+from .results import DetectResult, EvaluationResult, FitResult, ImportResult, ThresholdResult
+from .stats import check_usable
+from .tiling import TileScorer, score_raster
+from .writer import mask_writer, validate_output_path
+
+__all__ = ["DetectResult", "EvaluationResult", "FitResult", "ImportResult", "ThresholdResult",
+           "METHODS", "apply_model", "detect", "evaluate", "fit", "import_mat", "threshold"]
+
+LOGGER = logging.getLogger(__name__)
+PathLike = Union[str, os.PathLike]
+METHODS = ("dms2f", "rx", "lrx")
+MIN_BANDS = 2
+DEFAULT_BATCH_SIZE = 64
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _user_errors(fn: F) -> F:
+    """Turn resource errors a user can cause into :class:`Dms2fError` subclasses."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Dms2fError:
+            raise
+        except MemoryError:
+            raise InputError("Out of memory; use a smaller --tile-size (e.g. 256) or fewer "
+                             "bands (--bands).") from None
+        except OSError as exc:
+            raise OutputError(f"{exc.strerror or exc} ({exc.filename or 'file'}); check the "
+                              "paths and the free disk space.") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _check_common(method: str, tile_size: int) -> None:
+    if method not in METHODS:
+        raise InputError(f"Unknown method '{method}'; use one of {', '.join(METHODS)}.")
+    if tile_size < 16:
+        raise InputError(f"tile_size {tile_size} is too small; use 256 or more (default 512).")
+
+
+def _usable_source(input_path: PathLike, bands: BandSpec) -> RasterSource:
+    """Open a detection input (>= MIN_BANDS bands); a missing CRS is allowed but warned."""
+    source = open_raster(input_path, bands=bands, min_bands=MIN_BANDS)
+    if not source.info.has_crs:
+        LOGGER.warning("'%s' has no CRS: the outputs are on the same local pixel grid, without "
+                       "georeferencing (assign a CRS to the input to georeference them).",
+                       source.path)
+    return source
+
+
+def _dms2f_parts() -> tuple[Any, Any]:
+    """The lead's fitting and scoring code, imported only when DMS2F is used (needs torch)."""
+    from .device import _torch
+
+    _torch()  # a clear DependencyError when torch is missing
+    from .dms2f_scorer import Dms2fScorer
+    from .fit import fit_scene
+
+    return fit_scene, Dms2fScorer
+
+
+def _save_model(fitted: Any, model_path: Path) -> None:
+    """Save atomically: the model file appears only once complete."""
+    from .writer import atomic_output
+
+    with atomic_output(model_path) as temp:
+        fitted.save(temp)
+
+
+@_user_errors
+def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f",
+           bands: BandSpec = None, preset: str = "fast", device: str = "auto", seed: int = 0,
+           threads: Optional[int] = None, save_model: Optional[PathLike] = None,
+           inner_window: int = 5, outer_window: int = 21, tile_size: int = 512,
+           progress: Optional[Progress] = None) -> DetectResult:
+    """Detect anomalies in a raster and write a float32 score GeoTIFF on the same grid.
+
+    Args:
+        input_path: any GDAL raster or a benchmark .mat file.
+        output_path: the score GeoTIFF (.tif); nodata (NaN) where the input is invalid.
+        method: ``"dms2f"`` (fit DMS2F-HAD on this scene, then score), ``"rx"`` (global RX)
+            or ``"lrx"`` (local dual-window RX).
+        bands: band selection (``"1-10,15"`` or 1-based list); None = all but bad bands.
+        preset: DMS2F fitting preset (``"fast"`` or ``"paper"``).
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (DMS2F only).
+        seed: DMS2F seed (reproducible on the CPU).
+        threads: CPU threads for torch (None = default).
+        save_model: also save the fitted DMS2F model here (written after detection succeeds).
+        inner_window: LRX guard window (odd).
+        outer_window: LRX outer window (odd, > inner).
+        tile_size: I/O tile edge in pixels; bounds memory, never changes the result.
+        progress: progress/cancel sink.
+
+    Returns:
+        A :class:`DetectResult`.
+
+    Raises:
+        InputError, RasterReadError, OutputError, DependencyError, CancelledError.
+    """
+    _check_common(method, tile_size)
+    started = time.perf_counter()
+    progress = progress or NullProgress()
+    out = validate_output_path(output_path, inputs=[input_path])
+    model_out = None
+    if save_model is not None:
+        if method != "dms2f":
+            raise InputError(f"--save-model only applies to method dms2f, not '{method}'.")
+        model_out = validate_output_path(save_model, inputs=[input_path, out], extensions=None,
+                                         what="model file")
+    fit_seconds = None
+    with _usable_source(input_path, bands) as source:
+        meta = {"method": method, "input": os.fspath(input_path),
+                "bands": format_band_list(source.band_indices)}
+        if method == "dms2f":
+            from .device import resolve_device
+
+            fit_scene, scorer_cls = _dms2f_parts()
+            fitted = fit_scene(source, preset=preset, device=device, seed=seed, threads=threads,
+                               progress=SubProgress(progress, 0, 60))
+            fit_seconds = time.perf_counter() - started
+            torch_device = resolve_device(device)
+            scorer: TileScorer = scorer_cls(fitted, source.height, source.width,
+                                            device=torch_device, batch_size=DEFAULT_BATCH_SIZE)
+            used = str(torch_device)
+            meta.update(preset=preset, seed=str(seed))
+            rest = SubProgress(progress, 60, 100)
+        else:
+            scorer = _rx_scorer(source, method, inner_window, outer_window,
+                                SubProgress(progress, 0, 30))
+            used, rest = "cpu", SubProgress(progress, 30, 100)
+            if method == "lrx":
+                meta.update(inner_window=str(inner_window), outer_window=str(outer_window))
+        summary = score_raster(source, out, scorer, tile_size=tile_size, progress=rest,
+                               metadata=meta)
+        if model_out is not None:
+            _save_model(fitted, model_out)
+        result = DetectResult(out, method, used, time.perf_counter() - started, fit_seconds,
+                              source.width, source.height, source.band_count,
+                              summary.valid_pixels, summary.tiles, model_out)
+    LOGGER.info("detect %s: %s in %.1f s on %s", method, out, result.seconds, used)
+    return result
+
+
+def _rx_scorer(source: RasterSource, method: str, inner: int, outer: int,
+               progress: Progress) -> TileScorer:
+    """Global or local RX scorer after the statistics (and covariance) pass."""
+    from .rx import GlobalRxScorer, LocalRxScorer
+
+    if method == "lrx":  # validate the windows before the pass
+        LocalRxScorer.check_windows(inner, outer)
+    stats = source.statistics(covariance=True, progress=progress)
+    check_usable(stats, source.path)
+    if method == "rx":
+        return GlobalRxScorer.from_statistics(stats)
+    return LocalRxScorer(stats, inner_window=inner, outer_window=outer)
+
+
+@_user_errors
+def fit(input_path: PathLike, model_path: PathLike, *, bands: BandSpec = None,
+        preset: str = "fast", device: str = "auto", seed: int = 0, threads: Optional[int] = None,
+        progress: Optional[Progress] = None) -> FitResult:
+    """Fit DMS2F-HAD on a scene (no labels) and save the model file.
+
+    Args:
+        input_path: the raster to fit on.
+        model_path: the model file to write (self-describing, no pickle).
+        bands: band selection; the model remembers it.
+        preset: ``"fast"`` or ``"paper"``.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        seed: seed of the fit.
+        threads: CPU threads for torch.
+        progress: progress/cancel sink.
+
+    Returns:
+        A :class:`FitResult`.
+
+    Raises:
+        InputError, RasterReadError, OutputError, DependencyError, CancelledError.
+    """
+    started = time.perf_counter()
+    model_out = validate_output_path(model_path, inputs=[input_path], extensions=None,
+                                     what="model file")
+    fit_scene, _ = _dms2f_parts()
+    with _usable_source(input_path, bands) as source:
+        fitted = fit_scene(source, preset=preset, device=device, seed=seed, threads=threads,
+                           progress=progress or NullProgress())
+        _save_model(fitted, model_out)
+        bands_used = source.band_count
+    from .device import resolve_device
+
+    used = str(resolve_device(device))
+    return FitResult(model_out, used, time.perf_counter() - started, bands_used, preset, seed)
+
+
+def _open_for_model(fitted: Any, input_path: PathLike, model_path: PathLike) -> RasterSource:
+    """Open ``input_path`` with the model's band selection; refuse another band set."""
+    indices = tuple(fitted.band_indices)
+    try:
+        source = open_raster(input_path, bands=list(indices), min_bands=1)
+    except InputError as exc:
+        raise ModelFileError(
+            f"The model '{model_path}' was fitted on {len(indices)} band(s) (bands "
+            f"{indices[0]}..{indices[-1]}) but '{input_path}' does not have them ({exc}). Apply "
+            "it to a raster with the same band set, or fit a new model on this raster.") from None
+    expected = getattr(fitted, "raster_band_count", None)
+    if expected is not None and expected != source.info.band_count:
+        source.close()
+        raise ModelFileError(
+            f"The model '{model_path}' was fitted on a raster with {expected} bands but "
+            f"'{input_path}' has {source.info.band_count}; apply it to a raster with the same "
+            "band set, or fit a new model on this raster.")
+    theirs, ours = getattr(fitted, "wavelengths_nm", None), source.wavelengths_nm
+    if theirs and ours and max(abs(a - b) for a, b in zip(theirs, ours)) > 1.0:
+        LOGGER.warning("The raster's wavelengths differ from the model's by more than 1 nm; "
+                       "scores may be meaningless.")
+    return source
+
+
+@_user_errors
+def apply_model(model_path: PathLike, input_path: PathLike, output_path: PathLike, *,
+                device: str = "auto", threads: Optional[int] = None, tile_size: int = 512,
+                progress: Optional[Progress] = None) -> DetectResult:
+    """Score a raster with a saved DMS2F-HAD model (no fitting).
+
+    Args:
+        model_path: a file written by :func:`fit` or ``detect(save_model=...)``.
+        input_path: raster with the same band set as the model's.
+        output_path: the score GeoTIFF.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        threads: CPU threads for torch.
+        tile_size: I/O tile edge.
+        progress: progress/cancel sink.
+
+    Returns:
+        A :class:`DetectResult` (``fit_seconds`` None).
+
+    Raises:
+        ModelFileError: missing, corrupt, unsafe (pickle) or mismatching model file.
+        InputError, RasterReadError, OutputError, DependencyError, CancelledError.
+    """
+    _check_common("dms2f", tile_size)
+    started = time.perf_counter()
+    progress = progress or NullProgress()
+    out = validate_output_path(output_path, inputs=[input_path, model_path])
+    if not Path(model_path).is_file():
+        raise ModelFileError(f"Model file '{model_path}' does not exist; check the path or fit "
+                             "one with 'dms2f-had fit'.")
+    _, scorer_cls = _dms2f_parts()
+    from .device import resolve_device, set_threads
+    from .fit import FittedModel
+
+    torch_device = resolve_device(device)
+    set_threads(threads)
+    fitted = FittedModel.load(model_path, device=str(torch_device))
+    with _open_for_model(fitted, input_path, model_path) as source:
+        check_usable(source.statistics(progress=SubProgress(progress, 0, 10)), source.path)
+        scorer = scorer_cls(fitted, source.height, source.width, device=torch_device,
+                            batch_size=DEFAULT_BATCH_SIZE)
+        summary = score_raster(source, out, scorer, tile_size=tile_size,
+                               progress=SubProgress(progress, 10, 100),
+                               metadata={"method": "dms2f", "model": os.fspath(model_path)})
+        return DetectResult(out, "dms2f", str(torch_device), time.perf_counter() - started,
+                            None, source.width, source.height, source.band_count,
+                            summary.valid_pixels, summary.tiles, Path(model_path))
+
+
+@_user_errors
+def threshold(score_path: PathLike, mask_path: PathLike, *, method: str = "percentile",
+              value: Optional[float] = None, min_size: int = 1,
+              vector_path: Optional[PathLike] = None,
+              progress: Optional[Progress] = None) -> ThresholdResult:
+    """Turn a score raster into a binary mask (and optionally detection polygons).
+
+    Args:
+        score_path: single-band score raster.
+        mask_path: uint8 GeoTIFF to write (1 anomaly, 0 background, 255 nodata).
+        method: ``"percentile"`` (default value 99.5: top 0.5 %), ``"sigma"`` (default 3:
+            mean + 3 std), ``"otsu"`` (no value) or ``"value"`` (a score; required).
+        value: the method's parameter.
+        min_size: drop 8-connected objects smaller than this many pixels.
+        vector_path: also write one polygon per object to this GeoPackage (.gpkg).
+        progress: progress/cancel sink.
+
+    Returns:
+        A :class:`ThresholdResult`.
+
+    Raises:
+        InputError, RasterReadError, OutputError, CancelledError.
+    """
+    from .polygons import write_detections
+    from .threshold import DEFAULT_VALUES, build_mask, compute_threshold
+    from .tiling import iter_windows
+
+    started = time.perf_counter()
+    progress = progress or NullProgress()
+    mask_out = validate_output_path(mask_path, inputs=[score_path], what="mask")
+    vector_out = None
+    if vector_path is not None:
+        vector_out = validate_output_path(vector_path, inputs=[score_path, mask_path],
+                                          extensions=(".gpkg",), what="detections file")
+    with open_raster(score_path, min_bands=1) as source:
+        if source.info.band_count != 1:
+            raise InputError(f"'{score_path}' has {source.info.band_count} bands; give the "
+                             "single-band score raster written by 'dms2f-had detect'.")
+        cut = compute_threshold(source, method, value, SubProgress(progress, 0, 40))
+        mask = build_mask(source, cut, min_size=min_size, progress=SubProgress(progress, 40, 60))
+        objects = None
+        with mask_writer(mask_out, source.info, metadata={"threshold": repr(cut),
+                                                          "method": method}) as writer:
+            for window in iter_windows(source.width, source.height, 1024):
+                writer.write(window, mask[window.slices_in(source.full_window)])
+            if vector_out is not None:
+                objects = write_detections(mask, source, vector_out, SubProgress(progress, 70, 100))
+        if objects is None and min_size > 1:
+            from scipy import ndimage
+
+            from .threshold import EIGHT_CONNECTED
+
+            objects = int(ndimage.label(mask == 1, structure=EIGHT_CONNECTED)[1])
+    used_value = None if method == "otsu" else (value if value is not None
+                                                else DEFAULT_VALUES.get(method))
+    progress.set_progress(100.0)
+    return ThresholdResult(mask_out, vector_out, method, used_value, cut, int((mask == 1).sum()),
+                           objects, time.perf_counter() - started)
+
+
+@_user_errors
+def evaluate(score_path: PathLike, ground_truth_path: PathLike, *,
+             plot_path: Optional[PathLike] = None,
+             report_path: Optional[PathLike] = None) -> EvaluationResult:
+    """Evaluate a score raster against ground truth (ROC AUC, AUC(D,tau), AUC(F,tau)).
+
+    Args:
+        score_path: single-band score raster.
+        ground_truth_path: raster on the same grid (nonzero = anomaly) or polygons.
+        plot_path: also draw the ROC curve into this PNG.
+        report_path: also write an HTML report (numbers + ROC plot).
+
+    Returns:
+        An :class:`EvaluationResult`.
+
+    Raises:
+        InputError, RasterReadError, OutputError, DependencyError (matplotlib for the plot).
+    """
+    from .evaluate import evaluate_rasters
+    from .report import write_html_report, write_roc_plot
+
+    started = time.perf_counter()
+    inputs = [score_path, ground_truth_path]
+    plot_out = None if plot_path is None else validate_output_path(
+        plot_path, inputs=inputs, extensions=(".png",), what="ROC plot")
+    report_out = None if report_path is None else validate_output_path(
+        report_path, inputs=inputs, extensions=(".html", ".htm"), what="report")
+    ev = evaluate_rasters(score_path, ground_truth_path)
+    if plot_out is not None:
+        write_roc_plot(ev, plot_out, title=Path(score_path).name)
+    if report_out is not None:
+        write_html_report(ev, report_out, score_path=score_path,
+                          ground_truth_path=ground_truth_path)
+    return EvaluationResult(ev.auc, ev.auc_d_tau, ev.auc_f_tau, ev.auc_td, ev.auc_bs,
+                            ev.auc_snpr, ev.anomaly_pixels, ev.background_pixels, plot_out,
+                            report_out, time.perf_counter() - started)
+
+
+@_user_errors
+def import_mat(mat_path: PathLike, cube_path: PathLike,
+               gt_path: Optional[PathLike] = None) -> ImportResult:
+    """Convert a benchmark .mat scene into a GeoTIFF cube (+ ground-truth GeoTIFF).
+
+    Args:
+        mat_path: MATLAB v5 or v7.3 file with ``data`` (and ``map``).
+        cube_path: output cube (.tif), pixel-interleaved, no CRS (local pixel grid).
+        gt_path: output ground truth (.tif, uint8 1 = anomaly).
+
+    Returns:
+        An :class:`ImportResult`.
+
+    Raises:
+        RasterReadError, InputError, OutputError.
+    """
+    from .matfile import import_mat as convert
+
+    started = time.perf_counter()
+    done = convert(mat_path, cube_path, gt_path)
+    return ImportResult(done.cube_path, done.gt_path, done.rows, done.cols, done.bands,
+                        done.anomaly_pixels, time.perf_counter() - started)
