@@ -1,0 +1,109 @@
+"""The global grid: tiled scores equal whole-image scores (RX, LRX, 16x16/8 blocks), edges too."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from engine_fixtures import Recorder, synthetic_scene, write_geotiff
+
+from dms2f_had.dms2f_plugin.engine.blocks import (BlockAccumulator, accumulate_blocks,
+                                                  extract_blocks, grid_block_origins)
+from dms2f_had.dms2f_plugin.engine.raster import Window, open_raster
+from dms2f_had.dms2f_plugin.engine.rx import GlobalRxScorer, LocalRxScorer
+from dms2f_had.dms2f_plugin.engine.tiling import TileGrid, score_array
+
+
+class BlockScorer:
+    """A stand-in for DMS2F: 'reconstruct' each block by a nonlinear function of the whole
+    block, overlap-average, score the residual norm. Depends on every pixel of every block."""
+
+    halo = 16
+    align = 8
+
+    def __init__(self, height, width):
+        self.height, self.width = height, width
+
+    def __call__(self, cube, valid, read_window, core):
+        origins = grid_block_origins(core, self.height, self.width)
+        blocks = extract_blocks(cube, origins, read_window)  # (n, C, 16, 16)
+        recon = np.tanh(blocks / 1000.0) * blocks.mean(axis=(2, 3), keepdims=True)
+        acc = BlockAccumulator(core, cube.shape[0])
+        for start in range(0, len(origins), 7):  # batches, as the real scorer feeds them
+            acc.add(recon[start:start + 7], origins[start:start + 7])
+        rows, cols = core.slices_in(read_window)
+        residual = acc.result() - cube[:, rows, cols]
+        return np.sqrt((residual ** 2).sum(axis=0))
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    """45 x 37 pixels (not multiples of 8 or 16), a few nodata pixels."""
+    cube, _ = synthetic_scene(bands=7, height=37, width=45, seed=3)
+    cube[:, 0, 44] = -1.0
+    cube[:, 20, 9] = -1.0
+    path = tmp_path_factory.mktemp("tiling") / "scene.tif"
+    return write_geotiff(path, cube, nodata=-1.0)
+
+
+def test_grid_rounds_tile_size_to_alignment_and_clips_halo():
+    grid = TileGrid(45, 37, 10, halo=16, align=8)
+    tiles = list(grid)
+    assert grid.tile_size == 16 and len(tiles) == len(grid) == 9
+    assert all(t.core.col_off % 8 == 0 and t.core.row_off % 8 == 0 for t in tiles)
+    last = tiles[-1]
+    assert last.core == Window(32, 32, 13, 5)
+    assert last.read == Window(16, 16, 29, 21)
+
+
+def test_block_origins_cover_an_odd_sized_raster():
+    origins = grid_block_origins(Window(0, 0, 45, 37), 37, 45)
+    rows, cols = np.unique(origins[:, 0]), np.unique(origins[:, 1])
+    assert list(rows) == [0, 8, 16, 24] and list(cols) == [0, 8, 16, 24, 32]
+    assert (origins % 8 == 0).all()
+    small = grid_block_origins(Window(0, 0, 10, 9), 9, 10)  # smaller than one block
+    assert small.tolist() == [[0, 0]]
+
+
+def test_extract_pads_zeros_past_the_edge_and_accumulate_averages():
+    cube = np.arange(2 * 20 * 21, dtype=np.float32).reshape(2, 20, 21) + 1
+    window = Window(0, 0, 21, 20)
+    origins = grid_block_origins(window, 20, 21)
+    blocks = extract_blocks(cube, origins, window)
+    assert blocks.shape == (len(origins), 2, 16, 16)
+    last = blocks[-1]  # origin (8, 8): rows 8..23, cols 8..23, zero past row 20 / col 21
+    np.testing.assert_array_equal(last[:, :12, :13], cube[:, 8:20, 8:21])
+    assert (last[:, 12:, :] == 0).all() and (last[:, :, 13:] == 0).all()
+    np.testing.assert_allclose(accumulate_blocks(blocks, origins, window), cube)
+
+
+def test_block_scorer_tiled_equals_whole(scene):
+    with open_raster(scene) as src:
+        scorer = BlockScorer(src.height, src.width)
+        whole = score_array(src, scorer, tile_size=1024)
+        for size in (8, 16, 24):
+            np.testing.assert_allclose(score_array(src, scorer, tile_size=size), whole,
+                                       rtol=1e-6, atol=1e-6, equal_nan=True)
+    assert np.isnan(whole[20, 9]) and np.isfinite(whole).sum() == 37 * 45 - 2
+
+
+@pytest.mark.parametrize("make", [
+    lambda st: GlobalRxScorer.from_statistics(st),
+    lambda st: LocalRxScorer(st, inner_window=3, outer_window=9, components=5),
+    lambda st: LocalRxScorer(st),
+], ids=["rx", "lrx-3-9", "lrx-5-21"])
+def test_rx_tiled_equals_whole(scene, make):
+    with open_raster(scene) as src:
+        scorer = make(src.statistics(covariance=True))
+        whole = score_array(src, scorer, tile_size=4096)
+        for size in (5, 16, 23):
+            np.testing.assert_allclose(score_array(src, scorer, tile_size=size), whole,
+                                       rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
+def test_progress_once_per_tile_and_monotonic(scene):
+    progress = Recorder()
+    with open_raster(scene) as src:
+        score_array(src, GlobalRxScorer.from_statistics(src.statistics(covariance=True)),
+                    tile_size=16, progress=progress)
+    assert len(progress.values) == 9 and progress.values == sorted(progress.values)
+    assert progress.values[-1] == pytest.approx(100.0)
