@@ -1,0 +1,129 @@
+"""Time the selective scan and one training step of the whole network on this machine.
+
+Baseline: the textbook selective scan (materialise exp(delta A) and delta B u as
+(batch, L, D, N) tensors, loop over time), FORWARD only, without autograd. Ours: the scan the
+dispatcher uses on the CPU, forward AND backward. Then one full training step (forward, loss,
+backward, Adam step) of the network on 32 blocks of 16x16x189 at the paper and fast presets.
+The last line printed is ``scan_speedup_vs_reference=<baseline forward / ours forward+backward>``.
+
+    python benchmarks/scan_speed.py --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Callable
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+
+from dms2f_had.models import (
+    Dms2fConfig,
+    Dms2fHad,
+    corrupt_blocks,
+    reconstruction_loss,
+    scan_backend_name,
+    selective_scan,
+)
+
+
+def textbook_scan(u, delta, A, B, C, D, z, delta_bias):  # noqa: N803
+    """The textbook formulation (as mamba-ssm's ``selective_scan_ref``)."""
+    delta = F.softplus(delta + delta_bias[:, None])  # (b, D, L)
+    delta_a = torch.exp(torch.einsum("bdl,dn->bldn", delta, A))  # (b, L, D, N)
+    delta_bu = torch.einsum("bdl,bnl,bdl->bldn", delta, B, u)  # (b, L, D, N)
+    h = u.new_zeros(u.shape[0], u.shape[1], A.shape[1])  # (b, D, N)
+    ys = []
+    for t in range(u.shape[2]):
+        h = delta_a[:, t] * h + delta_bu[:, t]  # (b, D, N)
+        ys.append(torch.einsum("bdn,bn->bd", h, C[:, :, t]))  # (b, D)
+    y = torch.stack(ys, dim=2) + u * D[:, None]  # (b, D, L)
+    return y * F.silu(z)  # (b, D, L)
+
+
+def scan_inputs(batch: int, dim: int, length: int, n_state: int, grad: bool) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    shapes = [(batch, dim, length), (batch, dim, length), (dim, n_state), (batch, n_state, length),
+              (batch, n_state, length), (dim,), (batch, dim, length), (dim,)]
+    tensors = [torch.randn(s, generator=g) for s in shapes]
+    tensors[2] = -torch.arange(1, n_state + 1.0).repeat(dim, 1)  # A as initialised: (D, N)
+    tensors[1] = tensors[1] - 4.0  # softplus(delta) around 0.02, as initialised
+    return [t.requires_grad_(grad) for t in tensors]
+
+
+def timed(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``repeats`` calls after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def scan_fwd_bwd(inputs: list[torch.Tensor]) -> None:
+    u, delta, A, B, C, D, z, bias = inputs  # noqa: N806
+    y = selective_scan(u, delta, A, B, C, D, z=z, delta_bias=bias, delta_softplus=True)
+    y.backward(torch.ones_like(y))
+
+
+def train_step_fn(preset: str, bands: int, batch: int) -> Callable[[], None]:
+    torch.manual_seed(0)
+    model = Dms2fHad(Dms2fConfig.preset(preset, bands)).train()
+    optimiser = torch.optim.Adam(model.parameters(), lr=5e-4, weight_decay=1e-4)
+    clean = torch.rand(batch, bands, 16, 16)  # (b, C, 16, 16)
+    generator = torch.Generator().manual_seed(0)
+
+    def step() -> None:
+        loss = reconstruction_loss(model(corrupt_blocks(clean, generator)), clean)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls per measurement (median)")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--length", type=int, default=256)
+    parser.add_argument("--d-inner", type=int, default=128)
+    parser.add_argument("--d-state", type=int, default=64)
+    parser.add_argument("--bands", type=int, default=189)
+    parser.add_argument("--skip-textbook", action="store_true", help="skip the slow baseline")
+    args = parser.parse_args()
+    sizes = (args.batch, args.d_inner, args.length, args.d_state)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, scan backend: "
+          f"{scan_backend_name('cpu')}")
+    print(f"scan sizes: batch {sizes[0]}, d_inner {sizes[1]}, L {sizes[2]}, d_state {sizes[3]}; "
+          f"median of {args.repeats}")
+    rows = []
+    ref_fwd = float("nan")
+    if not args.skip_textbook:
+        plain = scan_inputs(*sizes, grad=False)
+        with torch.no_grad():
+            ref_fwd = timed(lambda: textbook_scan(*plain), max(1, args.repeats // 2))
+        rows.append(("textbook scan, forward (no autograd)", ref_fwd))
+    inputs = scan_inputs(*sizes, grad=True)
+    with torch.no_grad():
+        ours_fwd = timed(lambda: selective_scan(*inputs[:7], delta_bias=inputs[7], delta_softplus=True),
+                         args.repeats)
+    rows.append(("our scan, forward (no autograd)", ours_fwd))
+    ours = timed(lambda: scan_fwd_bwd(inputs), args.repeats)
+    rows.append(("our scan, forward + backward", ours))
+    for preset in ("paper", "fast"):
+        step = timed(train_step_fn(preset, args.bands, args.batch), args.repeats)
+        rows.append((f"training step, {preset} preset (fwd+bwd+Adam, {args.batch}x{args.bands}x16x16)", step))
+    width = max(len(name) for name, _ in rows)
+    print(f"{'measurement':<{width}}  seconds")
+    for name, seconds in rows:
+        print(f"{name:<{width}}  {seconds:8.3f}")
+    print(f"scan_speedup_vs_reference={ref_fwd / ours:.1f}")
+
+
+if __name__ == "__main__":
+    main()
