@@ -13,7 +13,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import Any, Callable, Optional, Sequence, TextIO
+from typing import Any, Optional, Sequence, TextIO
 
 from .errors import CancelledError, Dms2fError
 
@@ -245,8 +245,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             bar.finish()
 
 
-def _fail(message: str, write: Callable[[str], Any] = sys.stderr.write) -> None:
-    write(f"{PROG}: error: {message}\n")
+def _fail(message: str) -> None:
+    """The one error line on stderr."""
+    sys.stderr.write(f"{PROG}: error: {message}\n")
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def _read_variables(path: Path) -> dict[str, np.ndarray]:
         content = loadmat(str(path))
         return {k: v for k, v in content.items()
                 if not k.startswith("__") and isinstance(v, np.ndarray) and v.dtype.kind in "biuf"}
-    except (OSError, ValueError, TypeError, KeyError) as exc:
+    except Exception as exc:  # noqa: BLE001 - scipy/h5py raise many types on a damaged file
         raise RasterReadError(f"Cannot read the MATLAB file '{path}' ({exc}); it may be "
                               "truncated or not a MATLAB v5/v7.3 file. Re-download it.") from None
 
