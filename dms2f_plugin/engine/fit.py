@@ -1,0 +1,256 @@
+"""Fit DMS2F-HAD to one scene: normalisation pass, block sampling, fixed-schedule training.
+
+Nothing here reads ground truth. The schedule of each preset (:data:`SCHEDULES`) is fixed in
+advance and is the same for every scene; memory is bounded by ``FitSchedule.max_blocks``
+whatever the scene size, because only sampled blocks are ever held in memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import numpy as np
+
+from .blocks import BLOCK_SIZE, extract_blocks, grid_block_origins
+from .errors import InputError, ModelFileError
+from .progress import NullProgress, Progress, SubProgress, check_cancel
+from .training import FitSchedule, train_network
+from .window import Window
+
+if TYPE_CHECKING:
+    from .raster import RasterSource
+
+LOG = logging.getLogger(__name__)
+
+#: Fitting schedule of each preset. "paper" is the reference's 150 epochs of a 100 x 100 scene
+#: (144 blocks, batch 32: 750 steps); "fast" is what the benchmark chose for the CPU (README).
+SCHEDULES: dict[str, FitSchedule] = {
+    "fast": FitSchedule(steps=300, lr=1e-3),
+    "paper": FitSchedule(steps=750),
+}
+#: Least fraction of valid pixels for a block to be used for fitting.
+MIN_VALID_FRACTION = 0.5
+_READ_TILE = 512  # rows/columns of the windows read while sampling blocks (multiple of 8)
+
+
+@dataclasses.dataclass(frozen=True)
+class Normalisation:
+    """DMS2F-HAD's global min-max scaling, plus the spectrum used to fill invalid pixels.
+
+    Attributes:
+        minimum: smallest valid value over all selected bands (one scalar, as in the paper).
+        maximum: largest valid value.
+        fill: per-band normalised mean spectrum written into invalid pixels ``(bands,)``.
+    """
+
+    minimum: float
+    maximum: float
+    fill: np.ndarray
+
+    def apply(self, cube: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Scale ``cube`` ``(bands, h, w)`` to [0, 1] and fill invalid pixels; returns float32."""
+        span = self.maximum - self.minimum
+        out = (cube - np.float32(self.minimum)) / np.float32(span if span > 0 else 1.0)  # (C, h, w)
+        out[:, ~valid] = self.fill[:, None].astype(np.float32)
+        return out.astype(np.float32, copy=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form for a model file."""
+        return {"minimum": self.minimum, "maximum": self.maximum, "fill": self.fill.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Normalisation":
+        """Inverse of :meth:`to_dict`."""
+        return cls(float(data["minimum"]), float(data["maximum"]),
+                   np.asarray(data["fill"], dtype=np.float32))
+
+
+@dataclasses.dataclass
+class FittedModel:
+    """A network fitted to a scene, with everything needed to apply it to another raster.
+
+    Attributes:
+        network: the fitted ``models.Dms2fHad`` in eval mode.
+        normalisation: the scaling the network was fitted with.
+        band_indices: 1-based bands of the source raster it was fitted on.
+        wavelengths_nm: their wavelengths, when the raster said.
+        preset: the preset name.
+        seed: the seed of the fit.
+        fit_seconds: wall time of the fit.
+    """
+
+    network: Any
+    normalisation: Normalisation
+    band_indices: tuple[int, ...]
+    wavelengths_nm: Optional[tuple[float, ...]]
+    preset: str
+    seed: int
+    fit_seconds: float = 0.0
+
+    @property
+    def bands(self) -> int:
+        """Number of bands the network reconstructs."""
+        return len(self.band_indices)
+
+    def save(self, path: str | Path) -> None:
+        """Write a self-describing model file (safetensors; no pickle).
+
+        Raises:
+            OutputError-like ``Dms2fError`` from the writer when the path is not writable.
+        """
+        from ...models import save_model
+        from ..metadata import plugin_version
+
+        save_model(str(path), self.network, metadata={
+            "normalisation": self.normalisation.to_dict(),
+            "band_indices": list(self.band_indices),
+            "wavelengths_nm": None if self.wavelengths_nm is None else list(self.wavelengths_nm),
+            "preset": self.preset,
+            "seed": self.seed,
+            "plugin_version": plugin_version(),
+        })
+
+    @classmethod
+    def load(cls, path: str | Path, *, expected_bands: Optional[int] = None,
+             device: str = "cpu") -> "FittedModel":
+        """Read a model file written by :meth:`save`.
+
+        Args:
+            path: the model file.
+            expected_bands: refuse a model fitted on another number of bands.
+            device: torch device for the network.
+
+        Returns:
+            The fitted model.
+
+        Raises:
+            ModelFileError: corrupt, unsafe, foreign or mismatching model file.
+        """
+        from ...models import ModelError, load_model
+
+        try:
+            network, meta = load_model(str(path), expected_bands=expected_bands, device=device)
+        except ModelError as exc:
+            raise ModelFileError(str(exc)) from exc
+        try:
+            wavelengths = meta.get("wavelengths_nm")
+            return cls(network=network.eval(),
+                       normalisation=Normalisation.from_dict(meta["normalisation"]),
+                       band_indices=tuple(int(b) for b in meta["band_indices"]),
+                       wavelengths_nm=None if wavelengths is None else tuple(wavelengths),
+                       preset=str(meta.get("preset", "?")), seed=int(meta.get("seed", 0)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(
+                f"'{path}' is a model file without the engine's metadata ({exc}); it was not "
+                "written by 'dms2f-had fit'. Fit and save the model again.") from exc
+
+
+def scene_normalisation(source: "RasterSource", progress: Optional[Progress] = None) -> Normalisation:
+    """Global min-max over the valid pixels, from the source's streaming statistics pass.
+
+    Raises:
+        InputError: no valid pixel, or every band constant.
+    """
+    from .stats import check_usable
+
+    stats = source.statistics(progress=progress)
+    check_usable(stats, source.path)
+    lo, hi = stats.global_min, stats.global_max
+    span = hi - lo if hi > lo else 1.0
+    return Normalisation(lo, hi, ((stats.mean - lo) / span).astype(np.float32))
+
+
+def sample_blocks(source: "RasterSource", norm: Normalisation, *, max_blocks: int, seed: int,
+                  progress: Optional[Progress] = None) -> np.ndarray:
+    """Read up to ``max_blocks`` normalised grid blocks, sampled uniformly over the scene.
+
+    Blocks with fewer than :data:`MIN_VALID_FRACTION` valid pixels are skipped. The raster is
+    read once in windows of :data:`_READ_TILE` pixels (plus one block of margin), so memory is
+    bounded by ``max_blocks`` and the window size.
+
+    Returns:
+        float32 ``(n, bands, 16, 16)``.
+    """
+    progress = progress or NullProgress()
+    origins = grid_block_origins(source.full_window, source.height, source.width)  # (N, 2)
+    rng = np.random.default_rng(seed)
+    if len(origins) > max_blocks:
+        origins = origins[np.sort(rng.choice(len(origins), size=max_blocks, replace=False))]
+    kept: list[np.ndarray] = []
+    tiles = [(r, c) for r in range(0, source.height, _READ_TILE)
+             for c in range(0, source.width, _READ_TILE)]
+    for i, (r, c) in enumerate(tiles):
+        check_cancel(progress)
+        inside = ((origins[:, 0] >= r) & (origins[:, 0] < r + _READ_TILE)
+                  & (origins[:, 1] >= c) & (origins[:, 1] < c + _READ_TILE))
+        if inside.any():
+            window = Window(c, r, min(source.width, c + _READ_TILE + BLOCK_SIZE) - c,
+                            min(source.height, r + _READ_TILE + BLOCK_SIZE) - r)
+            cube, valid = source.read_window(window)  # (C, h, w), (h, w)
+            here = origins[inside]  # (k, 2)
+            blocks = extract_blocks(norm.apply(cube, valid), here, window)  # (k, C, 16, 16)
+            fraction = extract_blocks(valid[None].astype(np.float32), here, window).mean(axis=(1, 2, 3))
+            kept.append(blocks[fraction >= MIN_VALID_FRACTION])
+        progress.set_progress(100.0 * (i + 1) / len(tiles))
+    blocks = np.concatenate(kept) if kept else np.empty((0, source.band_count, BLOCK_SIZE, BLOCK_SIZE), np.float32)
+    if len(blocks) == 0:
+        raise InputError(
+            f"'{source.path}' has no 16 x 16 block with at least {MIN_VALID_FRACTION:.0%} valid "
+            "pixels to fit on. Check the nodata value, or use the RX detector on sparse data.")
+    return blocks
+
+
+def fit_scene(source: "RasterSource", *, preset: str = "fast", device: str = "auto", seed: int = 0,
+              threads: Optional[int] = None, progress: Optional[Progress] = None) -> FittedModel:
+    """Fit a DMS2F-HAD network to the scene of ``source`` (no labels, fixed schedule).
+
+    Args:
+        source: the raster and band selection.
+        preset: a key of :data:`SCHEDULES` (and of the model's size presets).
+        device: "auto", "cpu" or "cuda".
+        seed: seeds weights, block sampling, order and corruption.
+        threads: CPU threads for torch (None keeps the default).
+        progress: 0-10 % statistics, 10-20 % sampling, 20-100 % training.
+
+    Returns:
+        The fitted model.
+
+    Raises:
+        InputError: unknown preset, too few bands, no valid blocks.
+        DependencyError: torch is missing.
+        CancelledError: the user cancelled.
+    """
+    from .device import resolve_device, set_threads
+
+    if preset not in SCHEDULES:
+        raise InputError(f"Unknown preset '{preset}'; use one of {', '.join(SCHEDULES)}.")
+    import torch
+
+    from ...models import Dms2fConfig, Dms2fHad
+
+    progress = progress or NullProgress()
+    torch_device = resolve_device(device)
+    set_threads(threads)
+    schedule = SCHEDULES[preset]
+    config = Dms2fConfig.preset(preset, bands=source.band_count)
+    if source.band_count < config.group_size:
+        raise InputError(
+            f"'{source.path}' has {source.band_count} selected band(s); DMS2F-HAD needs at least "
+            f"{config.group_size} (one spectral group). Select more bands, or use the RX detector.")
+    started = time.perf_counter()
+    norm = scene_normalisation(source, SubProgress(progress, 0, 10))
+    blocks = sample_blocks(source, norm, max_blocks=schedule.max_blocks, seed=seed,
+                           progress=SubProgress(progress, 10, 20))  # (n, C, 16, 16)
+    torch.manual_seed(seed)
+    network = Dms2fHad(config)
+    LOG.info("Fitting DMS2F-HAD (preset %s, %d bands, %d blocks, %d steps) on %s",
+             preset, source.band_count, len(blocks), schedule.steps, torch_device)
+    network = train_network(network, blocks, schedule, seed=seed, device=torch_device,
+                            progress=SubProgress(progress, 20, 100))
+    return FittedModel(network=network, normalisation=norm, band_indices=source.band_indices,
+                       wavelengths_nm=source.wavelengths_nm, preset=preset, seed=seed,
+                       fit_seconds=time.perf_counter() - started)
