@@ -1,0 +1,107 @@
+"""The network: shapes, size, determinism in eval mode, training corruption and loss."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from dms2f_had.models import (
+    ConfigError,
+    Dms2fConfig,
+    Dms2fHad,
+    ModelError,
+    corrupt_blocks,
+    reconstruction_loss,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(Dms2fConfig.preset("fast", 10), width=16, d_state=4)
+    return Dms2fHad(cfg)
+
+
+def test_paper_preset_sizes_and_parameter_count():
+    cfg = Dms2fConfig.preset("paper", 189)
+    assert (cfg.width, cfg.d_state, cfg.d_conv, cfg.expand) == (64, 64, 4, 2)
+    assert (cfg.d_inner, cfg.dt_rank, cfg.n_groups, cfg.padded_width, cfg.n_tokens) == (128, 4, 11, 72, 256)
+    model = Dms2fHad(cfg)
+    n_mamba = sum(1 for m in model.modules() if type(m).__name__ == "Mamba")
+    assert n_mamba == 6
+    assert model.n_parameters() == 639_770  # "about 0.64 M" in the reference implementation
+
+
+def test_fast_preset_is_smaller():
+    fast = Dms2fConfig.preset("fast", 189)
+    assert fast.bands == 189 and fast.width < 64 and fast.d_state < 64
+    assert Dms2fHad(fast).n_parameters() < 639_770
+
+
+def test_config_round_trip_and_validation():
+    cfg = Dms2fConfig.preset("fast", 50)
+    assert Dms2fConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match="unknown model preset 'huge'"):
+        Dms2fConfig.preset("huge", 10)
+    with pytest.raises(ConfigError, match="unknown model config keys"):
+        Dms2fConfig.from_dict({**cfg.to_dict(), "heads": 4})
+    with pytest.raises(ValueError, match="bands must be a positive integer"):
+        Dms2fConfig(bands=0)
+    assert issubclass(ConfigError, ModelError)
+
+
+def test_forward_shape_and_backward(tiny):
+    x = torch.rand(3, 10, 16, 16)
+    tiny.train()
+    y = tiny(x)
+    assert y.shape == x.shape and y.dtype == torch.float32
+    reconstruction_loss(y, x).backward()
+    assert all(p.grad is not None for p in tiny.parameters())
+
+
+def test_eval_mode_is_deterministic(tiny):
+    x = torch.rand(2, 10, 16, 16)
+    tiny.eval()
+    with torch.no_grad():
+        assert torch.equal(tiny(x), tiny(x))
+        alone = tiny(x[:1])
+    torch.testing.assert_close(alone, tiny(x)[:1])  # no batch statistics in eval mode
+
+
+def test_spectral_descriptor_is_shared_by_all_pixels(tiny):
+    tiny.eval()
+    with torch.no_grad():
+        out = tiny.spectral(torch.rand(2, 16, 16, 16))
+    assert out.shape == (2, 16, 16, 16)
+    assert torch.equal(out, out[:, :, :1, :1].expand_as(out))
+
+
+def test_corrupt_blocks_zeroes_one_3x3_hole_per_block():
+    x = torch.rand(5, 4, 16, 16) + 0.1
+    noisy = corrupt_blocks(x, torch.Generator().manual_seed(0), p=1.0)
+    assert noisy.shape == x.shape and not torch.equal(noisy, x) and (x > 0).all()
+    zero = noisy == 0  # (b, C, H, W)
+    assert torch.equal(zero, zero[:, :1].expand_as(zero))  # all bands together
+    for block in zero[:, 0]:
+        rows, cols = torch.nonzero(block, as_tuple=True)
+        assert len(rows) == 9 and rows.max() - rows.min() == 2 and cols.max() - cols.min() == 2
+    torch.testing.assert_close(noisy[~zero], x[~zero])
+
+
+def test_corrupt_blocks_probability_and_reproducibility():
+    x = torch.rand(2, 3, 16, 16) + 0.1
+    assert torch.equal(corrupt_blocks(x, torch.Generator().manual_seed(0), p=0.0), x)
+    runs = [corrupt_blocks(x, torch.Generator().manual_seed(4), p=1.0) for _ in range(2)]
+    assert torch.equal(*runs)
+    g = torch.Generator().manual_seed(1)
+    corrupted = sum(not torch.equal(corrupt_blocks(x, g), x) for _ in range(200))
+    assert 70 < corrupted < 130  # p = 0.5 per batch
+
+
+def test_reconstruction_loss_on_known_values():
+    target = torch.zeros(1, 1, 2, 2)
+    recon = torch.tensor([[[[1.0, -1.0], [2.0, 0.0]]]])
+    # MSE = (1 + 1 + 4 + 0) / 4 = 1.5; L1 = (1 + 1 + 2 + 0) / 4 = 1.0
+    assert reconstruction_loss(recon, target).item() == pytest.approx(1.5 + 0.1 * 1.0)
