@@ -3,12 +3,16 @@
 Same core contract as :func:`.scan_torch.chunked_scan` (bias, softplus, skip and gate stay autograd
 ops around it). Per (batch b, channel d) the state ``h`` (N floats) lives in a local array:
 
-- forward: ``h = exp(delta_t A_d) h + delta_t u_t B_t``, ``y_t = <C_t, h>``; parallel over (b, d);
-  nothing but the inputs is kept for the backward.
-- backward: parallel over b (so dB and dC, sums over d, are written by one thread only); for each d
+- forward: ``h = exp(delta_t A_d) h + delta_t u_t B_t``, ``y_t = <C_t, h>``; nothing but the
+  inputs is kept for the backward.
+- backward: for each d
   the forward is recomputed into a thread-local (L+1, N) history of states and decays (a few
   hundred KiB, cache resident), then the adjoint ``g_t = C_t dy_t + a_{t+1} g_{t+1}`` runs
   backwards, with the gradient formulas of :mod:`.scan_torch`. dA is summed over b afterwards.
+
+The kernels are serial and release the GIL; the batch is split across ``torch.get_num_threads()``
+Python threads, so dB and dC (sums over d) of a batch row are written by one thread only. (numba's
+``prange`` made the backward three times slower: its outlined loop body no longer vectorises.)
 
 ``exp`` is a polynomial with an exponent bit trick so that the loops over N vectorise (numba has
 no vector ``exp`` without Intel SVML); arguments are clamped to [-87, 88] in float32 and
@@ -19,20 +23,17 @@ user's machine: numba ships LLVM, and compiled kernels are cached on disk after 
 from __future__ import annotations
 
 import math
-import threading
-from typing import Optional
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Optional
 
-import numba
 import numpy as np
 import torch
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import intrinsic, overload
 
 Tensor = torch.Tensor
 
-#: Kernel calls are serialised: numba's workqueue threading layer is not safe for concurrent use.
-_LOCK = threading.Lock()
 _JIT = dict(nogil=True, fastmath=True, cache=True)
 
 
@@ -94,12 +95,12 @@ def _fast_exp_impl(x):  # noqa: ANN001, ANN202
     return None
 
 
-@njit(parallel=True, **_JIT)
-def _forward(u, delta, A, Bt, Ct, y):  # noqa: N803
-    """y[b, d, t] = <Ct[b, t], h_t>; u, delta, y: (b, D, L); A: (D, N); Bt, Ct: (b, L, N)."""
+@njit(**_JIT)
+def _forward(u, delta, Bt, Ct, y, A):  # noqa: N803
+    """y[b, d, t] = <Ct[b, t], h_t>; u, delta, y: (b, D, L); Bt, Ct: (b, L, N); A: (D, N)."""
     batch, dim, length = u.shape
     n_state = A.shape[1]
-    for job in prange(batch * dim):
+    for job in range(batch * dim):
         b, d = job // dim, job % dim
         a_row = A[d]  # (N,)
         h = np.zeros(n_state, dtype=u.dtype)  # (N,)
@@ -114,8 +115,8 @@ def _forward(u, delta, A, Bt, Ct, y):  # noqa: N803
             y[b, d, t] = acc
 
 
-@njit(parallel=True, **_JIT)
-def _backward(u, delta, A, Bt, Ct, dy, du, ddelta, dA, dBt, dCt):  # noqa: N803
+@njit(**_JIT)
+def _backward(u, delta, Bt, Ct, dy, du, ddelta, dA, dBt, dCt, A):  # noqa: N803
     """Gradients of the core scan; dA: (b, D, N) per-batch partial sums; dBt, dCt: (b, L, N), zeroed.
 
     The loops over N are kept short (at most two arrays written each) so that LLVM vectorises
@@ -123,7 +124,7 @@ def _backward(u, delta, A, Bt, Ct, dy, du, ddelta, dA, dBt, dCt):  # noqa: N803
     """
     batch, dim, length = u.shape
     n_state = A.shape[1]
-    for b in prange(batch):
+    for b in range(batch):
         hist = np.zeros((length + 1, n_state), dtype=u.dtype)  # (L+1, N): hist[t+1] = h_t
         decay = np.empty((length, n_state), dtype=u.dtype)  # (L, N): exp(delta_t A_d)
         g = np.empty(n_state, dtype=u.dtype)  # (N,): dL/dh_t
@@ -181,10 +182,18 @@ def _arrays(*tensors: Tensor) -> list[np.ndarray]:
     return [t.detach().contiguous().numpy() for t in tensors]
 
 
-def _run(kernel, *args: np.ndarray) -> None:  # noqa: ANN001
-    with _LOCK:
-        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-        kernel(*args)
+def _run(kernel: Callable[..., None], batched: list[np.ndarray], shared: list[np.ndarray]) -> None:
+    """Run ``kernel(*batched, *shared)`` on slices of the batch, one per torch thread."""
+    batch = batched[0].shape[0]
+    workers = max(1, min(torch.get_num_threads(), batch))
+    bounds = [batch * i // workers for i in range(workers + 1)]
+    slices = [[a[lo:hi] for a in batched] + shared for lo, hi in zip(bounds, bounds[1:])]
+    if workers == 1:
+        kernel(*slices[0])
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(kernel, *args) for args in slices]:
+            future.result()
 
 
 class _NumbaScan(torch.autograd.Function):
@@ -192,7 +201,8 @@ class _NumbaScan(torch.autograd.Function):
     def forward(ctx, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor) -> Tensor:  # noqa: N803
         bt, ct = B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous()  # (b, L, N) each
         y = torch.empty_like(u, memory_format=torch.contiguous_format)  # (b, D, L)
-        _run(_forward, *_arrays(u, delta, A, bt, ct), y.numpy())
+        *batched, a_np = _arrays(u, delta, bt, ct, y, A)
+        _run(_forward, batched, [a_np])
         ctx.save_for_backward(u, delta, A, bt, ct)
         return y
 
@@ -202,6 +212,6 @@ class _NumbaScan(torch.autograd.Function):
         du, ddelta = torch.empty_like(u), torch.empty_like(u)  # (b, D, L) each
         dA = u.new_zeros(u.shape[0], *A.shape)  # (b, D, N) # noqa: N806
         dbt, dct = torch.zeros_like(bt), torch.zeros_like(ct)  # (b, L, N) each
-        _run(_backward, *_arrays(u, delta, A, bt, ct, dy),
-             du.numpy(), ddelta.numpy(), dA.numpy(), dbt.numpy(), dct.numpy())
+        *batched, a_np = _arrays(u, delta, bt, ct, dy, du, ddelta, dA, dbt, dct, A)
+        _run(_backward, batched, [a_np])
         return du, ddelta, dA.sum(0), dbt.transpose(1, 2), dct.transpose(1, 2)
