@@ -147,8 +147,8 @@ class QgisProcess:
         return qgis_headless.run(list(args), self.env, timeout=timeout)
 
     def run(self, algorithm: str, parameters: Dict[str, Any]) -> Dict[str, Any]:
-        """``qgis_process --json run algorithm -- --KEY=VALUE ...``; return the parsed JSON."""
-        args: List[str] = [f"--{key}={value}" for key, value in parameters.items()]
+        """``qgis_process --json run algorithm -- KEY=VALUE ...``; return the parsed JSON."""
+        args: List[str] = [f"{key}={value}" for key, value in parameters.items()]
         done = self("--json", "run", algorithm, "--", *args)
         assert done.returncode == 0, f"qgis_process failed:\n{done.stdout}"
         return json.loads(done.stdout[done.stdout.index("{"):])

@@ -82,9 +82,10 @@ def test_threshold_mask_and_detections_match_the_score(rx_score, tmp_path, metho
     assert layer.GetSpatialRef().GetAuthorityCode(None) == str(EPSG)
     features = list(layer)
     assert len(features) == result["COUNT"] > 0
-    fields = [f.GetName() for f in layer.schema]
-    pixel_field = next(name for name in fields if "pix" in name.lower())
-    assert sum(f.GetField(pixel_field) for f in features) == int(flagged.sum())
+    fields = {f.GetName() for f in layer.schema}
+    assert fields >= {"id", "area_px", "area_map", "max_score", "mean_score", "centroid_x", "centroid_y"}
+    assert sum(f.GetField("area_px") for f in features) == int(flagged.sum())
+    assert all(f.GetField("max_score") > result["THRESHOLD"] for f in features)
     area = sum(f.GetGeometryRef().GetArea() for f in features)
     assert area == pytest.approx(flagged.sum() * GEOTRANSFORM[1] * -GEOTRANSFORM[5])
 
@@ -121,7 +122,7 @@ def test_import_benchmark_writes_cube_and_truth(had_dir, tmp_path):
 
 @pytest.mark.slow
 def test_detect_fast_preset_then_apply_saved_model(scene, tmp_path):
-    score, model, again = tmp_path / "score.tif", tmp_path / "scene.dms2f", tmp_path / "again.tif"
+    score, model, again = tmp_path / "score.tif", tmp_path / "scene.safetensors", tmp_path / "again.tif"
     result = run("dms2f:detect_anomalies", {"INPUT": scene.cube, "PRESET": 0, "DEVICE": 1, "SEED": 0,
                                              "TILE_SIZE": 32, "SAVE_MODEL": str(model),
                                              "OUTPUT": str(score)})

@@ -77,11 +77,11 @@ def test_threshold_values_are_checked(scene, tmp_path, method, value, expected):
 
 
 def test_wrong_model_file_is_refused(scene, tmp_path):
-    model = tmp_path / "not_a_model.dms2f"
+    model = tmp_path / "not_a_model.safetensors"
     model.write_text("this is not a DMS2F-HAD model", encoding="utf-8")
     message = failure("dms2f:detect_with_model", {"INPUT": scene.cube, "MODEL": str(model),
                                                   "OUTPUT": str(tmp_path / "s.tif")})
-    assert "not_a_model.dms2f" in message
+    assert "not_a_model.safetensors" in message
     assert not (tmp_path / "s.tif").exists()
 
 

@@ -47,8 +47,8 @@ def test_rx_threshold_and_evaluate_from_the_command_line(qgis_process, scene, tm
 
 
 def test_errors_reach_the_command_line_as_messages(qgis_process, scene, tmp_path):
-    done = qgis_process("run", "dms2f:rx_detector", "--", f"--INPUT={scene.one_band}",
-                        f"--OUTPUT={tmp_path / 's.tif'}")
+    done = qgis_process("run", "dms2f:rx_detector", "--", f"INPUT={scene.one_band}",
+                        f"OUTPUT={tmp_path / 's.tif'}")
     assert done.returncode != 0
     assert "1 band(s)" in done.stdout and "at least 2" in done.stdout
     assert "Traceback" not in done.stdout

@@ -213,6 +213,15 @@ class Dms2fAlgorithm(QgsProcessingAlgorithm):
         if problem:
             raise QgsProcessingException(problem)
 
+    def report_detection(self, result: Any, feedback: QgsProcessingFeedback) -> None:
+        """Log where and how fast a detection ran (an engine ``DetectResult``)."""
+        feedback.pushInfo(self.tr("Method {method} on {device}: {width} x {height} pixels, {bands} "
+                                  "bands, {tiles} tiles, {seconds:.1f} s").format(
+            method=result.method, device=result.device, width=result.width, height=result.height,
+            bands=result.bands, tiles=result.tiles, seconds=result.seconds))
+        if result.fit_seconds is not None:
+            feedback.pushInfo(self.tr("Fitting took {seconds:.1f} s").format(seconds=result.fit_seconds))
+
     # -- running the engine ------------------------------------------------------------------
 
     def run_engine(self, job: Callable[[FeedbackProgress], T],

@@ -25,7 +25,8 @@ SAVE_MODEL = "SAVE_MODEL"
 
 #: Engine preset per ``PRESET`` option.
 PRESETS = ("fast", "paper")
-MODEL_EXTENSION = "dms2f"
+MODEL_EXTENSION = "safetensors"
+MODEL_FILTER = QT_TRANSLATE_NOOP("Dms2fAlgorithm", "DMS2F-HAD model (*.safetensors)")
 
 
 class DetectAnomaliesAlgorithm(Dms2fAlgorithm):
@@ -70,7 +71,7 @@ class DetectAnomaliesAlgorithm(Dms2fAlgorithm):
         self.add_advanced(p.tile_size())
         self.addParameter(QgsProcessingParameterFileDestination(
             SAVE_MODEL, self.tr("Save fitted model"),
-            self.tr("DMS2F-HAD model (*.{ext})").format(ext=MODEL_EXTENSION), optional=True,
+            self.tr(MODEL_FILTER), optional=True,
             createByDefault=False))
         self.addParameter(p.score_output())
 
@@ -90,7 +91,7 @@ class DetectAnomaliesAlgorithm(Dms2fAlgorithm):
         source = self.raster_source(parameters, p.INPUT, context, min_bands=2)
         output = self.parameterAsOutputLayer(parameters, p.OUTPUT, context)
         model = self.parameterAsFileOutput(parameters, SAVE_MODEL, context) or self._kept_model(source)
-        self.run_engine(lambda progress: jobs.detect(
+        result = self.run_engine(lambda progress: jobs.detect(
             source, output, method="dms2f", bands=p.bands_value(self, parameters, context),
             preset=PRESETS[self.parameterAsEnum(parameters, PRESET, context)],
             device=p.device_value(self, parameters, context),
@@ -98,8 +99,11 @@ class DetectAnomaliesAlgorithm(Dms2fAlgorithm):
             threads=p.threads_value(self, parameters, context),
             tile_size=self.parameterAsInt(parameters, p.TILE_SIZE, context),
             save_model=model or None, progress=progress), feedback)
+        feedback.pushInfo(self.tr("Preset: {preset}").format(
+            preset=PRESETS[self.parameterAsEnum(parameters, PRESET, context)]))
         style_output(output, OutputKind.SCORE, context)
-        return {p.OUTPUT: output, SAVE_MODEL: model or None}
+        self.report_detection(result, feedback)
+        return {p.OUTPUT: output, SAVE_MODEL: str(result.model_path) if result.model_path else None}
 
     def _kept_model(self, source: str) -> str:
         """Where to keep the fitted model when none was asked for: the settings' folder, if set."""

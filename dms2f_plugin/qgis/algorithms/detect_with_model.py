@@ -10,7 +10,7 @@ from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 from ..styling import OutputKind, style_output
 from . import parameters as p
 from .base import Dms2fAlgorithm
-from .detect_anomalies import MODEL_EXTENSION
+from .detect_anomalies import MODEL_FILTER
 
 MODEL = "MODEL"
 
@@ -28,7 +28,8 @@ class DetectWithModelAlgorithm(Dms2fAlgorithm):
         "same sensor.\n\n"
         "<b>Hyperspectral raster</b>: a raster with the same bands as the scene the model was "
         "fitted to (the model file records its band list and normalisation and checks them).\n"
-        "<b>Model file</b>: a .dms2f file written by 'Detect anomalies (DMS2F-HAD)'.\n"
+        "<b>Model file</b>: a .safetensors file written by 'Detect anomalies (DMS2F-HAD)' "
+        "(weights, band list and normalisation; no code is ever loaded from it).\n"
         "<b>Device</b>: Auto uses a CUDA GPU when one is available.\n"
         "<b>Anomaly score</b>: float32 raster on the input grid (same CRS and geotransform); "
         "higher means more anomalous. Requires PyTorch (the plugin offers to install it).")
@@ -37,8 +38,7 @@ class DetectWithModelAlgorithm(Dms2fAlgorithm):
         defaults = self.settings()
         self.addParameter(p.input_raster())
         self.addParameter(QgsProcessingParameterFile(
-            MODEL, self.tr("Model file"), extension=MODEL_EXTENSION,
-            defaultValue=defaults.models_folder or None))
+            MODEL, self.tr("Model file"), fileFilter=self.tr(MODEL_FILTER)))
         self.addParameter(p.device(defaults))
         self.add_advanced(p.threads(defaults))
         self.add_advanced(p.tile_size())
@@ -60,10 +60,11 @@ class DetectWithModelAlgorithm(Dms2fAlgorithm):
         source = self.raster_source(parameters, p.INPUT, context, min_bands=2)
         model = self.parameterAsFile(parameters, MODEL, context)
         output = self.parameterAsOutputLayer(parameters, p.OUTPUT, context)
-        self.run_engine(lambda progress: jobs.apply_model(
+        result = self.run_engine(lambda progress: jobs.apply_model(
             model, source, output, device=p.device_value(self, parameters, context),
             threads=p.threads_value(self, parameters, context),
             tile_size=self.parameterAsInt(parameters, p.TILE_SIZE, context),
             progress=progress), feedback)
         style_output(output, OutputKind.SCORE, context)
+        self.report_detection(result, feedback)
         return {p.OUTPUT: output}

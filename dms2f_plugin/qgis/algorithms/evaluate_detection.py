@@ -8,11 +8,15 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingContext,
     QgsProcessingFeedback,
+    QgsMapLayer,
+    QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterMapLayer,
     QgsProcessingParameterRasterLayer,
+    QgsProviderRegistry,
     QgsRasterLayer,
+    QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 
@@ -26,11 +30,17 @@ METRICS = {
     "AUC": "auc",
     "AUC_D_TAU": "auc_d_tau",
     "AUC_F_TAU": "auc_f_tau",
+    "AUC_TD": "auc_td",
+    "AUC_BS": "auc_bs",
+    "AUC_SNPR": "auc_snpr",
 }
 METRIC_LABELS = {
     "AUC": QT_TRANSLATE_NOOP("Dms2fAlgorithm", "AUC (D,F): area under the ROC curve"),
     "AUC_D_TAU": QT_TRANSLATE_NOOP("Dms2fAlgorithm", "AUC (D,tau): detection vs. threshold"),
     "AUC_F_TAU": QT_TRANSLATE_NOOP("Dms2fAlgorithm", "AUC (F,tau): false alarms vs. threshold"),
+    "AUC_TD": QT_TRANSLATE_NOOP("Dms2fAlgorithm", "AUC TD = AUC (D,F) + AUC (D,tau)"),
+    "AUC_BS": QT_TRANSLATE_NOOP("Dms2fAlgorithm", "AUC BS = AUC (D,F) - AUC (F,tau)"),
+    "AUC_SNPR": QT_TRANSLATE_NOOP("Dms2fAlgorithm", "AUC SNPR = AUC (D,tau) / AUC (F,tau)"),
 }
 
 
@@ -50,7 +60,9 @@ class EvaluateDetectionAlgorithm(Dms2fAlgorithm):
         "Outputs, usable in models: AUC(D,F), the area under the ROC curve (1 = perfect, 0.5 = "
         "chance); AUC(D,tau), the detection probability averaged over thresholds (higher is "
         "better); AUC(F,tau), the false-alarm probability averaged over thresholds (lower is "
-        "better). Thresholds are the normalised scores in [0, 1].")
+        "better); and the derived AUC TD (target detectability), AUC BS (background "
+        "suppression) and AUC SNPR (signal-to-noise probability ratio). Thresholds tau are the "
+        "scores normalised to [0, 1].")
 
     def initAlgorithm(self, config: Optional[Dict[str, Any]] = None) -> None:  # noqa: N802, D102
         self.addParameter(QgsProcessingParameterRasterLayer(p.INPUT, self.tr("Anomaly score")))
@@ -67,12 +79,8 @@ class EvaluateDetectionAlgorithm(Dms2fAlgorithm):
         ok, message = self.check_input_raster(parameters, context)
         if not ok:
             return ok, message
-        truth = self.parameterAsLayer(parameters, GROUND_TRUTH, context)
-        if isinstance(truth, QgsRasterLayer):
-            problem = self.check_raster(truth)
-            if problem:
-                return False, problem
-        return True, ""
+        _path, problem = self._truth_file(self.parameterAsLayer(parameters, GROUND_TRUTH, context))
+        return (False, problem) if problem else (True, "")
 
     def processAlgorithm(self, parameters: Dict[str, Any], context: QgsProcessingContext,  # noqa: N802
                          feedback: QgsProcessingFeedback) -> Dict[str, Any]:
@@ -80,12 +88,25 @@ class EvaluateDetectionAlgorithm(Dms2fAlgorithm):
         from ...engine import jobs
 
         score = self.raster_source(parameters, p.INPUT, context)
-        truth = self.parameterAsLayer(parameters, GROUND_TRUTH, context)
+        truth, problem = self._truth_file(self.parameterAsLayer(parameters, GROUND_TRUTH, context))
+        if problem:
+            raise QgsProcessingException(problem)
         report = self.parameterAsFileOutput(parameters, p.OUTPUT, context)
         result = self.run_engine(
-            lambda progress: jobs.evaluate(score, truth.source(), report_path=report), feedback)
+            lambda progress: jobs.evaluate(score, truth, report_path=report), feedback)
         outputs: Dict[str, Any] = {p.OUTPUT: report}
         for name, attribute in METRICS.items():
             outputs[name] = float(getattr(result, attribute))
             feedback.pushInfo(f"{self.tr(METRIC_LABELS[name])}: {outputs[name]:.4f}")
         return outputs
+
+    def _truth_file(self, layer: Optional[QgsMapLayer]) -> Tuple[str, Optional[str]]:
+        """The file the engine reads the ground truth from, or why there is none."""
+        if isinstance(layer, QgsRasterLayer):
+            problem = self.check_raster(layer)
+            return ("", problem) if problem else (layer.source().split("|", 1)[0], None)
+        if isinstance(layer, QgsVectorLayer) and layer.isValid() and layer.providerType() == "ogr":
+            return QgsProviderRegistry.instance().decodeUri("ogr", layer.source())["path"], None
+        return "", self.tr("The ground truth must be a raster read by GDAL or a polygon file read "
+                           "by OGR (GeoPackage, Shapefile, ...); save layer '{name}' to a file "
+                           "first.").format(name=layer.name() if layer else "?")

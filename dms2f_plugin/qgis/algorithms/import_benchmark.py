@@ -55,7 +55,10 @@ class ImportBenchmarkAlgorithm(Dms2fAlgorithm):
         ground_truth = self.parameterAsOutputLayer(parameters, OUTPUT_GT, context) or None
         result = self.run_engine(lambda progress: jobs.import_mat(mat_path, cube, ground_truth),
                                  feedback)
-        written_gt = getattr(result, "gt_path", ground_truth)
-        if written_gt:
-            style_output(str(written_gt), OutputKind.MASK, context)
-        return {p.OUTPUT: cube, OUTPUT_GT: str(written_gt) if written_gt else None}
+        feedback.pushInfo(self.tr("{rows} x {cols} pixels, {bands} bands, {anomalies} anomalous "
+                                  "pixels in the ground truth").format(
+            rows=result.rows, cols=result.cols, bands=result.bands, anomalies=result.anomaly_pixels))
+        if result.gt_path is None:
+            return {p.OUTPUT: cube, OUTPUT_GT: None}
+        style_output(str(result.gt_path), OutputKind.MASK, context)
+        return {p.OUTPUT: cube, OUTPUT_GT: str(result.gt_path)}

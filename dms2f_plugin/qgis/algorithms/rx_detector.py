@@ -85,7 +85,7 @@ class RxDetectorAlgorithm(Dms2fAlgorithm):
         source = self.raster_source(parameters, p.INPUT, context, min_bands=2)
         output = self.parameterAsOutputLayer(parameters, p.OUTPUT, context)
         method = ENGINE_METHODS[self.parameterAsEnum(parameters, METHOD, context)]
-        self.run_engine(lambda progress: jobs.detect(
+        result = self.run_engine(lambda progress: jobs.detect(
             source, output, method=method, bands=p.bands_value(self, parameters, context),
             inner_window=self.parameterAsInt(parameters, INNER_WINDOW, context),
             outer_window=self.parameterAsInt(parameters, OUTER_WINDOW, context),
@@ -93,4 +93,5 @@ class RxDetectorAlgorithm(Dms2fAlgorithm):
             tile_size=self.parameterAsInt(parameters, p.TILE_SIZE, context),
             progress=progress), feedback)
         style_output(output, OutputKind.SCORE, context)
+        self.report_detection(result, feedback)
         return {p.OUTPUT: output}

@@ -111,8 +111,12 @@ class ThresholdAnomaliesAlgorithm(Dms2fAlgorithm):
             vector_path=detections, progress=progress), feedback)
         style_output(mask, OutputKind.MASK, context)
         style_output(detections, OutputKind.DETECTIONS, context)
+        feedback.pushInfo(self.tr("Threshold {threshold:.6g} ({method}): {pixels} anomalous pixels "
+                                  "in {count} detections").format(
+            threshold=result.threshold, method=result.method, pixels=result.anomaly_pixels,
+            count=result.objects))
         return {p.OUTPUT: mask, DETECTIONS: detections, THRESHOLD: result.threshold,
-                COUNT: result.count}
+                COUNT: result.objects}
 
     def _value(self, parameters: Dict[str, Any], context: QgsProcessingContext) -> Optional[float]:
         """``VALUE``, or None when it was left empty (the engine then uses the method default)."""
