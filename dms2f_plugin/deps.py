@@ -9,6 +9,13 @@ and never replaces, QGIS's numpy and GDAL), and the plugin **appends** that envi
 prepending) means every package QGIS already has keeps winning; only what QGIS lacks (torch,
 numba, safetensors, ...) is found in the private environment.
 
+One refinement makes that work in practice: pip puts a package into the private environment only
+when QGIS's Python lacks it or has a version too old for torch (Debian's sympy 1.11 is older than
+the 1.13 torch needs). For exactly those top-level packages, and never for QGIS's own stack
+(:data:`QGIS_OWNED`: numpy, scipy, GDAL, Qt, qgis, packaging tools) nor for a module QGIS has
+already imported, a small meta-path finder resolves the private copy first, as the private
+environment's own interpreter would. Everything else still comes from QGIS.
+
 Candidate private environments, first match wins:
 
 1. ``$DMS2F_HAD_VENV`` if set;
@@ -25,6 +32,8 @@ is missing) or from a shell: ``python3 <plugin folder>/dms2f_plugin/deps.py inst
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.metadata
 import importlib.util
 import os
@@ -50,6 +59,12 @@ OPTIONAL = ("mamba_ssm", "causal_conv1d")
 #: Packages QGIS owns: pinned to the running versions while pip works, so pip never replaces them.
 PROTECTED = ("numpy", "scipy", "GDAL")
 
+#: Top-level modules that always come from QGIS's Python, even when a private env holds a copy.
+QGIS_OWNED = frozenset({
+    "numpy", "scipy", "osgeo", "osgeo_utils", "qgis", "processing", "PyQt5", "PyQt6", "sip",
+    "pip", "setuptools", "pkg_resources", "_distutils_hack", "wheel",
+})
+
 Log = Callable[[str], None]
 
 
@@ -63,12 +78,15 @@ class Activation:
         env: the private environment used, if any.
         site_packages: the folder appended to ``sys.path``, if any.
         message: one human-readable sentence.
+        preferred: top-level modules resolved from the private env first (see
+            :class:`PrivateEnvFinder`).
     """
 
     action: str
     env: Path | None
     site_packages: Path | None
     message: str
+    preferred: tuple[str, ...] = ()
 
 
 #: The result of the last :func:`activate_private_env` call (the plugin logs it).
@@ -180,8 +198,12 @@ def _activate(envs: list[Path], module: str) -> Activation:
         if str(path) in sys.path:
             return Activation("already-on-path", env, path, f"{path} is already on sys.path.")
         sys.path.append(str(path))
+        preferred = PrivateEnvFinder.install(path)
         importlib.invalidate_caches()
-        return Activation("appended", env, path, f"Appended {path} to sys.path for {module}.")
+        return Activation(
+            "appended", env, path,
+            f"Appended {path} to sys.path for {module}; preferred from it: "
+            f"{', '.join(preferred) or 'nothing'}.", preferred)
     looked = ", ".join(str(env) for env in envs)
     return Activation(
         "not-found",
@@ -191,6 +213,56 @@ def _activate(envs: list[Path], module: str) -> Activation:
         f"environment holds it (looked in: {looked}). Install it with the plugin's "
         f"'Install dependencies' action or: {_shell_hint()}",
     )
+
+
+def top_level_modules(site: Path) -> set[str]:
+    """Top-level importable names in folder ``site``: packages, modules, extension modules.
+
+    Namespace packages (folders without ``__init__.py``) are left out: they may span folders.
+    """
+    names = set()
+    for entry in os.scandir(site):
+        name = entry.name
+        if entry.is_dir():
+            if name.isidentifier() and os.path.isfile(os.path.join(entry.path, "__init__.py")):
+                names.add(name)
+        elif name.endswith(".py") and name[:-3].isidentifier():
+            names.add(name[:-3])
+        elif name.endswith((".so", ".pyd")) and name.split(".")[0].isidentifier():
+            names.add(name.split(".")[0])
+    return names
+
+
+class PrivateEnvFinder(importlib.abc.MetaPathFinder):
+    """Resolves a fixed set of top-level modules from one private site-packages folder first.
+
+    Installed at the front of ``sys.meta_path`` for the packages the private environment holds
+    because QGIS's Python lacks them or has them too old; submodules follow their package.
+    """
+
+    def __init__(self, site: Path, names: Iterable[str]) -> None:
+        self.site = str(site)
+        self.names = frozenset(names)
+
+    def find_spec(self, fullname: str, path: object = None,  # noqa: D102 - importlib protocol
+                  target: object = None) -> importlib.machinery.ModuleSpec | None:
+        if path is not None or fullname not in self.names:
+            return None
+        return importlib.machinery.PathFinder.find_spec(fullname, [self.site])
+
+    @classmethod
+    def install(cls, site: Path) -> tuple[str, ...]:
+        """Put a finder for ``site`` first on ``sys.meta_path``; return the names it serves.
+
+        Served: the top-level modules in ``site``, less :data:`QGIS_OWNED` and anything already
+        imported (a loaded module cannot be swapped). Idempotent per folder.
+        """
+        loaded = {name.split(".")[0] for name in sys.modules}
+        names = sorted(top_level_modules(site) - QGIS_OWNED - loaded)
+        sys.meta_path[:] = [f for f in sys.meta_path
+                            if not (isinstance(f, cls) and f.site == str(site))]
+        sys.meta_path.insert(0, cls(site, names))
+        return tuple(names)
 
 
 def _holds(path: Path, module: str) -> bool:

@@ -12,7 +12,13 @@ import pytest
 from dms2f_had.dms2f_plugin import deps
 
 FAKE = "dms2f_fake_torch_pkg"
+DEP = "dms2f_fake_sympy_pkg"
 PYVER = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def add_package(site: Path, name: str, value: str) -> None:
+    (site / name).mkdir(parents=True)
+    (site / name / "__init__.py").write_text(f"VALUE = {value!r}\n", encoding="utf-8")
 
 
 def make_env(root: Path, version: str = PYVER, module: str | None = FAKE) -> Path:
@@ -34,8 +40,10 @@ def make_env(root: Path, version: str = PYVER, module: str | None = FAKE) -> Pat
 def clean_path(monkeypatch):
     """Restore sys.path and the import caches after a test that appends to them."""
     monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
     yield
-    sys.modules.pop(FAKE, None)
+    for name in (FAKE, DEP):
+        sys.modules.pop(name, None)
     importlib.invalidate_caches()
 
 
@@ -204,3 +212,49 @@ def test_install_target_follows_env_var(monkeypatch, tmp_path):
     monkeypatch.setenv(deps.ENV_VAR, str(tmp_path / "mine"))
     assert deps.install_target() == tmp_path / "mine"
     assert deps.install_command()[0] == str(deps.env_python(tmp_path / "mine"))
+
+
+def test_top_level_modules(tmp_path):
+    add_package(tmp_path, "pkg", "x")
+    (tmp_path / "namespace_only").mkdir()
+    (tmp_path / "mod.py").write_text("", encoding="utf-8")
+    (tmp_path / "_ext.cpython-311-x86_64-linux-gnu.so").write_bytes(b"")
+    (tmp_path / "pkg-1.0.dist-info").mkdir()
+    (tmp_path / "some.pth").write_text("", encoding="utf-8")
+    assert deps.top_level_modules(tmp_path) == {"pkg", "mod", "_ext"}
+
+
+def test_private_copy_wins_over_qgis_copy_that_is_too_old(tmp_path, clean_path):
+    """Debian's sympy is too old for torch: pip put a newer one in the private env; it must win."""
+    system = tmp_path / "system"
+    add_package(system, DEP, "qgis-old")
+    sys.path.insert(0, str(system))
+    env = make_env(tmp_path / "env")
+    add_package(deps.site_packages(env), DEP, "private-new")
+    result = deps.activate_private_env([env], module=FAKE)
+    assert DEP in result.preferred and FAKE in result.preferred
+    assert importlib.import_module(DEP).VALUE == "private-new"
+    assert sys.path[-1] == str(result.site_packages), "still appended, never prepended"
+
+
+def test_qgis_owned_and_loaded_modules_never_come_from_private_env(tmp_path, clean_path):
+    env = make_env(tmp_path / "env")
+    site = deps.site_packages(env)
+    for name in ("numpy", "osgeo", "json"):
+        add_package(site, name, "private")
+    result = deps.activate_private_env([env], module=FAKE)
+    assert not {"numpy", "osgeo", "json"} & set(result.preferred)
+    import numpy
+
+    spec = importlib.util.find_spec("numpy")
+    assert not str(spec.origin).startswith(str(site))
+    assert not hasattr(numpy, "VALUE")
+
+
+def test_finder_installed_once_per_env(tmp_path, clean_path):
+    env = make_env(tmp_path / "env")
+    site = deps.site_packages(env)
+    deps.PrivateEnvFinder.install(site)
+    deps.PrivateEnvFinder.install(site)
+    mine = [f for f in sys.meta_path if isinstance(f, deps.PrivateEnvFinder) and f.site == str(site)]
+    assert len(mine) == 1
