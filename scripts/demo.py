@@ -9,7 +9,9 @@
 then prints the paths and the runtime. ``qgis_process`` loads the plugin from the checkout
 (``.venv/plugins/dms2f_had``) with a profile of its own under ``build/`` and no environment
 variable beyond the plugin folder: the plugin finds torch in the checkout's ``.venv`` by itself.
-Usage: ``.venv/bin/python scripts/demo.py [--out DIR] [extra detect PARAM=VALUE ...]``.
+Usage: ``.venv/bin/python scripts/demo.py [--out DIR] [--detector dms2f|rx] [PARAM=VALUE ...]``
+(extra parameters go to the detection algorithm; ``--detector rx`` runs ``dms2f:rx_detector``
+instead, a quick check of the whole pipeline that needs no torch).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import qgis_headless
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "resources" / "sample" / "san_diego_sample.tif"
 OUT = REPO / "build" / "demo"
+DETECTORS = {"dms2f": ("dms2f:detect_anomalies", "Detect anomalies"),
+             "rx": ("dms2f:rx_detector", "RX anomaly detector")}
 PROFILE = REPO / "build" / "qgis-profile"
 PLUGINS = REPO / ".venv" / "plugins"
 
@@ -73,6 +77,8 @@ def check_score(score: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="DMS2F-HAD demo through qgis_process")
     parser.add_argument("--out", type=Path, default=OUT, help="output folder (emptied first)")
+    parser.add_argument("--detector", choices=sorted(DETECTORS), default="dms2f",
+                        help="detection algorithm (default: DMS2F-HAD)")
     args, extra = parser.parse_known_args(argv)
     out_dir = args.out.resolve()
     if not (PLUGINS / qgis_headless.PLUGIN).exists():
@@ -84,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     env = qgis_headless.headless_env(PLUGINS, PROFILE)
     start = time.perf_counter()
     qgis_headless.enable_plugin(env)
-    detect = step("Detect anomalies (dms2f:detect_anomalies)",
-                  ["run", "dms2f:detect_anomalies", "--", f"INPUT={SAMPLE}", f"OUTPUT={score}", *extra], env)
+    alg, title = DETECTORS[args.detector]
+    detect = step(f"{title} ({alg})", ["run", alg, "--", f"INPUT={SAMPLE}", f"OUTPUT={score}", *extra], env)
     threshold = step("Threshold (dms2f:threshold_anomalies)",
                      ["run", "dms2f:threshold_anomalies", "--", f"INPUT={score}", f"OUTPUT={mask}",
                       f"DETECTIONS={gpkg}"], env)
