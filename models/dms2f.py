@@ -19,10 +19,12 @@ Tensor = torch.Tensor
 
 
 def _to_tokens(x: Tensor) -> Tensor:
-    return x.flatten(2).transpose(1, 2)  # (b, H*W, C), row-major pixels
+    """Row-major pixel tokens; a view (no copy) when ``x`` is channels-last."""
+    return x.flatten(2).transpose(1, 2)  # (b, H*W, C)
 
 
 def _to_image(tokens: Tensor, side: int) -> Tensor:
+    """Inverse of :func:`_to_tokens`; channels-last (a view) when ``tokens`` is contiguous."""
     return tokens.transpose(1, 2).unflatten(2, (side, side))  # (b, C, H, W)
 
 
@@ -131,6 +133,7 @@ class Dms2fHad(nn.Module):
         Returns:
             Reconstructions, (batch, bands, block_size, block_size).
         """
+        x = x.contiguous(memory_format=torch.channels_last)  # pixel tokens become free views
         feat = self.stem(x)  # (b, width, S, S)
         fused = self.fusion(self.spatial(feat), self.spectral(feat))  # (b, width, S, S)
         return self.head(self.decoder(fused))  # (b, bands, S, S)

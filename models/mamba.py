@@ -54,26 +54,37 @@ class Mamba(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Mix the tokens of each sequence.
 
+        Everything stays token-major (batch, L, channels) in memory; the scan gets (batch, D, L)
+        views of it (see :func:`.scan_numba.numba_scan`), so no layout copies are made.
+
         Args:
             x: tokens, (batch, L, d_model).
 
         Returns:
             Mixed tokens, (batch, L, d_model).
         """
-        length = x.shape[1]
-        xz = self.in_proj(x).transpose(1, 2)  # (b, 2D, L)
-        x_in, z = xz.chunk(2, dim=1)  # (b, D, L) each
-        x_in = F.silu(self.conv1d(x_in)[..., :length])  # (b, D, L)
-        x_dbl = self.x_proj(x_in.transpose(1, 2))  # (b, L, R + 2N)
-        dt, b_mat, c_mat = x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-        delta = (dt @ self.dt_proj.weight.T).transpose(1, 2)  # (b, D, L)
-        a_mat = -torch.exp(self.A_log.float())  # (D, N)
+        x_in, z = self.in_proj(x).chunk(2, dim=-1)  # (b, L, D) each
+        x_in = F.silu(self._causal_conv(x_in))  # (b, L, D)
+        dt, b_mat, c_mat = self.x_proj(x_in).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+        delta = F.linear(dt, self.dt_proj.weight)  # (b, L, D); the bias goes to the scan
         y = selective_scan(
-            x_in.contiguous(), delta.contiguous(), a_mat,
-            b_mat.transpose(1, 2).contiguous(), c_mat.transpose(1, 2).contiguous(),  # (b, N, L) each
-            self.D.float(), z=z.contiguous(), delta_bias=self.dt_proj.bias.float(), delta_softplus=True,
+            x_in.transpose(1, 2), delta.transpose(1, 2), -torch.exp(self.A_log.float()),  # (b, D, L) x2, (D, N)
+            b_mat.transpose(1, 2), c_mat.transpose(1, 2),  # (b, N, L) each
+            self.D.float(), z=z.transpose(1, 2), delta_bias=self.dt_proj.bias.float(), delta_softplus=True,
         )  # (b, D, L)
         return self.out_proj(y.transpose(1, 2))  # (b, L, d_model)
+
+    def _causal_conv(self, x: Tensor) -> Tensor:
+        """Depthwise causal convolution along L of token-major ``x``, (b, L, D) -> (b, L, D).
+
+        Same weights and result as ``self.conv1d`` on (b, D, L), computed as a 2-D convolution on a
+        channels-last (b, D, 1, L) view: several times faster on the CPU, and no transposed copies.
+        """
+        length = x.shape[1]
+        image = x.transpose(1, 2).unsqueeze(2).contiguous(memory_format=torch.channels_last)  # (b, D, 1, L)
+        out = F.conv2d(image, self.conv1d.weight.unsqueeze(2), self.conv1d.bias,
+                       padding=(0, self.conv1d.padding[0]), groups=self.d_inner)  # (b, D, 1, L + K - 1)
+        return out[:, :, 0, :length].transpose(1, 2)  # (b, L, D)
 
 
 class ResidualMamba(nn.Module):

@@ -207,8 +207,8 @@ def _pick(device: torch.device) -> Callable[..., Tensor]:
         _log_once("cuda-missing", f"mamba-ssm not installed: using the chunked PyTorch scan on cuda; {CUDA_HINT}")
         return selective_scan_fast
     if _numba_core() is None:
-        _log_once("numba-missing", "numba not importable: using the chunked PyTorch scan on the CPU "
-                  "(about 5x slower); install the pinned numba from requirements.txt")
+        _log_once("numba-missing", f"numba not importable ({_numba_import()[1] or 'disabled'}): using the chunked PyTorch "
+                  "scan on the CPU (several times slower); install the pinned numba from requirements.txt")
     else:
         _log_once("numba", "selective scan: numba CPU kernel")
     return selective_scan_fast
@@ -232,11 +232,15 @@ def _cuda_kernel() -> Optional[Callable[..., Tensor]]:
 
 
 @functools.lru_cache(maxsize=None)
-def _numba_core() -> Optional[Callable[..., Tensor]]:
-    """The numba core scan, or None when numba does not import."""
+def _numba_import() -> tuple[Optional[Callable[..., Tensor]], str]:
+    """The numba core scan and "", or None and why it does not import."""
     try:
         from .scan_numba import numba_scan
     except Exception as err:  # noqa: BLE001 - any import failure means "not usable"
-        LOG.debug("numba not usable: %s", err)
-        return None
-    return numba_scan
+        return None, str(err)
+    return numba_scan, ""
+
+
+def _numba_core() -> Optional[Callable[..., Tensor]]:
+    """The numba core scan, or None when numba does not import."""
+    return _numba_import()[0]

@@ -26,11 +26,14 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
-import numpy as np
 import torch
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic, overload
+
+try:
+    import numpy as np  # numba's own dependency: kernels allocate their work arrays with it
+    from numba import njit, types
+    from numba.extending import intrinsic, overload
+except ImportError as err:  # the dispatcher logs this and uses the chunked PyTorch scan
+    raise ImportError(f"{err}; install the pinned numba from requirements.txt") from err
 
 Tensor = torch.Tensor
 
@@ -46,13 +49,14 @@ def _power_of_two(typingctx, k):  # noqa: ARG001 - numba intrinsic signature
     """
     if k not in (types.int32, types.int64):
         return None
-    bias, shift, float_type = (127, 23, ir.FloatType()) if k == types.int32 else (1023, 52, ir.DoubleType())
+    result = types.float32 if k == types.int32 else types.float64
+    bias, shift = (127, 23) if k == types.int32 else (1023, 52)
 
     def codegen(context, builder, signature, args):  # noqa: ARG001
-        biased = builder.add(args[0], ir.Constant(args[0].type, bias))
-        return builder.bitcast(builder.shl(biased, ir.Constant(args[0].type, shift)), float_type)
+        biased = builder.add(args[0], context.get_constant(k, bias))
+        return builder.bitcast(builder.shl(biased, context.get_constant(k, shift)), context.get_value_type(result))
 
-    return (types.float32 if k == types.int32 else types.float64)(k), codegen
+    return result(k), codegen
 
 
 def fast_exp(x):  # noqa: ANN001, ANN201 - typed by the overload below
@@ -97,32 +101,35 @@ def _fast_exp_impl(x):  # noqa: ANN001, ANN202
 
 @njit(**_JIT)
 def _forward(u, delta, Bt, Ct, y, A):  # noqa: N803
-    """y[b, d, t] = <Ct[b, t], h_t>; u, delta, y: (b, D, L); Bt, Ct: (b, L, N); A: (D, N)."""
-    batch, dim, length = u.shape
+    """y[b, t, d] = <Ct[b, t], h_t>; u, delta, y: (b, L, D); Bt, Ct: (b, L, N); A: (D, N)."""
+    batch, length, dim = u.shape
     n_state = A.shape[1]
-    for job in range(batch * dim):
-        b, d = job // dim, job % dim
-        a_row = A[d]  # (N,)
-        h = np.zeros(n_state, dtype=u.dtype)  # (N,)
-        for t in range(length):
-            dt = delta[b, d, t]
-            drive = dt * u[b, d, t]
-            b_row, c_row = Bt[b, t], Ct[b, t]  # (N,) each
-            acc = h[0] * 0
-            for n in range(n_state):
-                h[n] = fast_exp(dt * a_row[n]) * h[n] + drive * b_row[n]
-                acc += h[n] * c_row[n]
-            y[b, d, t] = acc
+    h = np.empty(n_state, dtype=u.dtype)  # (N,)
+    for b in range(batch):
+        for d in range(dim):
+            a_row = A[d]  # (N,)
+            h[:] = 0
+            for t in range(length):
+                dt = delta[b, t, d]
+                drive = dt * u[b, t, d]
+                b_row, c_row = Bt[b, t], Ct[b, t]  # (N,) each
+                acc = h[0] * 0
+                for n in range(n_state):
+                    h[n] = fast_exp(dt * a_row[n]) * h[n] + drive * b_row[n]
+                    acc += h[n] * c_row[n]
+                y[b, t, d] = acc
 
 
 @njit(**_JIT)
 def _backward(u, delta, Bt, Ct, dy, du, ddelta, dA, dBt, dCt, A):  # noqa: N803
-    """Gradients of the core scan; dA: (b, D, N) per-batch partial sums; dBt, dCt: (b, L, N), zeroed.
+    """Gradients of the core scan, time-major like :func:`_forward`.
 
-    The loops over N are kept short (at most two arrays written each) so that LLVM vectorises
-    them despite not knowing that the arrays do not alias.
+    dA: (b, D, N) per-batch partial sums; dBt, dCt: (b, L, N), zeroed by the caller. The loops
+    over N write at most two arrays each so that LLVM vectorises them although it cannot prove
+    that the arrays do not alias; the work arrays are allocated per batch row on purpose (hoisted
+    out of that loop, the backward runs 2.5 times slower).
     """
-    batch, dim, length = u.shape
+    batch, length, dim = u.shape
     n_state = A.shape[1]
     for b in range(batch):
         hist = np.zeros((length + 1, n_state), dtype=u.dtype)  # (L+1, N): hist[t+1] = h_t
@@ -131,8 +138,8 @@ def _backward(u, delta, Bt, Ct, dy, du, ddelta, dA, dBt, dCt, A):  # noqa: N803
         for d in range(dim):
             a_row, da_row = A[d], dA[b, d]  # (N,) each
             for t in range(length):
-                dt = delta[b, d, t]
-                drive = dt * u[b, d, t]
+                dt = delta[b, t, d]
+                drive = dt * u[b, t, d]
                 dec, h_prev, h_new, b_row = decay[t], hist[t], hist[t + 1], Bt[b, t]  # (N,) each
                 for n in range(n_state):
                     dec[n] = fast_exp(dt * a_row[n])
@@ -140,7 +147,7 @@ def _backward(u, delta, Bt, Ct, dy, du, ddelta, dA, dBt, dCt, A):  # noqa: N803
                     h_new[n] = dec[n] * h_prev[n] + drive * b_row[n]
             g[:] = 0
             for t in range(length - 1, -1, -1):
-                gy, dt, ut = dy[b, d, t], delta[b, d, t], u[b, d, t]
+                gy, dt, ut = dy[b, t, d], delta[b, t, d], u[b, t, d]
                 drive = dt * ut
                 c_row, dc_row, h_new = Ct[b, t], dCt[b, t], hist[t + 1]  # (N,) each
                 for n in range(n_state):
@@ -158,12 +165,15 @@ def _backward(u, delta, Bt, Ct, dy, du, ddelta, dA, dBt, dCt, A):  # noqa: N803
                     s_ddelta += grad_log * a_row[n]
                     da_row[n] += grad_log * dt
                     g[n] *= dec[n]
-                du[b, d, t] = s_gb * dt
-                ddelta[b, d, t] = s_ddelta + s_gb * ut
+                du[b, t, d] = s_gb * dt
+                ddelta[b, t, d] = s_ddelta + s_gb * ut
 
 
 def numba_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor) -> Tensor:  # noqa: N803
     """Core selective scan ``y_t = <C_t, h_t>`` on numba kernels (CPU, float32 or float64).
+
+    The kernels work time-major: (batch, D, L) tensors whose memory is (batch, L, D), as a Mamba
+    layer produces them from its tokens, are used without a copy, and the results come back so.
 
     Args:
         u: input, (batch, D, L).
@@ -173,9 +183,14 @@ def numba_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor) -> Ten
         C: output projection, (batch, N, L).
 
     Returns:
-        y, (batch, D, L), without skip or gate.
+        y, (batch, D, L) (memory time-major), without skip or gate.
     """
     return _NumbaScan.apply(u, delta, A, B, C)
+
+
+def _time_major(x: Tensor) -> Tensor:
+    """(b, X, L) -> (b, L, X), contiguous (a view when the memory is already time-major)."""
+    return x.detach().transpose(1, 2).contiguous()
 
 
 def _arrays(*tensors: Tensor) -> list[np.ndarray]:
@@ -199,19 +214,19 @@ def _run(kernel: Callable[..., None], batched: list[np.ndarray], shared: list[np
 class _NumbaScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor) -> Tensor:  # noqa: N803
-        bt, ct = B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous()  # (b, L, N) each
-        y = torch.empty_like(u, memory_format=torch.contiguous_format)  # (b, D, L)
-        *batched, a_np = _arrays(u, delta, bt, ct, y, A)
+        ut, dt, bt, ct = (_time_major(x) for x in (u, delta, B, C))  # (b, L, D) x2, (b, L, N) x2
+        y = ut.new_empty(ut.shape)  # (b, L, D)
+        *batched, a_np = _arrays(ut, dt, bt, ct, y, A)
         _run(_forward, batched, [a_np])
-        ctx.save_for_backward(u, delta, A, bt, ct)
-        return y
+        ctx.save_for_backward(ut, dt, A, bt, ct)
+        return y.transpose(1, 2)  # (b, D, L)
 
     @staticmethod
     def backward(ctx, dy: Tensor) -> tuple[Optional[Tensor], ...]:
-        u, delta, A, bt, ct = ctx.saved_tensors  # noqa: N806
-        du, ddelta = torch.empty_like(u), torch.empty_like(u)  # (b, D, L) each
-        dA = u.new_zeros(u.shape[0], *A.shape)  # (b, D, N) # noqa: N806
+        ut, dt, A, bt, ct = ctx.saved_tensors  # noqa: N806
+        du, ddelta = torch.empty_like(ut), torch.empty_like(ut)  # (b, L, D) each
+        dA = ut.new_zeros(ut.shape[0], *A.shape)  # (b, D, N) # noqa: N806
         dbt, dct = torch.zeros_like(bt), torch.zeros_like(ct)  # (b, L, N) each
-        *batched, a_np = _arrays(u, delta, bt, ct, dy, du, ddelta, dA, dbt, dct, A)
+        *batched, a_np = _arrays(ut, dt, bt, ct, _time_major(dy), du, ddelta, dA, dbt, dct, A)
         _run(_backward, batched, [a_np])
-        return du, ddelta, dA.sum(0), dbt.transpose(1, 2), dct.transpose(1, 2)
+        return du.transpose(1, 2), ddelta.transpose(1, 2), dA.sum(0), dbt.transpose(1, 2), dct.transpose(1, 2)
