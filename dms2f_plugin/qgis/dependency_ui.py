@@ -9,7 +9,7 @@ QGIS's own Python packages.
 from __future__ import annotations
 
 import logging
-from typing import Any, List, Optional
+from typing import Any
 
 from qgis.core import Qgis, QgsApplication, QgsTask
 from qgis.PyQt.QtCore import QCoreApplication
@@ -30,8 +30,8 @@ class DependencyMenu:
     def __init__(self, iface: Any) -> None:
         self.iface = iface
         self.menu = _tr("DMS2F-HAD")
-        self.actions: List[QAction] = []
-        self.task: Optional[QgsTask] = None
+        self.actions: list[QAction] = []
+        self.task: QgsTask | None = None
 
     def add(self) -> None:
         """Add the menu entries; show the notice when a required package is missing."""
@@ -53,7 +53,7 @@ class DependencyMenu:
             action.deleteLater()
         self.actions = []
 
-    def offer(self, missing: List[str]) -> None:
+    def offer(self, missing: list[str]) -> None:
         """Show a message-bar notice with an "Install" button."""
         bar = self.iface.messageBar()
         text = _tr("DMS2F-HAD needs {packages} for its deep-learning detector (RX, thresholding "
@@ -84,7 +84,7 @@ class DependencyMenu:
     def _run_install(task: QgsTask) -> str:
         return str(deps.install_private_env(LOG.info))
 
-    def _installed(self, error: Optional[BaseException], env: Optional[str] = None) -> None:
+    def _installed(self, error: BaseException | None, env: str | None = None) -> None:
         self.task = None
         bar = self.iface.messageBar()
         if error is None and not deps.missing_dependencies():

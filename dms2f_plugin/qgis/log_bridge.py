@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from typing import Dict, Iterator, Optional
+from collections.abc import Iterator
 
 from qgis.core import Qgis, QgsMessageLog, QgsProcessingFeedback
 
@@ -25,7 +25,7 @@ _FORMAT = "%(message)s"
 
 # Threads that currently run an algorithm with a feedback handler attached (thread id -> nesting
 # depth); their records go to the feedback only, not to the message log as well.
-_threads_with_feedback: Dict[int, int] = {}
+_threads_with_feedback: dict[int, int] = {}
 _lock = threading.Lock()
 
 
@@ -83,7 +83,7 @@ class FeedbackHandler(logging.Handler):
             self.handleError(record)
 
 
-_message_log_handler: Optional[MessageLogHandler] = None
+_message_log_handler: MessageLogHandler | None = None
 
 
 def install() -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 from qgis.core import (
     QgsProcessingModelAlgorithm,
@@ -37,7 +36,7 @@ GROUP_ID = "workflows"
 GROUP = "Workflows"
 
 
-def packaged_model_paths() -> List[Path]:
+def packaged_model_paths() -> list[Path]:
     """The packaged ``.model3`` files, sorted by name."""
     return sorted(MODELS_DIR.glob("*.model3"))
 
@@ -59,7 +58,7 @@ class PackagedModelAlgorithm(QgsProcessingModelAlgorithm):
     def name(self) -> str:  # noqa: D102 - QGIS API
         return self.model_path.stem
 
-    def createInstance(self) -> "PackagedModelAlgorithm":  # noqa: N802, D102 - QGIS API
+    def createInstance(self) -> PackagedModelAlgorithm:  # noqa: N802, D102 - QGIS API
         return type(self)(self.model_path)
 
 
@@ -137,16 +136,19 @@ _ATTRIBUTE = re.compile(r'([\w:-]+)="([^"]*)"')
 
 
 def canonical_xml(text: str) -> str:
-    """Sort the attributes of every tag: Qt writes them in a random (hash) order, which would
-    make every regeneration of a ``.model3`` a diff of the whole file."""
-    def sort_attributes(match: "re.Match[str]") -> str:
+    """Sort the attributes of every tag of a Qt-written XML text.
+
+    Qt writes attributes in a random (hash) order, which would make every regeneration of a
+    ``.model3`` a diff of the whole file.
+    """
+    def sort_attributes(match: re.Match[str]) -> str:
         attributes = sorted(_ATTRIBUTE.findall(match.group(2)))
         return "<{}{}{}>".format(match.group(1), "".join(f' {k}="{v}"' for k, v in attributes),
                                  match.group(3).strip() and "/")
     return _TAG.sub(sort_attributes, text)
 
 
-def write_models(folder: Optional[Path] = None) -> List[Path]:
+def write_models(folder: Path | None = None) -> list[Path]:
     """Write the packaged models into ``folder`` (default :data:`MODELS_DIR`); return the paths."""
     folder = Path(folder) if folder else MODELS_DIR
     folder.mkdir(parents=True, exist_ok=True)
@@ -158,8 +160,10 @@ def write_models(folder: Optional[Path] = None) -> List[Path]:
 
 
 def main() -> int:
-    """Write the packaged models from a headless QGIS with the ``dms2f`` provider registered
-    (the steps must resolve, or the model file would lack its output definitions)."""
+    """Write the packaged models from a headless QGIS with the ``dms2f`` provider registered.
+
+    The steps must resolve in the registry, or the model file would lack its output definitions.
+    """
     from qgis.core import QgsApplication
 
     app = QgsApplication([], False)

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from qgis.core import QgsApplication, QgsMapLayerType, QgsRasterLayer
 from qgis.PyQt.QtCore import QCoreApplication
@@ -34,11 +34,11 @@ class Dms2fPlugin:
             :meth:`initProcessing` is called.
     """
 
-    def __init__(self, iface: Optional[object]) -> None:
+    def __init__(self, iface: object | None) -> None:
         self.iface = iface
-        self.provider: Optional[Dms2fProvider] = None
-        self.layer_action: Optional[QAction] = None
-        self.dependency_menu: Optional["DependencyMenu"] = None
+        self.provider: Dms2fProvider | None = None
+        self.layer_action: QAction | None = None
+        self.dependency_menu: DependencyMenu | None = None
 
     @staticmethod
     def tr(text: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
 
 from qgis.core import QgsApplication, QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
@@ -39,7 +38,7 @@ class Dms2fProvider(QgsProcessingProvider):
     def name(self) -> str:  # noqa: D102 - QGIS API
         return "DMS2F-HAD"
 
-    def longName(self) -> str:  # noqa: D102 - QGIS API
+    def longName(self) -> str:  # noqa: N802, D102 - QGIS API
         return self.tr("DMS2F-HAD hyperspectral anomaly detection")
 
     def icon(self) -> QIcon:  # noqa: D102 - QGIS API
@@ -49,7 +48,7 @@ class Dms2fProvider(QgsProcessingProvider):
                 return QIcon(str(path))
         return QgsApplication.getThemeIcon("/processingAlgorithm.svg")
 
-    def svgIconPath(self) -> str:  # noqa: D102 - QGIS API
+    def svgIconPath(self) -> str:  # noqa: N802, D102 - QGIS API
         path = RESOURCES_DIR / "icon.svg"
         return str(path) if path.is_file() else super().svgIconPath()
 
@@ -77,13 +76,13 @@ class Dms2fProvider(QgsProcessingProvider):
         except TypeError:  # already disconnected
             pass
 
-    def supportedOutputRasterLayerExtensions(self) -> List[str]:  # noqa: D102 - QGIS API
+    def supportedOutputRasterLayerExtensions(self) -> list[str]:  # noqa: N802, D102 - QGIS API
         return ["tif"]
 
-    def supportsNonFileBasedOutput(self) -> bool:  # noqa: D102 - the engine writes files
+    def supportsNonFileBasedOutput(self) -> bool:  # noqa: N802, D102 - the engine writes files
         return False
 
-    def loadAlgorithms(self) -> None:
+    def loadAlgorithms(self) -> None:  # noqa: N802 - QGIS API
         """Add the algorithms in their fixed order, then the packaged models.
 
         A model's steps are looked up in the Processing registry, which knows this provider's

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import List, Optional
 
 from processing.core.ProcessingConfig import ProcessingConfig, Setting
 from qgis.PyQt.QtCore import QCoreApplication
@@ -46,7 +45,7 @@ def _tr(text: str) -> str:
     return QCoreApplication.translate("Dms2fSettings", text)
 
 
-def settings_definitions(group: str) -> List[Setting]:
+def settings_definitions(group: str) -> list[Setting]:
     """Return the provider's settings, shown under ``group`` in the Processing options."""
     return [
         Setting(group, DEVICE, _tr("Default device (auto uses CUDA when available)"), DEVICES[0],
@@ -83,7 +82,7 @@ def current() -> ProviderSettings:
     )
 
 
-def _as_int(value: object) -> Optional[int]:
+def _as_int(value: object) -> int | None:
     try:
         return int(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):

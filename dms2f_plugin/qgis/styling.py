@@ -17,7 +17,6 @@ import collections
 import shutil
 from enum import Enum
 from pathlib import Path
-from typing import Deque, Optional
 
 from qgis.core import (
     QgsColorRampShader,
@@ -93,7 +92,7 @@ def apply_style(layer: QgsMapLayer, kind: OutputKind) -> None:
     layer.triggerRepaint()
 
 
-def write_sidecar(output_path: str, kind: OutputKind) -> Optional[Path]:
+def write_sidecar(output_path: str, kind: OutputKind) -> Path | None:
     """Write the ``.qml`` style beside ``output_path``.
 
     Args:
@@ -125,14 +124,14 @@ class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
     # QGIS keeps only a C++ pointer to a post-processor; the Python object must stay referenced
     # until the run's layers are loaded (after the whole model, for a model's child algorithm),
     # so recent instances are kept here.
-    _alive: Deque["StylePostProcessor"] = collections.deque(maxlen=256)
+    _alive: collections.deque[StylePostProcessor] = collections.deque(maxlen=256)
 
     def __init__(self, kind: OutputKind) -> None:
         super().__init__()
         self.kind = kind
 
     @classmethod
-    def create(cls, kind: OutputKind) -> "StylePostProcessor":
+    def create(cls, kind: OutputKind) -> StylePostProcessor:
         """Return a new post-processor for ``kind`` that stays referenced."""
         processor = cls(kind)
         cls._alive.append(processor)

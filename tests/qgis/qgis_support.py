@@ -10,7 +10,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 import numpy as np
 from osgeo import gdal, ogr, osr
@@ -18,7 +18,6 @@ from osgeo import gdal, ogr, osr
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 import qgis_headless  # noqa: E402 - the foundation's headless qgis_process helper
-
 
 EPSG = 32611  # WGS 84 / UTM zone 11N (San Diego)
 GEOTRANSFORM = (483000.0, 3.0, 0.0, 3620010.0, 0.0, -3.0)
@@ -53,7 +52,7 @@ def _srs() -> osr.SpatialReference:
 
 
 def _write(path: Path, data: np.ndarray, driver: str = "GTiff", gdal_type: int = gdal.GDT_Float32,
-           options: Tuple[str, ...] = ()) -> str:
+           options: tuple[str, ...] = ()) -> str:
     """Write ``data`` (bands, rows, cols) with the scene's CRS and geotransform."""
     bands, rows, cols = data.shape
     ds = gdal.GetDriverByName(driver).Create(str(path), cols, rows, bands, gdal_type, list(options))
@@ -114,7 +113,7 @@ def write_scene(folder: Path, seed: int = 7) -> Scene:
     )
 
 
-def read_raster(path: str) -> Tuple[np.ndarray, Tuple[float, ...], str]:
+def read_raster(path: str) -> tuple[np.ndarray, tuple[float, ...], str]:
     """Return band 1, the geotransform and the CRS WKT of ``path``."""
     ds = gdal.Open(path)
     assert ds is not None, f"cannot open {path}"
@@ -146,9 +145,9 @@ class QgisProcess:
         """Run ``qgis_process *args``; return the finished process (stdout and stderr merged)."""
         return qgis_headless.run(list(args), self.env, timeout=timeout)
 
-    def run(self, algorithm: str, parameters: Dict[str, Any]) -> Dict[str, Any]:
+    def run(self, algorithm: str, parameters: dict[str, Any]) -> dict[str, Any]:
         """``qgis_process --json run algorithm -- KEY=VALUE ...``; return the parsed JSON."""
-        args: List[str] = [f"{key}={value}" for key, value in parameters.items()]
+        args: list[str] = [f"{key}={value}" for key, value in parameters.items()]
         done = self("--json", "run", algorithm, "--", *args)
         assert done.returncode == 0, f"qgis_process failed:\n{done.stdout}"
         return json.loads(done.stdout[done.stdout.index("{"):])

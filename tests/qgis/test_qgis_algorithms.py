@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qgis_support import EPSG, GEOTRANSFORM, TARGETS, read_raster, same_crs
 from osgeo import ogr
+from qgis_support import EPSG, GEOTRANSFORM, TARGETS, read_raster, same_crs
 
 pytestmark = pytest.mark.usefixtures("dms2f_plugin")
 

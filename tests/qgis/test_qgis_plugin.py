@@ -7,7 +7,7 @@ side is checked against :class:`RecordingIface`, which records the calls the plu
 from __future__ import annotations
 
 import logging
-from typing import Any, List, Optional, Tuple
+from typing import Any
 
 import pytest
 
@@ -25,10 +25,10 @@ class RecordingIface:
     """The part of ``QgisInterface`` the plugin uses, recording every call."""
 
     def __init__(self) -> None:
-        self.layer_actions: List[Tuple[Any, str, Any, bool]] = []
-        self.removed_layer_actions: List[Any] = []
-        self.plugin_menu: List[Tuple[str, Any]] = []
-        self.active_layer: Optional[Any] = None
+        self.layer_actions: list[tuple[Any, str, Any, bool]] = []
+        self.removed_layer_actions: list[Any] = []
+        self.plugin_menu: list[tuple[str, Any]] = []
+        self.active_layer: Any | None = None
 
     def mainWindow(self) -> None:  # noqa: N802 - QgisInterface API
         return None
@@ -77,8 +77,9 @@ def test_provider_lists_the_algorithms_in_their_fixed_order(dms2f_plugin):
 
 
 def test_class_factory_init_processing_and_unload_as_qgis_process_does(free_provider_slot):
-    import dms2f_had
     from processing.core.ProcessingConfig import ProcessingConfig
+
+    import dms2f_had
 
     plugin = dms2f_had.classFactory(None)
     plugin.initProcessing()
@@ -91,9 +92,10 @@ def test_class_factory_init_processing_and_unload_as_qgis_process_does(free_prov
 
 def test_layer_action_opens_detection_for_raster_layers_and_is_removed(free_provider_slot, scene,
                                                                      monkeypatch):
-    import dms2f_had
     import processing
     from qgis.core import QgsMapLayerType, QgsRasterLayer
+
+    import dms2f_had
 
     iface = RecordingIface()
     plugin = dms2f_had.classFactory(iface)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
+from typing import Any, Callable, TypeVar
 
 from qgis.core import (
     QgsProcessingAlgorithm,
@@ -37,7 +37,7 @@ LOG = logging.getLogger(__name__)
 TR_CONTEXT = "Dms2fAlgorithm"
 
 #: Group id -> untranslated group name; algorithms set ``GROUP_ID`` to one of the keys.
-GROUPS: Dict[str, str] = {
+GROUPS: dict[str, str] = {
     "detection": QT_TRANSLATE_NOOP("Dms2fAlgorithm", "Anomaly detection"),
     "analysis": QT_TRANSLATE_NOOP("Dms2fAlgorithm", "Thresholding and evaluation"),
     "data": QT_TRANSLATE_NOOP("Dms2fAlgorithm", "Data"),
@@ -88,28 +88,28 @@ class Dms2fAlgorithm(QgsProcessingAlgorithm):
     def tr(self, text: str) -> str:  # noqa: D102 - QGIS convention
         return QCoreApplication.translate(TR_CONTEXT, text)
 
-    def createInstance(self) -> "Dms2fAlgorithm":  # noqa: D102 - QGIS API
+    def createInstance(self) -> Dms2fAlgorithm:  # noqa: N802, D102 - QGIS API
         return type(self)()
 
     def name(self) -> str:  # noqa: D102 - QGIS API
         return self.NAME
 
-    def displayName(self) -> str:  # noqa: D102 - QGIS API
+    def displayName(self) -> str:  # noqa: N802, D102 - QGIS API
         return self.tr(self.DISPLAY_NAME)
 
     def group(self) -> str:  # noqa: D102 - QGIS API
         return self.tr(GROUPS[self.GROUP_ID])
 
-    def groupId(self) -> str:  # noqa: D102 - QGIS API
+    def groupId(self) -> str:  # noqa: N802, D102 - QGIS API
         return self.GROUP_ID
 
-    def shortHelpString(self) -> str:  # noqa: D102 - QGIS API
+    def shortHelpString(self) -> str:  # noqa: N802, D102 - QGIS API
         return self.tr(self.HELP)
 
-    def helpString(self) -> str:  # noqa: D102 - QGIS API
+    def helpString(self) -> str:  # noqa: N802, D102 - QGIS API
         return self.shortHelpString()
 
-    def shortDescription(self) -> str:  # noqa: D102 - QGIS API
+    def shortDescription(self) -> str:  # noqa: N802, D102 - QGIS API
         return self.shortHelpString().split("\n", 1)[0]
 
     # -- helpers for subclasses --------------------------------------------------------------
@@ -119,7 +119,7 @@ class Dms2fAlgorithm(QgsProcessingAlgorithm):
         """The provider settings (defaults for device, threads, model folder)."""
         return settings.current()
 
-    def check_raster(self, layer: Optional[QgsRasterLayer], min_bands: int = 1) -> Optional[str]:
+    def check_raster(self, layer: QgsRasterLayer | None, min_bands: int = 1) -> str | None:
         """Return why ``layer`` cannot be read by the engine, or None when it can.
 
         Args:
@@ -145,7 +145,7 @@ class Dms2fAlgorithm(QgsProcessingAlgorithm):
         parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         return self.addParameter(parameter)
 
-    def raster_source(self, parameters: Dict[str, Any], name: str, context: QgsProcessingContext,
+    def raster_source(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext,
                       min_bands: int = 1) -> str:
         """Resolve raster parameter ``name`` to the GDAL dataset name the engine opens.
 
@@ -162,8 +162,8 @@ class Dms2fAlgorithm(QgsProcessingAlgorithm):
             return layer.source().split("|", 1)[0]
         return layer.source()
 
-    def check_input_raster(self, parameters: Dict[str, Any], context: QgsProcessingContext,
-                           name: str = "INPUT", min_bands: int = 1) -> Tuple[bool, str]:
+    def check_input_raster(self, parameters: dict[str, Any], context: QgsProcessingContext,
+                           name: str = "INPUT", min_bands: int = 1) -> tuple[bool, str]:
         """``checkParameterValues`` helper: the QGIS checks, the raster, then a ``BANDS`` list.
 
         Returns:
@@ -190,7 +190,7 @@ class Dms2fAlgorithm(QgsProcessingAlgorithm):
                                   "{needed}.").format(spec=spec, count=len(selected), needed=min_bands)
         return True, ""
 
-    def dependency_problem(self) -> Optional[str]:
+    def dependency_problem(self) -> str | None:
         """Return what to install when the deep-learning dependencies are missing, else None."""
         from ... import deps
 
@@ -225,7 +225,7 @@ class Dms2fAlgorithm(QgsProcessingAlgorithm):
     # -- running the engine ------------------------------------------------------------------
 
     def run_engine(self, job: Callable[[FeedbackProgress], T],
-                   feedback: Optional[QgsProcessingFeedback]) -> T:
+                   feedback: QgsProcessingFeedback | None) -> T:
         """Run one engine call with progress, cancellation and logging wired to ``feedback``.
 
         Args:

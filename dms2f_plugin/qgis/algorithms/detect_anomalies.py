@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 from qgis.core import (
     QgsProcessingContext,
@@ -55,7 +55,7 @@ class DetectAnomaliesAlgorithm(Dms2fAlgorithm):
         "higher means more anomalous. It opens with a heatmap style. The log names the device, "
         "preset and timings used. Requires PyTorch (the plugin offers to install it).")
 
-    def initAlgorithm(self, config: Optional[Dict[str, Any]] = None) -> None:  # noqa: N802, D102
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802, D102
         defaults = self.settings()
         self.addParameter(p.input_raster())
         self.addParameter(p.bands())
@@ -75,15 +75,15 @@ class DetectAnomaliesAlgorithm(Dms2fAlgorithm):
             createByDefault=False))
         self.addParameter(p.score_output())
 
-    def checkParameterValues(self, parameters: Dict[str, Any],  # noqa: N802, D102
-                             context: QgsProcessingContext) -> Tuple[bool, str]:
+    def checkParameterValues(self, parameters: dict[str, Any],  # noqa: N802, D102
+                             context: QgsProcessingContext) -> tuple[bool, str]:
         problem = self.dependency_problem()
         if problem:
             return False, problem
         return self.check_input_raster(parameters, context, min_bands=2)
 
-    def processAlgorithm(self, parameters: Dict[str, Any], context: QgsProcessingContext,  # noqa: N802
-                         feedback: QgsProcessingFeedback) -> Dict[str, Any]:
+    def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
+                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
         """Fit and score through the engine; style the score and report the kept model."""
         self.require_dependencies()
         from ...engine import jobs

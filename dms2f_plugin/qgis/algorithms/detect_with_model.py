@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProcessingParameterFile
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
@@ -34,7 +34,7 @@ class DetectWithModelAlgorithm(Dms2fAlgorithm):
         "<b>Anomaly score</b>: float32 raster on the input grid (same CRS and geotransform); "
         "higher means more anomalous. Requires PyTorch (the plugin offers to install it).")
 
-    def initAlgorithm(self, config: Optional[Dict[str, Any]] = None) -> None:  # noqa: N802, D102
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802, D102
         defaults = self.settings()
         self.addParameter(p.input_raster())
         self.addParameter(QgsProcessingParameterFile(
@@ -44,15 +44,15 @@ class DetectWithModelAlgorithm(Dms2fAlgorithm):
         self.add_advanced(p.tile_size())
         self.addParameter(p.score_output())
 
-    def checkParameterValues(self, parameters: Dict[str, Any],  # noqa: N802, D102
-                             context: QgsProcessingContext) -> Tuple[bool, str]:
+    def checkParameterValues(self, parameters: dict[str, Any],  # noqa: N802, D102
+                             context: QgsProcessingContext) -> tuple[bool, str]:
         problem = self.dependency_problem()
         if problem:
             return False, problem
         return self.check_input_raster(parameters, context, min_bands=2)
 
-    def processAlgorithm(self, parameters: Dict[str, Any], context: QgsProcessingContext,  # noqa: N802
-                         feedback: QgsProcessingFeedback) -> Dict[str, Any]:
+    def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
+                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
         """Apply the model through the engine and style the score output."""
         self.require_dependencies()
         from ...engine import jobs

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 from qgis.core import (
+    QgsMapLayer,
     QgsProcessing,
     QgsProcessingContext,
-    QgsProcessingFeedback,
-    QgsMapLayer,
     QgsProcessingException,
+    QgsProcessingFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterMapLayer,
@@ -64,7 +64,7 @@ class EvaluateDetectionAlgorithm(Dms2fAlgorithm):
         "suppression) and AUC SNPR (signal-to-noise probability ratio). Thresholds tau are the "
         "scores normalised to [0, 1].")
 
-    def initAlgorithm(self, config: Optional[Dict[str, Any]] = None) -> None:  # noqa: N802, D102
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802, D102
         self.addParameter(QgsProcessingParameterRasterLayer(p.INPUT, self.tr("Anomaly score")))
         self.addParameter(QgsProcessingParameterMapLayer(
             GROUND_TRUTH, self.tr("Ground truth (raster or polygons)"),
@@ -74,16 +74,16 @@ class EvaluateDetectionAlgorithm(Dms2fAlgorithm):
         for name, label in METRIC_LABELS.items():
             self.addOutput(QgsProcessingOutputNumber(name, self.tr(label)))
 
-    def checkParameterValues(self, parameters: Dict[str, Any],  # noqa: N802, D102
-                             context: QgsProcessingContext) -> Tuple[bool, str]:
+    def checkParameterValues(self, parameters: dict[str, Any],  # noqa: N802, D102
+                             context: QgsProcessingContext) -> tuple[bool, str]:
         ok, message = self.check_input_raster(parameters, context)
         if not ok:
             return ok, message
         _path, problem = self._truth_file(self.parameterAsLayer(parameters, GROUND_TRUTH, context))
         return (False, problem) if problem else (True, "")
 
-    def processAlgorithm(self, parameters: Dict[str, Any], context: QgsProcessingContext,  # noqa: N802
-                         feedback: QgsProcessingFeedback) -> Dict[str, Any]:
+    def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
+                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
         """Evaluate through the engine and return the report and the AUC values."""
         from ...engine import jobs
 
@@ -94,13 +94,13 @@ class EvaluateDetectionAlgorithm(Dms2fAlgorithm):
         report = self.parameterAsFileOutput(parameters, p.OUTPUT, context)
         result = self.run_engine(
             lambda progress: jobs.evaluate(score, truth, report_path=report), feedback)
-        outputs: Dict[str, Any] = {p.OUTPUT: report}
+        outputs: dict[str, Any] = {p.OUTPUT: report}
         for name, attribute in METRICS.items():
             outputs[name] = float(getattr(result, attribute))
             feedback.pushInfo(f"{self.tr(METRIC_LABELS[name])}: {outputs[name]:.4f}")
         return outputs
 
-    def _truth_file(self, layer: Optional[QgsMapLayer]) -> Tuple[str, Optional[str]]:
+    def _truth_file(self, layer: QgsMapLayer | None) -> tuple[str, str | None]:
         """The file the engine reads the ground truth from, or why there is none."""
         if isinstance(layer, QgsRasterLayer):
             problem = self.check_raster(layer)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any
 
 from qgis.core import (
     QgsProcessingContext,
@@ -37,7 +37,7 @@ class ImportBenchmarkAlgorithm(Dms2fAlgorithm):
         "<b>Ground truth</b>: single-band GeoTIFF, 1 = anomaly, 0 = background, on the same "
         "grid; use it in 'Evaluate against ground truth'.")
 
-    def initAlgorithm(self, config: Optional[Dict[str, Any]] = None) -> None:  # noqa: N802, D102
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802, D102
         self.addParameter(QgsProcessingParameterFile(p.INPUT, self.tr("Benchmark scene"),
                                                      extension="mat"))
         self.addParameter(QgsProcessingParameterRasterDestination(
@@ -45,8 +45,8 @@ class ImportBenchmarkAlgorithm(Dms2fAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(
             OUTPUT_GT, self.tr("Ground truth"), optional=True, createByDefault=True))
 
-    def processAlgorithm(self, parameters: Dict[str, Any], context: QgsProcessingContext,  # noqa: N802
-                         feedback: QgsProcessingFeedback) -> Dict[str, Any]:
+    def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
+                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
         """Convert through the engine; style the ground truth like a mask."""
         from ...engine import jobs
 

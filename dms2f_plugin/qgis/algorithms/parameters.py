@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any
 
 from qgis.core import (
     QgsProcessingAlgorithm,
@@ -70,21 +70,21 @@ def score_output() -> QgsProcessingParameterRasterDestination:
     return QgsProcessingParameterRasterDestination(OUTPUT, _tr("Anomaly score"))
 
 
-def bands_value(alg: QgsProcessingAlgorithm, parameters: Dict[str, Any],
-                context: QgsProcessingContext) -> Optional[str]:
+def bands_value(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
+                context: QgsProcessingContext) -> str | None:
     """The ``BANDS`` selection as the engine takes it, or None for every band."""
     text = alg.parameterAsString(parameters, BANDS, context).strip()
     return text or None
 
 
-def device_value(alg: QgsProcessingAlgorithm, parameters: Dict[str, Any],
+def device_value(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
                  context: QgsProcessingContext) -> str:
     """The ``DEVICE`` choice as the engine takes it (``auto``, ``cpu`` or ``cuda``)."""
     return settings.DEVICES[alg.parameterAsEnum(parameters, DEVICE, context)]
 
 
-def threads_value(alg: QgsProcessingAlgorithm, parameters: Dict[str, Any],
-                  context: QgsProcessingContext) -> Optional[int]:
+def threads_value(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
+                  context: QgsProcessingContext) -> int | None:
     """The ``THREADS`` value as the engine takes it: None for all cores."""
     value = alg.parameterAsInt(parameters, THREADS, context)
     return value if value > 0 else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 from qgis.core import (
     QgsProcessingContext,
@@ -46,7 +46,7 @@ class RxDetectorAlgorithm(Dms2fAlgorithm):
         "higher means more anomalous. It opens with a heatmap style; use "
         "'Threshold anomaly map' to turn it into detections.")
 
-    def initAlgorithm(self, config: Optional[Dict[str, Any]] = None) -> None:  # noqa: N802, D102
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802, D102
         self.addParameter(p.input_raster())
         self.addParameter(p.bands())
         self.addParameter(QgsProcessingParameterEnum(
@@ -63,8 +63,8 @@ class RxDetectorAlgorithm(Dms2fAlgorithm):
         self.add_advanced(p.tile_size())
         self.addParameter(p.score_output())
 
-    def checkParameterValues(self, parameters: Dict[str, Any],  # noqa: N802, D102
-                             context: QgsProcessingContext) -> Tuple[bool, str]:
+    def checkParameterValues(self, parameters: dict[str, Any],  # noqa: N802, D102
+                             context: QgsProcessingContext) -> tuple[bool, str]:
         ok, message = self.check_input_raster(parameters, context, min_bands=2)
         if not ok:
             return ok, message
@@ -77,8 +77,8 @@ class RxDetectorAlgorithm(Dms2fAlgorithm):
                 outer=outer, inner=inner)
         return True, ""
 
-    def processAlgorithm(self, parameters: Dict[str, Any], context: QgsProcessingContext,  # noqa: N802
-                         feedback: QgsProcessingFeedback) -> Dict[str, Any]:
+    def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
+                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
         """Run RX through the engine and style the score output."""
         from ...engine import jobs
 

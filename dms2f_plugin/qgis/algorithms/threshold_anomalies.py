@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 from qgis.core import (
     QgsProcessing,
@@ -56,7 +56,7 @@ class ThresholdAnomaliesAlgorithm(Dms2fAlgorithm):
         "pixels and in map units, maximum and mean score and centroid coordinates.\n"
         "The threshold used and the number of detections are outputs, for use in models.")
 
-    def initAlgorithm(self, config: Optional[Dict[str, Any]] = None) -> None:  # noqa: N802, D102
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802, D102
         self.addParameter(QgsProcessingParameterRasterLayer(p.INPUT, self.tr("Anomaly score")))
         self.addParameter(QgsProcessingParameterEnum(
             METHOD, self.tr("Method"),
@@ -77,8 +77,8 @@ class ThresholdAnomaliesAlgorithm(Dms2fAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(THRESHOLD, self.tr("Threshold used")))
         self.addOutput(QgsProcessingOutputNumber(COUNT, self.tr("Number of detections")))
 
-    def checkParameterValues(self, parameters: Dict[str, Any],  # noqa: N802, D102
-                             context: QgsProcessingContext) -> Tuple[bool, str]:
+    def checkParameterValues(self, parameters: dict[str, Any],  # noqa: N802, D102
+                             context: QgsProcessingContext) -> tuple[bool, str]:
         ok, message = self.check_input_raster(parameters, context)
         if not ok:
             return ok, message
@@ -96,8 +96,8 @@ class ThresholdAnomaliesAlgorithm(Dms2fAlgorithm):
                                   "score above which a pixel is an anomaly.")
         return True, ""
 
-    def processAlgorithm(self, parameters: Dict[str, Any], context: QgsProcessingContext,  # noqa: N802
-                         feedback: QgsProcessingFeedback) -> Dict[str, Any]:
+    def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
+                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
         """Threshold through the engine; style mask and detections."""
         from ...engine import jobs
 
@@ -118,7 +118,7 @@ class ThresholdAnomaliesAlgorithm(Dms2fAlgorithm):
         return {p.OUTPUT: mask, DETECTIONS: detections, THRESHOLD: result.threshold,
                 COUNT: result.objects}
 
-    def _value(self, parameters: Dict[str, Any], context: QgsProcessingContext) -> Optional[float]:
+    def _value(self, parameters: dict[str, Any], context: QgsProcessingContext) -> float | None:
         """``VALUE``, or None when it was left empty (the engine then uses the method default)."""
         if parameters.get(VALUE) in (None, ""):
             return None
