@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from qgis.core import QgsApplication, QgsMapLayerType, QgsRasterLayer
+from qgis.core import Qgis, QgsApplication, QgsRasterLayer
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtWidgets import QAction
 
@@ -24,6 +24,13 @@ LOG = logging.getLogger(__name__)
 
 #: The algorithm the Layers-panel action opens.
 DETECT_ALGORITHM_ID = "dms2f:detect_anomalies"
+
+try:  # QGIS >= 3.30 (and QGIS 4)
+    RASTER_LAYER_TYPE = Qgis.LayerType.Raster
+except AttributeError:  # QGIS 3.22 - 3.28
+    from qgis.core import QgsMapLayerType
+
+    RASTER_LAYER_TYPE = QgsMapLayerType.RasterLayer
 
 
 class Dms2fPlugin:
@@ -73,7 +80,7 @@ class Dms2fPlugin:
             self.layer_action.setIcon(self.provider.icon())
         self.layer_action.setToolTip(self.tr("Open DMS2F-HAD anomaly detection for this raster layer"))
         self.layer_action.triggered.connect(self.detect_for_current_layer)
-        self.iface.addCustomActionForLayerType(self.layer_action, "", QgsMapLayerType.RasterLayer, True)
+        self.iface.addCustomActionForLayerType(self.layer_action, "", RASTER_LAYER_TYPE, True)
         self.dependency_menu = DependencyMenu(self.iface)
         self.dependency_menu.add()
 

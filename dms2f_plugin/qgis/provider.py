@@ -79,6 +79,9 @@ class Dms2fProvider(QgsProcessingProvider):
     def supportedOutputRasterLayerExtensions(self) -> list[str]:  # noqa: N802, D102 - QGIS API
         return ["tif"]
 
+    def supportedOutputVectorLayerExtensions(self) -> list[str]:  # noqa: N802, D102 - QGIS API
+        return ["gpkg"]
+
     def supportsNonFileBasedOutput(self) -> bool:  # noqa: N802, D102 - the engine writes files
         return False
 
