@@ -36,7 +36,7 @@ __all__ = ["RasterInfo", "RasterSource", "Window", "open_raster", "BandSpec"]
 
 LOGGER = logging.getLogger(__name__)
 BandSpec = Union[None, str, Sequence[int]]
-_CONNECTION = re.compile(r"^[A-Za-z0-9_]+:|^/vsi")
+_CONNECTION = re.compile(r"^[A-Za-z0-9_]{2,}:|^/vsi")  # GDAL prefixes; not "C:"
 
 
 class RasterSource:
