@@ -151,3 +151,61 @@ def test_device_resolution_and_oom_retry(monkeypatch):
     assert device.run_with_oom_retry(work, 64) == 8 and tried == [64, 32, 16, 8]
     with pytest.raises(InputError, match="ran out of memory even with a batch of 1"):
         device.run_with_oom_retry(lambda b: work(b * 100), 4)
+
+
+class _FakeFitted:
+    """Stands in for fit.FittedModel: what jobs needs from it."""
+
+    def __init__(self, band_indices):
+        self.band_indices = band_indices
+        self.wavelengths_nm = None
+
+    def save(self, path):
+        with open(path, "wb") as handle:
+            handle.write(b"fake model")
+
+
+class _FakeScorer:
+    """Stands in for dms2f_scorer.Dms2fScorer (same constructor, TileScorer protocol)."""
+
+    halo, align = 16, 8
+
+    def __init__(self, fitted, raster_height, raster_width, *, device, batch_size):
+        self.shape = (raster_height, raster_width)
+
+    def __call__(self, cube, valid, read_window, core):
+        return np.full(core.shape, 1.0, np.float32)
+
+
+@pytest.fixture
+def fake_dms2f(monkeypatch):
+    pytest.importorskip("torch")  # jobs resolves the torch device itself
+    calls = {}
+
+    def fit_scene(source, *, preset, device, seed, threads, progress):
+        calls.update(preset=preset, device=device, seed=seed, threads=threads,
+                     bands=source.band_count)
+        progress.set_progress(100.0)
+        return _FakeFitted(source.band_indices)
+
+    monkeypatch.setattr(jobs, "_dms2f_parts", lambda: (fit_scene, _FakeScorer))
+    return calls
+
+
+def test_dms2f_branch_contract_and_model_saved_after_success(scene, tmp_path, fake_dms2f):
+    path, _ = scene
+    result = jobs.detect(path, tmp_path / "s.tif", bands="1-6", preset="paper", device="cpu",
+                         seed=7, threads=1, save_model=tmp_path / "m.model", tile_size=16)
+    assert fake_dms2f == {"preset": "paper", "device": "cpu", "seed": 7, "threads": 1, "bands": 6}
+    assert result.device == "cpu" and result.fit_seconds is not None
+    assert result.model_path == (tmp_path / "m.model").resolve()
+    assert (tmp_path / "m.model").read_bytes() == b"fake model"
+    assert np.all(read_band(tmp_path / "s.tif") == 1.0)
+
+
+def test_dms2f_cancel_leaves_neither_score_nor_model(scene, tmp_path, fake_dms2f):
+    path, _ = scene
+    with pytest.raises(CancelledError):
+        jobs.detect(path, tmp_path / "s.tif", device="cpu", save_model=tmp_path / "m.model",
+                    tile_size=16, progress=CancelAfter(2))
+    assert _files(tmp_path) == ["scene.tif"]
