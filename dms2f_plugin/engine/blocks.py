@@ -84,7 +84,9 @@ class BlockAccumulator:
     """
 
     def __init__(self, core: Window, channels: int) -> None:
-        """Args:
+        """Start an empty accumulator.
+
+        Args:
             core: the window to fill.
             channels: values per pixel (bands of the reconstruction).
         """

@@ -13,7 +13,8 @@ import argparse
 import logging
 import os
 import sys
-from typing import Any, Optional, Sequence, TextIO
+from collections.abc import Sequence
+from typing import Any, TextIO
 
 from .errors import CancelledError, Dms2fError
 
@@ -150,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(args: argparse.Namespace, progress: Optional[Any], out: TextIO) -> int:
+def _run(args: argparse.Namespace, progress: Any | None, out: TextIO) -> int:
     """Dispatch one parsed command; returns the exit status."""
     from . import jobs
 
@@ -210,7 +211,7 @@ def _one_line(message: str) -> str:
     return " ".join(str(message).split())
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dms2f-had`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((i for i, token in enumerate(argv) if not token.startswith("-")), None)

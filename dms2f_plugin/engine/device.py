@@ -7,7 +7,7 @@ where torch is not installed.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, TypeVar
 
 from .errors import DependencyError, InputError
 
@@ -68,7 +68,7 @@ def resolve_device(device: str = "auto") -> Any:
     return chosen
 
 
-def set_threads(threads: Optional[int]) -> None:
+def set_threads(threads: int | None) -> None:
     """Set torch's CPU thread count (None leaves the default).
 
     numpy's BLAS threads cannot be changed once it is loaded; set ``OMP_NUM_THREADS`` before

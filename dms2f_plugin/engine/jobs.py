@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional, TypeVar, Union
+from typing import Any, Callable, TypeVar, Union
 
 from .errors import Dms2fError, InputError, ModelFileError, OutputError
 from .progress import NullProgress, Progress, SubProgress
@@ -93,9 +93,9 @@ def _save_model(fitted: Any, model_path: Path) -> None:
 @_user_errors
 def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f",
            bands: BandSpec = None, preset: str = "fast", device: str = "auto", seed: int = 0,
-           threads: Optional[int] = None, save_model: Optional[PathLike] = None,
+           threads: int | None = None, save_model: PathLike | None = None,
            inner_window: int = 5, outer_window: int = 21, tile_size: int = 512,
-           progress: Optional[Progress] = None) -> DetectResult:
+           progress: Progress | None = None) -> DetectResult:
     """Detect anomalies in a raster and write a float32 score GeoTIFF on the same grid.
 
     Args:
@@ -180,8 +180,8 @@ def _rx_scorer(source: RasterSource, method: str, inner: int, outer: int,
 
 @_user_errors
 def fit(input_path: PathLike, model_path: PathLike, *, bands: BandSpec = None,
-        preset: str = "fast", device: str = "auto", seed: int = 0, threads: Optional[int] = None,
-        progress: Optional[Progress] = None) -> FitResult:
+        preset: str = "fast", device: str = "auto", seed: int = 0, threads: int | None = None,
+        progress: Progress | None = None) -> FitResult:
     """Fit DMS2F-HAD on a scene (no labels) and save the model file.
 
     Args:
@@ -241,8 +241,8 @@ def _open_for_model(fitted: Any, input_path: PathLike, model_path: PathLike) -> 
 
 @_user_errors
 def apply_model(model_path: PathLike, input_path: PathLike, output_path: PathLike, *,
-                device: str = "auto", threads: Optional[int] = None, tile_size: int = 512,
-                progress: Optional[Progress] = None) -> DetectResult:
+                device: str = "auto", threads: int | None = None, tile_size: int = 512,
+                progress: Progress | None = None) -> DetectResult:
     """Score a raster with a saved DMS2F-HAD model (no fitting).
 
     Args:
@@ -289,9 +289,9 @@ def apply_model(model_path: PathLike, input_path: PathLike, output_path: PathLik
 
 @_user_errors
 def threshold(score_path: PathLike, mask_path: PathLike, *, method: str = "percentile",
-              value: Optional[float] = None, min_size: int = 1,
-              vector_path: Optional[PathLike] = None,
-              progress: Optional[Progress] = None) -> ThresholdResult:
+              value: float | None = None, min_size: int = 1,
+              vector_path: PathLike | None = None,
+              progress: Progress | None = None) -> ThresholdResult:
     """Turn a score raster into a binary mask (and optionally detection polygons).
 
     Args:
@@ -349,8 +349,8 @@ def threshold(score_path: PathLike, mask_path: PathLike, *, method: str = "perce
 
 @_user_errors
 def evaluate(score_path: PathLike, ground_truth_path: PathLike, *,
-             plot_path: Optional[PathLike] = None,
-             report_path: Optional[PathLike] = None) -> EvaluationResult:
+             plot_path: PathLike | None = None,
+             report_path: PathLike | None = None) -> EvaluationResult:
     """Evaluate a score raster against ground truth (ROC AUC, AUC(D,tau), AUC(F,tau)).
 
     Args:
@@ -387,7 +387,7 @@ def evaluate(score_path: PathLike, ground_truth_path: PathLike, *,
 
 @_user_errors
 def import_mat(mat_path: PathLike, cube_path: PathLike,
-               gt_path: Optional[PathLike] = None) -> ImportResult:
+               gt_path: PathLike | None = None) -> ImportResult:
     """Convert a benchmark .mat scene into a GeoTIFF cube (+ ground-truth GeoTIFF).
 
     Args:

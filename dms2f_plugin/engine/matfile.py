@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import os
 from pathlib import Path
-from typing import Optional, Union
+from typing import Union
 
 import numpy as np
 from osgeo import gdal, gdal_array
@@ -44,9 +44,9 @@ class MatScene:
 
     path: Path
     cube: np.ndarray
-    ground_truth: Optional[np.ndarray]
+    ground_truth: np.ndarray | None
     cube_key: str
-    gt_key: Optional[str]
+    gt_key: str | None
 
 
 def _is_v73(path: Path) -> bool:
@@ -78,7 +78,7 @@ def _read_variables(path: Path) -> dict[str, np.ndarray]:
                               "truncated or not a MATLAB v5/v7.3 file. Re-download it.") from None
 
 
-def _pick(arrays: dict[str, np.ndarray], names: tuple[str, ...], ndim: int) -> Optional[str]:
+def _pick(arrays: dict[str, np.ndarray], names: tuple[str, ...], ndim: int) -> str | None:
     """First variable whose lower-case name is in ``names`` and that has ``ndim`` axes."""
     lower = {k.lower(): k for k in arrays}
     for name in names:
@@ -159,15 +159,15 @@ class MatImport:
     """What :func:`import_mat` wrote."""
 
     cube_path: Path
-    gt_path: Optional[Path]
+    gt_path: Path | None
     rows: int
     cols: int
     bands: int
-    anomaly_pixels: Optional[int]
+    anomaly_pixels: int | None
 
 
 def import_mat(mat_path: PathLike, cube_path: PathLike,
-               gt_path: Optional[PathLike] = None) -> MatImport:
+               gt_path: PathLike | None = None) -> MatImport:
     """Convert a benchmark scene to a GeoTIFF cube (+ a uint8 ground-truth GeoTIFF).
 
     The cube is pixel-interleaved (all bands of a pixel together: fast spatial windows), tiled

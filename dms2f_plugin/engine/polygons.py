@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import numpy as np
 from osgeo import gdal, gdal_array, ogr, osr
@@ -36,7 +36,7 @@ FIELDS = (("id", ogr.OFTInteger), ("area_px", ogr.OFTInteger64), ("area_map", og
           ("centroid_y", ogr.OFTReal))
 
 
-def _object_statistics(labels: np.ndarray, count: int, source: "RasterSource",
+def _object_statistics(labels: np.ndarray, count: int, source: RasterSource,
                        progress: Progress) -> dict[str, np.ndarray]:
     """Per-label pixel count, score sum/max and pixel-centre sums, read window by window."""
     stats = {"n": np.zeros(count + 1), "sum": np.zeros(count + 1),
@@ -84,8 +84,8 @@ def _polygonize(labels: np.ndarray, geotransform: tuple[float, ...],
     return merged
 
 
-def write_detections(mask: np.ndarray, source: "RasterSource", vector_path: Path,
-                     progress: Optional[Progress] = None) -> int:
+def write_detections(mask: np.ndarray, source: RasterSource, vector_path: Path,
+                     progress: Progress | None = None) -> int:
     """Write one polygon per 8-connected object of ``mask == 1`` into a GeoPackage.
 
     Args:

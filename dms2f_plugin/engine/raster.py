@@ -17,8 +17,9 @@ import logging
 import os
 import re
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 from osgeo import gdal
@@ -52,13 +53,13 @@ class RasterSource:
     """
 
     def __init__(self, ds: gdal.Dataset, path: str, band_indices: tuple[int, ...],
-                 info: RasterInfo, vsimem_path: Optional[str] = None) -> None:
-        self._ds: Optional[gdal.Dataset] = ds
+                 info: RasterInfo, vsimem_path: str | None = None) -> None:
+        self._ds: gdal.Dataset | None = ds
         self.path = path
         self.info = info
         self.band_indices = band_indices
         self._vsimem_path = vsimem_path
-        self._stats: Optional["SceneStatistics"] = None
+        self._stats: SceneStatistics | None = None
 
     # -- geometry and metadata of the selection ------------------------------------------------
     @property
@@ -82,7 +83,7 @@ class RasterSource:
         return Window(0, 0, self.width, self.height)
 
     @property
-    def wavelengths_nm(self) -> Optional[tuple[float, ...]]:
+    def wavelengths_nm(self) -> tuple[float, ...] | None:
         """Wavelengths of the selected bands in nanometres, or None when unknown."""
         all_nm = self.info.wavelengths_nm()
         return None if all_nm is None else tuple(all_nm[b - 1] for b in self.band_indices)
@@ -143,8 +144,8 @@ class RasterSource:
         cube[:, invalid] = 0.0
         return cube, ~invalid
 
-    def statistics(self, *, covariance: bool = False, progress: Optional["Progress"] = None,
-                   tile_size: int = 512) -> "SceneStatistics":
+    def statistics(self, *, covariance: bool = False, progress: Progress | None = None,
+                   tile_size: int = 512) -> SceneStatistics:
         """Per-band statistics over valid pixels in one streaming pass (cached on the source).
 
         Args:
@@ -179,7 +180,7 @@ class RasterSource:
             gdal.Unlink(self._vsimem_path)
             self._vsimem_path = None
 
-    def __enter__(self) -> "RasterSource":
+    def __enter__(self) -> RasterSource:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -190,8 +191,8 @@ class RasterSource:
                 f"bands={self.band_count}/{self.info.band_count})")
 
 
-def open_raster(path: Union[str, os.PathLike], *, bands: BandSpec = None,
-                drop_bad_bands: bool = True, subdataset: Union[None, int, str] = None,
+def open_raster(path: str | os.PathLike, *, bands: BandSpec = None,
+                drop_bad_bands: bool = True, subdataset: None | int | str = None,
                 min_bands: int = 1) -> RasterSource:
     """Open a raster for reading and select its bands.
 
@@ -249,7 +250,7 @@ def open_raster(path: Union[str, os.PathLike], *, bands: BandSpec = None,
 
 
 def _resolve_subdataset(ds: gdal.Dataset, path: str,
-                        subdataset: Union[None, int, str]) -> tuple[gdal.Dataset, str]:
+                        subdataset: None | int | str) -> tuple[gdal.Dataset, str]:
     """Return the dataset to read: ``ds`` itself, or the chosen subdataset of a container."""
     subs = ds.GetSubDatasets() or []
     if ds.RasterCount > 0 and subdataset is None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Optional
 
 import numpy as np
 from osgeo import gdal
@@ -55,16 +54,16 @@ class RasterInfo:
     height: int
     band_count: int
     dtype: str
-    crs_wkt: Optional[str]
-    geotransform: Optional[tuple[float, float, float, float, float, float]]
-    nodata: tuple[Optional[float], ...]
+    crs_wkt: str | None
+    geotransform: tuple[float, float, float, float, float, float] | None
+    nodata: tuple[float | None, ...]
     scales: tuple[float, ...]
     offsets: tuple[float, ...]
-    ignore_value: Optional[float] = None
-    wavelengths: Optional[tuple[float, ...]] = None
-    wavelength_units: Optional[str] = None
-    wavelength_source: Optional[str] = None
-    fwhm: Optional[tuple[float, ...]] = None
+    ignore_value: float | None = None
+    wavelengths: tuple[float, ...] | None = None
+    wavelength_units: str | None = None
+    wavelength_source: str | None = None
+    fwhm: tuple[float, ...] | None = None
     good_bands: tuple[bool, ...] = ()
     band_names: tuple[str, ...] = ()
 
@@ -73,7 +72,7 @@ class RasterInfo:
         """True when the raster carries a CRS."""
         return bool(self.crs_wkt)
 
-    def wavelengths_nm(self) -> Optional[tuple[float, ...]]:
+    def wavelengths_nm(self) -> tuple[float, ...] | None:
         """Wavelengths converted to nanometres; units guessed from magnitude when unknown.
 
         Returns:
@@ -92,7 +91,7 @@ class RasterInfo:
         return None
 
 
-def normalise_units(units: Optional[str]) -> Optional[str]:
+def normalise_units(units: str | None) -> str | None:
     """Map the many spellings of wavelength units onto ``"nm"`` / ``"um"``; others kept as is."""
     if units is None or not units.strip() or units.strip().lower() == "unknown":
         return None
@@ -104,7 +103,7 @@ def normalise_units(units: Optional[str]) -> Optional[str]:
     return units.strip()
 
 
-def parse_envi_list(text: Optional[str]) -> Optional[list[str]]:
+def parse_envi_list(text: str | None) -> list[str] | None:
     """Split an ENVI header list ``"{ a, b , c }"`` into stripped items (None for no text)."""
     if text is None:
         return None
@@ -112,7 +111,7 @@ def parse_envi_list(text: Optional[str]) -> Optional[list[str]]:
     return [item for item in items if item]
 
 
-def _floats(items: Optional[list[str]], count: int) -> Optional[tuple[float, ...]]:
+def _floats(items: list[str] | None, count: int) -> tuple[float, ...] | None:
     """Items as floats when there is exactly one per band, else None."""
     if items is None or len(items) != count:
         return None
@@ -122,7 +121,7 @@ def _floats(items: Optional[list[str]], count: int) -> Optional[tuple[float, ...
         return None
 
 
-def _float_or_none(text: Optional[str]) -> Optional[float]:
+def _float_or_none(text: str | None) -> float | None:
     """Parse one number; None when absent or not a number."""
     if text is None:
         return None
@@ -133,8 +132,8 @@ def _float_or_none(text: Optional[str]) -> Optional[float]:
 
 
 def _spectral_from_bands(
-    bands: list[gdal.Band], dataset_units: Optional[str]
-) -> tuple[Optional[tuple[float, ...]], Optional[str], Optional[str], Optional[tuple[float, ...]]]:
+    bands: list[gdal.Band], dataset_units: str | None
+) -> tuple[tuple[float, ...] | None, str | None, str | None, tuple[float, ...] | None]:
     """Wavelengths, units, source and FWHM from band-level metadata (sources 1 and 2)."""
     count = len(bands)
     imagery = [band.GetMetadata("IMAGERY") or {} for band in bands]
@@ -231,7 +230,7 @@ def read_info(ds: gdal.Dataset, path: str) -> RasterInfo:
 
 
 def gdal_dtype_to_numpy(gdal_type: int) -> np.dtype:
-    """numpy dtype of a GDAL data type code (complex types are rejected by the caller)."""
+    """Numpy dtype of a GDAL data type code (complex types are rejected by the caller)."""
     from osgeo import gdal_array
 
     return np.dtype(gdal_array.GDALTypeCodeToNumericTypeCode(gdal_type))
@@ -240,7 +239,7 @@ def gdal_dtype_to_numpy(gdal_type: int) -> np.dtype:
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*$")
 
 
-def parse_band_list(spec: "str | list[int] | tuple[int, ...]", band_count: int) -> tuple[int, ...]:
+def parse_band_list(spec: str | list[int] | tuple[int, ...], band_count: int) -> tuple[int, ...]:
     """Turn ``"1-10,15"`` or ``[1, 2, 3]`` into validated 1-based band numbers.
 
     Args:
@@ -273,7 +272,7 @@ def parse_band_list(spec: "str | list[int] | tuple[int, ...]", band_count: int) 
     return tuple(dict.fromkeys(numbers))
 
 
-def format_band_list(bands: "tuple[int, ...] | list[int]") -> str:
+def format_band_list(bands: tuple[int, ...] | list[int]) -> str:
     """Inverse of :func:`parse_band_list`: ``(1, 2, 3, 7)`` -> ``"1-3,7"``."""
     parts: list[str] = []
     start = prev = None

@@ -11,7 +11,7 @@ import html
 import io
 import os
 from pathlib import Path
-from typing import Optional, Union
+from typing import Union
 
 import numpy as np
 
@@ -82,7 +82,7 @@ def _png_base64(evaluation: Evaluation, title: str) -> str:
 
 
 def write_html_report(evaluation: Evaluation, path: PathLike, *, score_path: PathLike,
-                      ground_truth_path: PathLike, extra: Optional[dict[str, str]] = None) -> Path:
+                      ground_truth_path: PathLike, extra: dict[str, str] | None = None) -> Path:
     """Write a self-contained HTML report: the numbers and the ROC plot (embedded PNG).
 
     Args:

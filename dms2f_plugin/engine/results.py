@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Optional
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,13 +28,13 @@ class DetectResult:
     method: str
     device: str
     seconds: float
-    fit_seconds: Optional[float]
+    fit_seconds: float | None
     width: int
     height: int
     bands: int
     valid_pixels: int
     tiles: int
-    model_path: Optional[Path] = None
+    model_path: Path | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,12 +65,12 @@ class ThresholdResult:
     """
 
     mask_path: Path
-    vector_path: Optional[Path]
+    vector_path: Path | None
     method: str
-    value: Optional[float]
+    value: float | None
     threshold: float
     anomaly_pixels: int
-    objects: Optional[int]
+    objects: int | None
     seconds: float
 
 
@@ -87,8 +86,8 @@ class EvaluationResult:
     auc_snpr: float
     anomaly_pixels: int
     background_pixels: int
-    plot_path: Optional[Path]
-    report_path: Optional[Path]
+    plot_path: Path | None
+    report_path: Path | None
     seconds: float
 
 
@@ -97,9 +96,9 @@ class ImportResult:
     """Outcome of ``import_mat``: files written and the scene's size."""
 
     cube_path: Path
-    gt_path: Optional[Path]
+    gt_path: Path | None
     rows: int
     cols: int
     bands: int
-    anomaly_pixels: Optional[int]
+    anomaly_pixels: int | None
     seconds: float

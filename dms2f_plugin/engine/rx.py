@@ -69,7 +69,9 @@ class GlobalRxScorer:
     align = 1
 
     def __init__(self, mean: np.ndarray, covariance: np.ndarray, *, rtol: float = 1e-10) -> None:
-        """Args:
+        """Prepare the eigen-clipped whitening of the scene covariance.
+
+        Args:
             mean: scene mean ``(bands,)``.
             covariance: scene covariance ``(bands, bands)``.
             rtol: relative eigenvalue cut-off of the pseudo-inverse.
@@ -80,7 +82,7 @@ class GlobalRxScorer:
                     len(self.mean))
 
     @classmethod
-    def from_statistics(cls, stats: SceneStatistics) -> "GlobalRxScorer":
+    def from_statistics(cls, stats: SceneStatistics) -> GlobalRxScorer:
         """Build from a statistics pass made with ``covariance=True``."""
         if stats.covariance is None:
             raise ValueError("global RX needs statistics computed with covariance=True")
@@ -107,7 +109,9 @@ class LocalRxScorer:
 
     def __init__(self, stats: SceneStatistics, *, inner_window: int = 5, outer_window: int = 21,
                  components: int = 20) -> None:
-        """Args:
+        """Prepare the principal-component whitening from the scene statistics.
+
+        Args:
             stats: scene statistics with covariance.
             inner_window: odd edge of the guard window (pixel + neighbours left out).
             outer_window: odd edge of the outer window, > inner_window.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,7 +44,7 @@ class SceneStatistics:
     maximum: np.ndarray
     mean: np.ndarray
     std: np.ndarray
-    covariance: Optional[np.ndarray]
+    covariance: np.ndarray | None
     band_indices: tuple[int, ...]
 
     @property
@@ -69,7 +69,7 @@ class _Accumulator:
 
     def __init__(self, bands: int, covariance: bool) -> None:
         self.count = 0
-        self.shift: Optional[np.ndarray] = None
+        self.shift: np.ndarray | None = None
         self.sum = np.zeros(bands)  # (bands,)
         self.sumsq = np.zeros(bands)  # (bands,)
         self.cross = np.zeros((bands, bands)) if covariance else None  # (bands, bands)
@@ -108,8 +108,8 @@ class _Accumulator:
             band_indices=band_indices)
 
 
-def compute_statistics(source: "RasterSource", *, covariance: bool = False,
-                       progress: Optional[Progress] = None,
+def compute_statistics(source: RasterSource, *, covariance: bool = False,
+                       progress: Progress | None = None,
                        tile_size: int = 512) -> SceneStatistics:
     """One streaming pass over ``source`` collecting :class:`SceneStatistics`.
 

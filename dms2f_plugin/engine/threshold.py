@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -52,7 +52,7 @@ class ScoreSummaryStats:
     std: float
 
 
-def _windows(source: "RasterSource", progress: Progress):
+def _windows(source: RasterSource, progress: Progress):
     """Yield ``(window, valid scores 1-D float64)`` over the raster, honouring cancel."""
     windows = list(iter_windows(source.width, source.height, _TILE))
     for i, window in enumerate(windows):
@@ -62,7 +62,7 @@ def _windows(source: "RasterSource", progress: Progress):
         progress.set_progress(100.0 * (i + 1) / len(windows))
 
 
-def score_statistics(source: "RasterSource", progress: Optional[Progress] = None) -> ScoreSummaryStats:
+def score_statistics(source: RasterSource, progress: Progress | None = None) -> ScoreSummaryStats:
     """Count, range, mean and std of the valid scores in one pass.
 
     Raises:
@@ -94,8 +94,8 @@ def _bin_index(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.clip(np.floor(scaled), 0, _BINS - 1).astype(np.int64)
 
 
-def streaming_percentile(source: "RasterSource", percentile: float, stats: ScoreSummaryStats,
-                         progress: Optional[Progress] = None) -> float:
+def streaming_percentile(source: RasterSource, percentile: float, stats: ScoreSummaryStats,
+                         progress: Progress | None = None) -> float:
     """Exact percentile (numpy "lower") of the valid scores with bounded memory.
 
     Histogram passes narrow the value range down to one bin holding the wanted rank; once that
@@ -143,8 +143,8 @@ def streaming_percentile(source: "RasterSource", percentile: float, stats: Score
     return lo
 
 
-def otsu_threshold(source: "RasterSource", stats: ScoreSummaryStats,
-                   progress: Optional[Progress] = None) -> float:
+def otsu_threshold(source: RasterSource, stats: ScoreSummaryStats,
+                   progress: Progress | None = None) -> float:
     """Otsu's threshold (``skimage.filters.threshold_otsu``) on a streaming 1024-bin histogram."""
     from skimage.filters import threshold_otsu
 
@@ -159,8 +159,8 @@ def otsu_threshold(source: "RasterSource", stats: ScoreSummaryStats,
     return float(threshold_otsu(hist=(counts, centres)))
 
 
-def compute_threshold(source: "RasterSource", method: str, value: Optional[float],
-                      progress: Optional[Progress] = None) -> float:
+def compute_threshold(source: RasterSource, method: str, value: float | None,
+                      progress: Progress | None = None) -> float:
     """The score threshold for ``method`` (see the module docstring for defaults).
 
     Raises:
@@ -190,8 +190,8 @@ def compute_threshold(source: "RasterSource", method: str, value: Optional[float
     return threshold
 
 
-def build_mask(source: "RasterSource", threshold: float, *, min_size: int = 1,
-               progress: Optional[Progress] = None) -> np.ndarray:
+def build_mask(source: RasterSource, threshold: float, *, min_size: int = 1,
+               progress: Progress | None = None) -> np.ndarray:
     """Whole-raster mask: 1 where ``score > threshold``, 0 elsewhere, 255 at nodata.
 
     Args:

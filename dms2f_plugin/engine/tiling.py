@@ -19,12 +19,18 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Protocol, Union
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .blocks import (BLOCK_SIZE, BLOCK_STRIDE, BlockAccumulator, accumulate_blocks,
-                     extract_blocks, grid_block_origins)
+from .blocks import (
+    BLOCK_SIZE,
+    BLOCK_STRIDE,
+    BlockAccumulator,
+    accumulate_blocks,
+    extract_blocks,
+    grid_block_origins,
+)
 from .progress import NullProgress, Progress, check_cancel
 from .window import Window
 from .writer import score_writer
@@ -81,7 +87,9 @@ class TileGrid:
 
     def __init__(self, width: int, height: int, tile_size: int, *, halo: int = 0,
                  align: int = 1) -> None:
-        """Args:
+        """Lay the grid over a raster.
+
+        Args:
             width: raster columns.
             height: raster rows.
             tile_size: requested core edge; rounded up to a multiple of ``align``.
@@ -120,14 +128,14 @@ def iter_windows(width: int, height: int, size: int) -> Iterator[Window]:
 class ScoreSummary:
     """What :func:`score_raster` did."""
 
-    path: Optional[Path]
+    path: Path | None
     tiles: int
     tile_size: int
     valid_pixels: int
     seconds: float
 
 
-def _scored_tiles(source: "RasterSource", scorer: TileScorer, tile_size: int,
+def _scored_tiles(source: RasterSource, scorer: TileScorer, tile_size: int,
                   progress: Progress) -> Iterator[tuple[Tile, np.ndarray, int]]:
     """Yield ``(tile, core score with NaN at invalid pixels, valid count)`` for each tile."""
     grid = TileGrid(source.width, source.height, tile_size, halo=scorer.halo,
@@ -145,9 +153,9 @@ def _scored_tiles(source: "RasterSource", scorer: TileScorer, tile_size: int,
         progress.set_progress(100.0 * (tile.index + 1) / total)
 
 
-def score_raster(source: "RasterSource", output_path: Union[str, Path], scorer: TileScorer, *,
-                 tile_size: int = 512, progress: Optional[Progress] = None,
-                 metadata: Optional[dict[str, str]] = None) -> ScoreSummary:
+def score_raster(source: RasterSource, output_path: str | Path, scorer: TileScorer, *,
+                 tile_size: int = 512, progress: Progress | None = None,
+                 metadata: dict[str, str] | None = None) -> ScoreSummary:
     """Score a raster tile by tile into a float32 GeoTIFF on the same grid.
 
     Args:
@@ -180,8 +188,8 @@ def score_raster(source: "RasterSource", output_path: Union[str, Path], scorer: 
                         align=scorer.align).tile_size, valid_total, seconds)
 
 
-def score_array(source: "RasterSource", scorer: TileScorer, *, tile_size: int = 512,
-                progress: Optional[Progress] = None) -> np.ndarray:
+def score_array(source: RasterSource, scorer: TileScorer, *, tile_size: int = 512,
+                progress: Progress | None = None) -> np.ndarray:
     """Like :func:`score_raster` but returns the whole score map ``(height, width)`` float32.
 
     Meant for small scenes (benchmarks, tests); NaN where the input is invalid.

@@ -40,7 +40,7 @@ class Window:
         """``(height, width)``, the numpy shape of one band of the window."""
         return self.height, self.width
 
-    def expand(self, margin: int, width: int, height: int) -> "Window":
+    def expand(self, margin: int, width: int, height: int) -> Window:
         """Grow by ``margin`` pixels on every side, clipped to a ``width`` x ``height`` raster."""
         col0 = max(0, self.col_off - margin)
         row0 = max(0, self.row_off - margin)
@@ -48,7 +48,7 @@ class Window:
         row1 = min(height, self.row_end + margin)
         return Window(col0, row0, col1 - col0, row1 - row0)
 
-    def slices_in(self, outer: "Window") -> tuple[slice, slice]:
+    def slices_in(self, outer: Window) -> tuple[slice, slice]:
         """Row and column slices selecting this window inside an array that covers ``outer``.
 
         Raises:

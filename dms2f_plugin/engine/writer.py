@@ -19,7 +19,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Optional, Union
+from typing import Union
 
 import numpy as np
 from osgeo import gdal
@@ -40,7 +40,7 @@ _GDAL_TYPES = {"float32": gdal.GDT_Float32, "uint8": gdal.GDT_Byte, "uint16": gd
 
 
 def validate_output_path(path: PathLike, *, inputs: Sequence[PathLike] = (),
-                         extensions: Optional[Sequence[str]] = RASTER_EXTENSIONS,
+                         extensions: Sequence[str] | None = RASTER_EXTENSIONS,
                          what: str = "output") -> Path:
     """Check an output path before any work starts.
 
@@ -139,9 +139,9 @@ class RasterWriter:
     """
 
     def __init__(self, path: PathLike, *, width: int, height: int, dtype: str,
-                 nodata: Optional[float], crs_wkt: Optional[str],
-                 geotransform: Optional[Sequence[float]], description: str = "",
-                 metadata: Optional[dict[str, str]] = None, block: int = 256) -> None:
+                 nodata: float | None, crs_wkt: str | None,
+                 geotransform: Sequence[float] | None, description: str = "",
+                 metadata: dict[str, str] | None = None, block: int = 256) -> None:
         """Create the temporary GeoTIFF.
 
         Args:
@@ -218,7 +218,7 @@ class RasterWriter:
         self._ds = None
         _remove_quietly(self._temp, Path(f"{self._temp}.aux.xml"))
 
-    def __enter__(self) -> "RasterWriter":
+    def __enter__(self) -> RasterWriter:
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
@@ -229,7 +229,7 @@ class RasterWriter:
 
 
 def score_writer(path: PathLike, like: RasterInfo, *, description: str = "anomaly score",
-                 metadata: Optional[dict[str, str]] = None) -> RasterWriter:
+                 metadata: dict[str, str] | None = None) -> RasterWriter:
     """A float32 score writer on the grid of ``like`` (CRS, geotransform), NaN nodata."""
     return RasterWriter(path, width=like.width, height=like.height, dtype="float32",
                         nodata=SCORE_NODATA, crs_wkt=like.crs_wkt, geotransform=like.geotransform,
@@ -237,7 +237,7 @@ def score_writer(path: PathLike, like: RasterInfo, *, description: str = "anomal
 
 
 def mask_writer(path: PathLike, like: RasterInfo, *, description: str = "anomaly mask",
-                metadata: Optional[dict[str, str]] = None) -> RasterWriter:
+                metadata: dict[str, str] | None = None) -> RasterWriter:
     """A uint8 mask writer (1 anomaly, 0 background, 255 nodata) on the grid of ``like``."""
     return RasterWriter(path, width=like.width, height=like.height, dtype="uint8",
                         nodata=MASK_NODATA, crs_wkt=like.crs_wkt, geotransform=like.geotransform,

@@ -8,7 +8,6 @@ a few implanted anomalous spectra and returns the cube and its ground truth.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 from osgeo import gdal, gdal_array, osr
@@ -47,12 +46,12 @@ def synthetic_scene(bands: int = 12, height: int = 40, width: int = 48, seed: in
     return (cube * 1000.0).astype(np.float32), gt
 
 
-def write_geotiff(path: Path, cube: np.ndarray, *, crs_wkt: Optional[str] = None,
-                  geotransform: Optional[tuple[float, ...]] = None,
-                  nodata: Optional[float] = None, scale: Optional[float] = None,
-                  offset: Optional[float] = None,
-                  band_metadata: Optional[list[dict[str, dict[str, str]]]] = None,
-                  dataset_metadata: Optional[dict[str, dict[str, str]]] = None,
+def write_geotiff(path: Path, cube: np.ndarray, *, crs_wkt: str | None = None,
+                  geotransform: tuple[float, ...] | None = None,
+                  nodata: float | None = None, scale: float | None = None,
+                  offset: float | None = None,
+                  band_metadata: list[dict[str, dict[str, str]]] | None = None,
+                  dataset_metadata: dict[str, dict[str, str]] | None = None,
                   options: tuple[str, ...] = ("INTERLEAVE=PIXEL", "TILED=YES")) -> Path:
     """Write ``cube`` ``(bands, h, w)`` (its own dtype) as a GeoTIFF.
 

@@ -9,8 +9,14 @@ import pytest
 from engine_fixtures import CUSTOM_WKT, ROTATED_GT, CancelAfter, read_band, synthetic_scene, write_geotiff
 
 from dms2f_had.dms2f_plugin.engine import device, jobs
-from dms2f_had.dms2f_plugin.engine.errors import (CancelledError, Dms2fError, InputError,
-                                                  ModelFileError, OutputError, RasterReadError)
+from dms2f_had.dms2f_plugin.engine.errors import (
+    CancelledError,
+    Dms2fError,
+    InputError,
+    ModelFileError,
+    OutputError,
+    RasterReadError,
+)
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import pytest
 from engine_fixtures import CUSTOM_WKT, ROTATED_GT, read_band, write_geotiff
 from osgeo import ogr
 
-from dms2f_had.dms2f_plugin.engine import jobs, threshold as thr
+from dms2f_had.dms2f_plugin.engine import jobs
+from dms2f_had.dms2f_plugin.engine import threshold as thr
 from dms2f_had.dms2f_plugin.engine.errors import InputError
 from dms2f_had.dms2f_plugin.engine.raster import open_raster
 
