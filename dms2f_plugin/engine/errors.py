@@ -6,6 +6,11 @@ and the QGIS layer decide how to show it (exit code, ``QgsProcessingException``)
 
 from __future__ import annotations
 
+import functools
+from typing import Any, Callable, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 class Dms2fError(Exception):
     """Root of all deliberate errors of the plugin; ``str(err)`` is a complete, actionable message."""
@@ -33,3 +38,27 @@ class DependencyError(Dms2fError, ImportError):
 
 class CancelledError(Dms2fError):
     """The user cancelled the run; no output was left behind."""
+
+
+def user_errors(fn: F) -> F:
+    """Decorate a job so resource errors a user can cause surface as :class:`Dms2fError`.
+
+    ``MemoryError`` becomes an :class:`InputError` suggesting smaller tiles; a stray ``OSError``
+    (disk full, permission changed mid-run) an :class:`OutputError`. Other exceptions are bugs
+    and propagate unchanged.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Dms2fError:
+            raise
+        except MemoryError:
+            raise InputError("Out of memory; use a smaller --tile-size (e.g. 256) or fewer "
+                             "bands (--bands).") from None
+        except OSError as exc:
+            raise OutputError(f"{exc.strerror or exc} ({exc.filename or 'file'}); check the "
+                              "paths and the free disk space.") from None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,5 +1,8 @@
 """The engine's facade: one function per user-level task, called by the CLI and the QGIS layer.
 
+``detect``, ``fit`` and ``apply_model`` live here; ``threshold``, ``evaluate`` and ``import_mat``
+(tasks on finished maps and benchmark scenes) live in :mod:`.map_jobs` and are re-exported.
+
 Every function takes keyword-only options, validates all outputs before any work starts, writes
 files atomically (nothing is left behind on an error or a cancel), logs through
 ``logging.getLogger(__name__)`` and raises only :class:`~.errors.Dms2fError` subclasses for
@@ -8,21 +11,21 @@ anything a user can cause (bad input, unwritable output, missing dependency, can
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, TypeVar, Union
+from typing import Any, Union
 
-from .errors import Dms2fError, InputError, ModelFileError, OutputError
+from .errors import InputError, ModelFileError, user_errors
+from .map_jobs import evaluate, import_mat, threshold
 from .progress import NullProgress, Progress, SubProgress
 from .raster import BandSpec, RasterSource, open_raster
 from .rasterinfo import format_band_list
 from .results import DetectResult, EvaluationResult, FitResult, ImportResult, ThresholdResult
 from .stats import check_usable
 from .tiling import TileScorer, score_raster
-from .writer import mask_writer, validate_output_path
+from .writer import validate_output_path
 
 __all__ = ["DetectResult", "EvaluationResult", "FitResult", "ImportResult", "ThresholdResult",
            "METHODS", "apply_model", "detect", "evaluate", "fit", "import_mat", "threshold"]
@@ -32,26 +35,6 @@ PathLike = Union[str, os.PathLike]
 METHODS = ("dms2f", "rx", "lrx")
 MIN_BANDS = 2
 DEFAULT_BATCH_SIZE = 64
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _user_errors(fn: F) -> F:
-    """Turn resource errors a user can cause into :class:`Dms2fError` subclasses."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Dms2fError:
-            raise
-        except MemoryError:
-            raise InputError("Out of memory; use a smaller --tile-size (e.g. 256) or fewer "
-                             "bands (--bands).") from None
-        except OSError as exc:
-            raise OutputError(f"{exc.strerror or exc} ({exc.filename or 'file'}); check the "
-                              "paths and the free disk space.") from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _check_common(method: str, tile_size: int) -> None:
@@ -90,7 +73,7 @@ def _save_model(fitted: Any, model_path: Path) -> None:
         fitted.save(temp)
 
 
-@_user_errors
+@user_errors
 def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f",
            bands: BandSpec = None, preset: str = "fast", device: str = "auto", seed: int = 0,
            threads: int | None = None, save_model: PathLike | None = None,
@@ -157,9 +140,11 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
                                metadata=meta)
         if model_out is not None:
             _save_model(fitted, model_out)
-        result = DetectResult(out, method, used, time.perf_counter() - started, fit_seconds,
-                              source.width, source.height, source.band_count,
-                              summary.valid_pixels, summary.tiles, model_out)
+        result = DetectResult(output_path=out, method=method, device=used,
+                              seconds=time.perf_counter() - started, fit_seconds=fit_seconds,
+                              width=source.width, height=source.height, bands=source.band_count,
+                              valid_pixels=summary.valid_pixels, tiles=summary.tiles,
+                              model_path=model_out)
     LOGGER.info("detect %s: %s in %.1f s on %s", method, out, result.seconds, used)
     return result
 
@@ -178,7 +163,7 @@ def _rx_scorer(source: RasterSource, method: str, inner: int, outer: int,
     return LocalRxScorer(stats, inner_window=inner, outer_window=outer)
 
 
-@_user_errors
+@user_errors
 def fit(input_path: PathLike, model_path: PathLike, *, bands: BandSpec = None,
         preset: str = "fast", device: str = "auto", seed: int = 0, threads: int | None = None,
         progress: Progress | None = None) -> FitResult:
@@ -212,7 +197,8 @@ def fit(input_path: PathLike, model_path: PathLike, *, bands: BandSpec = None,
     from .device import resolve_device
 
     used = str(resolve_device(device))
-    return FitResult(model_out, used, time.perf_counter() - started, bands_used, preset, seed)
+    return FitResult(model_path=model_out, device=used, seconds=time.perf_counter() - started,
+                     bands=bands_used, preset=preset, seed=seed)
 
 
 def _open_for_model(fitted: Any, input_path: PathLike, model_path: PathLike) -> RasterSource:
@@ -239,7 +225,7 @@ def _open_for_model(fitted: Any, input_path: PathLike, model_path: PathLike) -> 
     return source
 
 
-@_user_errors
+@user_errors
 def apply_model(model_path: PathLike, input_path: PathLike, output_path: PathLike, *,
                 device: str = "auto", threads: int | None = None, tile_size: int = 512,
                 progress: Progress | None = None) -> DetectResult:
@@ -282,128 +268,8 @@ def apply_model(model_path: PathLike, input_path: PathLike, output_path: PathLik
         summary = score_raster(source, out, scorer, tile_size=tile_size,
                                progress=SubProgress(progress, 10, 100),
                                metadata={"method": "dms2f", "model": os.fspath(model_path)})
-        return DetectResult(out, "dms2f", str(torch_device), time.perf_counter() - started,
-                            None, source.width, source.height, source.band_count,
-                            summary.valid_pixels, summary.tiles, Path(model_path))
-
-
-@_user_errors
-def threshold(score_path: PathLike, mask_path: PathLike, *, method: str = "percentile",
-              value: float | None = None, min_size: int = 1,
-              vector_path: PathLike | None = None,
-              progress: Progress | None = None) -> ThresholdResult:
-    """Turn a score raster into a binary mask (and optionally detection polygons).
-
-    Args:
-        score_path: single-band score raster.
-        mask_path: uint8 GeoTIFF to write (1 anomaly, 0 background, 255 nodata).
-        method: ``"percentile"`` (default value 99.5: top 0.5 %), ``"sigma"`` (default 3:
-            mean + 3 std), ``"otsu"`` (no value) or ``"value"`` (a score; required).
-        value: the method's parameter.
-        min_size: drop 8-connected objects smaller than this many pixels.
-        vector_path: also write one polygon per object to this GeoPackage (.gpkg).
-        progress: progress/cancel sink.
-
-    Returns:
-        A :class:`ThresholdResult`.
-
-    Raises:
-        InputError, RasterReadError, OutputError, CancelledError.
-    """
-    from .polygons import write_detections
-    from .threshold import DEFAULT_VALUES, build_mask, compute_threshold
-    from .tiling import iter_windows
-
-    started = time.perf_counter()
-    progress = progress or NullProgress()
-    mask_out = validate_output_path(mask_path, inputs=[score_path], what="mask")
-    vector_out = None
-    if vector_path is not None:
-        vector_out = validate_output_path(vector_path, inputs=[score_path, mask_path],
-                                          extensions=(".gpkg",), what="detections file")
-    with open_raster(score_path, min_bands=1) as source:
-        if source.info.band_count != 1:
-            raise InputError(f"'{score_path}' has {source.info.band_count} bands; give the "
-                             "single-band score raster written by 'dms2f-had detect'.")
-        cut = compute_threshold(source, method, value, SubProgress(progress, 0, 40))
-        mask = build_mask(source, cut, min_size=min_size, progress=SubProgress(progress, 40, 60))
-        objects = None
-        with mask_writer(mask_out, source.info, metadata={"threshold": repr(cut),
-                                                          "method": method}) as writer:
-            for window in iter_windows(source.width, source.height, 1024):
-                writer.write(window, mask[window.slices_in(source.full_window)])
-            if vector_out is not None:
-                objects = write_detections(mask, source, vector_out, SubProgress(progress, 70, 100))
-        if objects is None and min_size > 1:
-            from scipy import ndimage
-
-            from .threshold import EIGHT_CONNECTED
-
-            objects = int(ndimage.label(mask == 1, structure=EIGHT_CONNECTED)[1])
-    used_value = None if method == "otsu" else (value if value is not None
-                                                else DEFAULT_VALUES.get(method))
-    progress.set_progress(100.0)
-    return ThresholdResult(mask_out, vector_out, method, used_value, cut, int((mask == 1).sum()),
-                           objects, time.perf_counter() - started)
-
-
-@_user_errors
-def evaluate(score_path: PathLike, ground_truth_path: PathLike, *,
-             plot_path: PathLike | None = None,
-             report_path: PathLike | None = None) -> EvaluationResult:
-    """Evaluate a score raster against ground truth (ROC AUC, AUC(D,tau), AUC(F,tau)).
-
-    Args:
-        score_path: single-band score raster.
-        ground_truth_path: raster on the same grid (nonzero = anomaly) or polygons.
-        plot_path: also draw the ROC curve into this PNG.
-        report_path: also write an HTML report (numbers + ROC plot).
-
-    Returns:
-        An :class:`EvaluationResult`.
-
-    Raises:
-        InputError, RasterReadError, OutputError, DependencyError (matplotlib for the plot).
-    """
-    from .evaluate import evaluate_rasters
-    from .report import write_html_report, write_roc_plot
-
-    started = time.perf_counter()
-    inputs = [score_path, ground_truth_path]
-    plot_out = None if plot_path is None else validate_output_path(
-        plot_path, inputs=inputs, extensions=(".png",), what="ROC plot")
-    report_out = None if report_path is None else validate_output_path(
-        report_path, inputs=inputs, extensions=(".html", ".htm"), what="report")
-    ev = evaluate_rasters(score_path, ground_truth_path)
-    if plot_out is not None:
-        write_roc_plot(ev, plot_out, title=Path(score_path).name)
-    if report_out is not None:
-        write_html_report(ev, report_out, score_path=score_path,
-                          ground_truth_path=ground_truth_path)
-    return EvaluationResult(ev.auc, ev.auc_d_tau, ev.auc_f_tau, ev.auc_td, ev.auc_bs,
-                            ev.auc_snpr, ev.anomaly_pixels, ev.background_pixels, plot_out,
-                            report_out, time.perf_counter() - started)
-
-
-@_user_errors
-def import_mat(mat_path: PathLike, cube_path: PathLike,
-               gt_path: PathLike | None = None) -> ImportResult:
-    """Convert a benchmark .mat scene into a GeoTIFF cube (+ ground-truth GeoTIFF).
-
-    Args:
-        mat_path: MATLAB v5 or v7.3 file with ``data`` (and ``map``).
-        cube_path: output cube (.tif), pixel-interleaved, no CRS (local pixel grid).
-        gt_path: output ground truth (.tif, uint8 1 = anomaly).
-
-    Returns:
-        An :class:`ImportResult`.
-
-    Raises:
-        RasterReadError, InputError, OutputError.
-    """
-    from .matfile import import_mat as convert
-
-    started = time.perf_counter()
-    done = convert(mat_path, cube_path, gt_path)
-    return ImportResult(done.cube_path, done.gt_path, done.rows, done.cols, done.bands,
-                        done.anomaly_pixels, time.perf_counter() - started)
+        return DetectResult(output_path=out, method="dms2f", device=str(torch_device),
+                            seconds=time.perf_counter() - started, fit_seconds=None,
+                            width=source.width, height=source.height, bands=source.band_count,
+                            valid_pixels=summary.valid_pixels, tiles=summary.tiles,
+                            model_path=Path(model_path))
