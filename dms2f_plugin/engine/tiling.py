@@ -135,11 +135,14 @@ class ScoreSummary:
     seconds: float
 
 
-def _scored_tiles(source: RasterSource, scorer: TileScorer, tile_size: int,
+def _grid(source: RasterSource, scorer: TileScorer, tile_size: int) -> TileGrid:
+    """The tile grid ``scorer`` needs over ``source``."""
+    return TileGrid(source.width, source.height, tile_size, halo=scorer.halo, align=scorer.align)
+
+
+def _scored_tiles(source: RasterSource, scorer: TileScorer, grid: TileGrid,
                   progress: Progress) -> Iterator[tuple[Tile, np.ndarray, int]]:
     """Yield ``(tile, core score with NaN at invalid pixels, valid count)`` for each tile."""
-    grid = TileGrid(source.width, source.height, tile_size, halo=scorer.halo,
-                    align=scorer.align)
     total = len(grid)
     for tile in grid:
         check_cancel(progress)
@@ -177,15 +180,16 @@ def score_raster(source: RasterSource, output_path: str | Path, scorer: TileScor
     progress = progress or NullProgress()
     start = time.perf_counter()
     valid_total, tiles = 0, 0
+    grid = _grid(source, scorer, tile_size)
     with score_writer(output_path, source.info, metadata=metadata) as writer:
-        for tile, score, n_valid in _scored_tiles(source, scorer, tile_size, progress):
+        for tile, score, n_valid in _scored_tiles(source, scorer, grid, progress):
             writer.write(tile.core, score)
             valid_total += n_valid
             tiles += 1
     seconds = time.perf_counter() - start
     LOGGER.info("Scored %d tile(s) of '%s' in %.1f s", tiles, source.path, seconds)
-    return ScoreSummary(Path(output_path), tiles, TileGrid(1, 1, tile_size,
-                        align=scorer.align).tile_size, valid_total, seconds)
+    return ScoreSummary(path=Path(output_path), tiles=tiles, tile_size=grid.tile_size,
+                        valid_pixels=valid_total, seconds=seconds)
 
 
 def score_array(source: RasterSource, scorer: TileScorer, *, tile_size: int = 512,
@@ -196,6 +200,7 @@ def score_array(source: RasterSource, scorer: TileScorer, *, tile_size: int = 51
     """
     progress = progress or NullProgress()
     out = np.full((source.height, source.width), np.nan, dtype=np.float32)  # (H, W)
-    for tile, score, _ in _scored_tiles(source, scorer, tile_size, progress):
+    for tile, score, _ in _scored_tiles(source, scorer, _grid(source, scorer, tile_size),
+                                        progress):
         out[tile.core.slices_in(source.full_window)] = score
     return out
