@@ -12,6 +12,7 @@ The last line printed is ``scan_speedup_vs_reference=<baseline forward / ours fo
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from typing import Callable
@@ -53,15 +54,16 @@ def scan_inputs(batch: int, dim: int, length: int, n_state: int, grad: bool) -> 
     return [t.requires_grad_(grad) for t in tensors]
 
 
-def timed(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``repeats`` calls after one warm-up call."""
+def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median wall time and median process CPU time of ``repeats`` calls after one warm-up call."""
     fn()
-    times = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def scan_fwd_bwd(inputs: list[torch.Tensor]) -> None:
@@ -89,6 +91,7 @@ def train_step_fn(preset: str, bands: int, batch: int) -> Callable[[], None]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per measurement (median)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--length", type=int, default=256)
     parser.add_argument("--d-inner", type=int, default=128)
@@ -96,32 +99,34 @@ def main() -> None:
     parser.add_argument("--bands", type=int, default=189)
     parser.add_argument("--skip-textbook", action="store_true", help="skip the slow baseline")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     sizes = (args.batch, args.d_inner, args.length, args.d_state)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, scan backend: "
-          f"{scan_backend_name('cpu')}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads on {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f}, scan backend: {scan_backend_name('cpu')}")
     print(f"scan sizes: batch {sizes[0]}, d_inner {sizes[1]}, L {sizes[2]}, d_state {sizes[3]}; "
-          f"median of {args.repeats}")
+          f"median of {args.repeats}; CPU = process CPU time, all threads")
     rows = []
     ref_fwd = float("nan")
     if not args.skip_textbook:
         plain = scan_inputs(*sizes, grad=False)
         with torch.no_grad():
-            ref_fwd = timed(lambda: textbook_scan(*plain), max(1, args.repeats // 2))
-        rows.append(("textbook scan, forward (no autograd)", ref_fwd))
+            ref_fwd, ref_cpu = timed(lambda: textbook_scan(*plain), max(1, args.repeats // 2))
+        rows.append(("textbook scan, forward (no autograd)", ref_fwd, ref_cpu))
     inputs = scan_inputs(*sizes, grad=True)
     with torch.no_grad():
-        ours_fwd = timed(lambda: selective_scan(*inputs[:7], delta_bias=inputs[7], delta_softplus=True),
-                         args.repeats)
-    rows.append(("our scan, forward (no autograd)", ours_fwd))
-    ours = timed(lambda: scan_fwd_bwd(inputs), args.repeats)
-    rows.append(("our scan, forward + backward", ours))
+        rows.append(("our scan, forward (no autograd)",
+                     *timed(lambda: selective_scan(*inputs[:7], delta_bias=inputs[7], delta_softplus=True),
+                            args.repeats)))
+    ours, ours_cpu = timed(lambda: scan_fwd_bwd(inputs), args.repeats)
+    rows.append(("our scan, forward + backward", ours, ours_cpu))
     for preset in ("paper", "fast"):
         step = timed(train_step_fn(preset, args.bands, args.batch), args.repeats)
-        rows.append((f"training step, {preset} preset (fwd+bwd+Adam, {args.batch}x{args.bands}x16x16)", step))
-    width = max(len(name) for name, _ in rows)
-    print(f"{'measurement':<{width}}  seconds")
-    for name, seconds in rows:
-        print(f"{name:<{width}}  {seconds:8.3f}")
+        rows.append((f"training step, {preset} preset (fwd+bwd+Adam, {args.batch}x{args.bands}x16x16)", *step))
+    width = max(len(row[0]) for row in rows)
+    print(f"{'measurement':<{width}}  wall s   CPU s")
+    for name, wall, cpu in rows:
+        print(f"{name:<{width}}  {wall:6.3f}  {cpu:6.3f}")
     print(f"scan_speedup_vs_reference={ref_fwd / ours:.1f}")
 
 
