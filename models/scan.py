@@ -98,11 +98,12 @@ def selective_scan_fast(
     delta_bias: Optional[Tensor] = None,
     delta_softplus: bool = False,
 ) -> Tensor:
-    """Fast selective scan for CPU tensors (same contract as :func:`selective_scan_ref`).
+    """Fast selective scan without mamba-ssm (same contract as :func:`selective_scan_ref`).
 
     The core recurrence runs in numba kernels with a hand-written backward when numba imports and
-    the tensors are float32/float64 on the CPU, else in a chunked PyTorch scan with a hand-written
-    backward. Bias, softplus, skip and gate are plain autograd ops around the core.
+    the tensors are on the CPU, else (no numba, or another device) in a chunked PyTorch scan with
+    a hand-written backward. Bias, softplus, skip and gate are plain autograd ops around the core.
+    Computes in float32 at least (float64 stays float64).
 
     Args:
         u, delta, A, B, C, D, z, delta_bias, delta_softplus: as :func:`selective_scan_ref`.
@@ -208,7 +209,7 @@ def _pick(device: torch.device) -> Callable[..., Tensor]:
         return selective_scan_fast
     if _numba_core() is None:
         _log_once("numba-missing", f"numba not importable ({_numba_import()[1] or 'disabled'}): using the chunked PyTorch "
-                  "scan on the CPU (several times slower); install the pinned numba from requirements.txt")
+                  "scan on the CPU (about ten times slower); install the pinned numba from requirements.txt")
     else:
         _log_once("numba", "selective scan: numba CPU kernel")
     return selective_scan_fast

@@ -43,12 +43,10 @@ def chunked_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor) -> T
     return _ChunkedScan.apply(u, delta, A, B, C)
 
 
-def _chunk_terms(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, t0: int, t1: int) -> tuple[Tensor, Tensor]:
-    """Decay a and drive b of steps t0..t1-1, time-major."""
-    dl = delta[:, :, t0:t1].permute(2, 0, 1)  # (K, b, D)
-    decay = torch.exp(dl[..., None] * A)  # (K, b, D, N)
-    du = (dl * u[:, :, t0:t1].permute(2, 0, 1))[..., None]  # (K, b, D, 1)
-    drive = du * B[:, :, t0:t1].permute(2, 0, 1)[:, :, None, :]  # (K, b, D, N)
+def _chunk_terms(u: Tensor, delta: Tensor, A: Tensor, B: Tensor) -> tuple[Tensor, Tensor]:  # noqa: N803
+    """Decay a and drive b of one chunk; inputs time-major (K, b, D) and (K, b, N)."""
+    decay = torch.exp(delta[..., None] * A)  # (K, b, D, N)
+    drive = (delta * u)[..., None] * B[:, :, None, :]  # (K, b, D, N)
     return decay, drive
 
 
@@ -59,52 +57,54 @@ def _run_chunk(decay: Tensor, drive: Tensor, h: Tensor) -> Tensor:
     return drive  # (K, b, D, N)
 
 
+def _time_major(x: Tensor) -> Tensor:
+    return x.permute(2, 0, 1).contiguous()  # (b, X, L) -> (L, b, X)
+
+
 class _ChunkedScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor) -> Tensor:  # noqa: N803
-        batch, dim, length = u.shape
+        u_t, delta_t, b_t, c_t = (_time_major(x) for x in (u, delta, B, C))  # (L, b, D) x2, (L, b, N) x2
+        length, batch, dim = u_t.shape
         h = u.new_zeros(batch, dim, A.shape[1])  # (b, D, N)
         starts = []
         y = u.new_empty(length, batch, dim)  # (L, b, D)
         for t0 in range(0, length, CHUNK):
             t1 = min(t0 + CHUNK, length)
             starts.append(h)
-            hist = _run_chunk(*_chunk_terms(u, delta, A, B, t0, t1), h)  # (K, b, D, N)
-            c = C[:, :, t0:t1].permute(2, 0, 1)  # (K, b, N)
-            y[t0:t1] = torch.einsum("kbdn,kbn->kbd", hist, c)  # (K, b, D)
+            hist = _run_chunk(*_chunk_terms(u_t[t0:t1], delta_t[t0:t1], A, b_t[t0:t1]), h)  # (K, b, D, N)
+            torch.bmm(hist.flatten(0, 1), c_t[t0:t1].flatten(0, 1)[..., None], out=y[t0:t1].flatten(0, 1)[..., None])
             h = hist[-1].clone()  # (b, D, N)
-        ctx.save_for_backward(u, delta, A, B, C, *starts)
-        return y.permute(1, 2, 0).contiguous()  # (b, D, L)
+        ctx.save_for_backward(u_t, delta_t, A, b_t, c_t, *starts)
+        return y.permute(1, 2, 0)  # (b, D, L)
 
     @staticmethod
     def backward(ctx, dy: Tensor) -> tuple[Optional[Tensor], ...]:
-        u, delta, A, B, C, *starts = ctx.saved_tensors  # noqa: N806
-        length = u.shape[2]
-        dy = dy.permute(2, 0, 1).contiguous()  # (L, b, D)
-        du, ddelta = torch.empty_like(dy), torch.empty_like(dy)  # (L, b, D)
-        dB, dC = u.new_empty(length, u.shape[0], A.shape[1]), u.new_empty(length, u.shape[0], A.shape[1])  # noqa: N806
+        u_t, delta_t, A, b_t, c_t, *starts = ctx.saved_tensors  # noqa: N806
+        length, batch, dim = u_t.shape
+        dy = _time_major(dy)  # (L, b, D)
+        du, ddelta = torch.empty_like(dy), torch.empty_like(dy)  # (L, b, D) each
+        dB, dC = torch.empty_like(b_t), torch.empty_like(c_t)  # (L, b, N) each # noqa: N806
         dA = torch.zeros_like(A)  # (D, N) # noqa: N806
-        g = torch.zeros_like(starts[0])  # (b, D, N): dL/dh from the steps after the chunk
+        g = u_t.new_zeros(batch, dim, A.shape[1])  # (b, D, N): dL/dh from the steps after the chunk
         for index in reversed(range(len(starts))):
             t0 = index * CHUNK
             t1 = min(t0 + CHUNK, length)
-            decay, drive = _chunk_terms(u, delta, A, B, t0, t1)  # (K, b, D, N) each
-            hist = _run_chunk(decay, drive.clone(), starts[index])  # (K, b, D, N)
-            c = C[:, :, t0:t1].permute(2, 0, 1)  # (K, b, N)
+            dl, uu, bb, cc, gy = delta_t[t0:t1], u_t[t0:t1], b_t[t0:t1], c_t[t0:t1], dy[t0:t1]
+            decay, drive = _chunk_terms(uu, dl, A, bb)  # (K, b, D, N) each
+            hist = _run_chunk(decay, drive, starts[index])  # (K, b, D, N)
             grads = torch.empty_like(hist)  # (K, b, D, N): g_t
             for k in reversed(range(t1 - t0)):
-                torch.addcmul(g, dy[t0 + k, :, :, None], c[k, :, None, :], out=grads[k])  # (b, D, N)
+                torch.addcmul(g, gy[k, :, :, None], cc[k, :, None, :], out=grads[k])  # (b, D, N)
                 g = grads[k] * decay[k]  # (b, D, N)
-            dC[t0:t1] = torch.einsum("kbd,kbdn->kbn", dy[t0:t1], hist)  # (K, b, N)
-            h_prev = torch.cat([starts[index][None], hist[:-1]])  # (K, b, D, N)
-            dl = delta[:, :, t0:t1].permute(2, 0, 1)  # (K, b, D)
-            uu = u[:, :, t0:t1].permute(2, 0, 1)  # (K, b, D)
-            bb = B[:, :, t0:t1].permute(2, 0, 1)  # (K, b, N)
-            g_b = torch.einsum("kbdn,kbn->kbd", grads, bb)  # (K, b, D): sum_n g B
-            dB[t0:t1] = torch.einsum("kbdn,kbd->kbn", grads, dl * uu)  # (K, b, N)
+            flat_grads = grads.flatten(0, 1)  # (K b, D, N)
+            dC[t0:t1] = torch.bmm(gy.flatten(0, 1)[:, None], hist.flatten(0, 1)).view_as(cc)  # (K, b, N)
+            g_b = torch.bmm(flat_grads, bb.flatten(0, 1)[..., None]).view_as(dl)  # (K, b, D): sum_n g B
+            dB[t0:t1] = torch.bmm((dl * uu).flatten(0, 1)[:, None], flat_grads).view_as(bb)  # (K, b, N)
             du[t0:t1] = g_b * dl  # (K, b, D)
-            gl = grads.mul_(h_prev).mul_(decay)  # (K, b, D, N): dL/d(delta A)
-            ddelta[t0:t1] = g_b * uu + torch.einsum("kbdn,dn->kbd", gl, A)  # (K, b, D)
-            dA += torch.einsum("kbdn,kbd->dn", gl, dl)  # (D, N)
-        return (du.permute(1, 2, 0), ddelta.permute(1, 2, 0), dA,
-                dB.permute(1, 2, 0), dC.permute(1, 2, 0))
+            grads.mul_(decay)  # (K, b, D, N): g_t a_t
+            grads[0].mul_(starts[index])
+            grads[1:].mul_(hist[:-1])  # (K, b, D, N): dL/d(delta A) = g_t a_t h_{t-1}
+            ddelta[t0:t1] = g_b * uu + (grads * A).sum(-1)  # (K, b, D)
+            dA += (grads * dl[..., None]).sum((0, 1))  # (D, N)
+        return (du.permute(1, 2, 0), ddelta.permute(1, 2, 0), dA, dB.permute(1, 2, 0), dC.permute(1, 2, 0))
