@@ -173,7 +173,9 @@ def activate_private_env(envs: Iterable[Path] | None = None, module: str = "torc
     """Make the private environment's packages importable, when QGIS's Python lacks them.
 
     Appends (never prepends) the first candidate environment's site-packages that holds
-    ``module`` to ``sys.path``, so QGIS's own numpy and GDAL keep precedence. Idempotent.
+    ``module`` to ``sys.path``, so QGIS's own numpy and GDAL keep precedence, and installs a
+    :class:`PrivateEnvFinder` so the packages that environment holds because QGIS's copy is
+    missing or too old (torch's sympy, say) resolve from it first. Idempotent.
 
     Args:
         envs: candidate environments; defaults to :func:`candidate_envs`.
