@@ -94,7 +94,7 @@ def load_model(
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as err:
         raise ModelFileError(f"model file {path} does not match its config ({err}); {REFIT}") from err
-    return model.to(device).eval(), dict(header.get("metadata", {}))
+    return model.to(device).eval(), header["metadata"]
 
 
 def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -122,6 +122,8 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         raise ModelFileError(f"model file {path} has a corrupt header ({err}); {REFIT}") from err
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{path} is a safetensors file but not a DMS2F-HAD model; {REFIT}")
+    if not isinstance(header.get("metadata"), dict):
+        raise ModelFileError(f"model file {path} has no metadata object; {REFIT}")
     version = header.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ModelFileError(
