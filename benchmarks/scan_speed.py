@@ -122,7 +122,8 @@ def main() -> None:
     rows.append(("our scan, forward + backward", ours, ours_cpu))
     for preset in ("paper", "fast"):
         step = timed(train_step_fn(preset, args.bands, args.batch), args.repeats)
-        rows.append((f"training step, {preset} preset (fwd+bwd+Adam, {args.batch}x{args.bands}x16x16)", *step))
+        name = f"training step, {preset} preset (fwd+bwd+Adam, {args.batch}x{args.bands}x16x16)"
+        rows.append((name, *step))
     width = max(len(row[0]) for row in rows)
     print(f"{'measurement':<{width}}  wall s   CPU s")
     for name, wall, cpu in rows:

@@ -37,11 +37,20 @@ class SpatialBranch(nn.Module):
 
     def __init__(self, cfg: Dms2fConfig) -> None:
         super().__init__()
-        self.conv = nn.Sequential(nn.Conv2d(cfg.width, cfg.width, 3, padding=1), nn.BatchNorm2d(cfg.width), nn.GELU())
+        self.conv = nn.Sequential(
+            nn.Conv2d(cfg.width, cfg.width, 3, padding=1), nn.BatchNorm2d(cfg.width), nn.GELU()
+        )
         self.mamba = _mamba_stack(cfg, cfg.width, cfg.spatial_depth)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Args: x: (b, width, S, S). Returns: (b, width, S, S)."""
+        """Spatial features of the stem output.
+
+        Args:
+            x: stem features, (b, width, S, S).
+
+        Returns:
+            Spatial features, (b, width, S, S).
+        """
         tokens = self.mamba(_to_tokens(self.conv(x)))  # (b, S*S, width)
         return _to_image(tokens, x.shape[-1])  # (b, width, S, S)
 
@@ -61,10 +70,19 @@ class SpectralBranch(nn.Module):
         self.conv3 = nn.Conv1d(1, 1, 3, padding=1)
         self.dropout = nn.Dropout(cfg.dropout)
         self.mamba = _mamba_stack(cfg, cfg.group_size, cfg.spectral_depth)
-        self.head = nn.Sequential(nn.Linear(cfg.n_groups * cfg.group_size, cfg.width), nn.LayerNorm(cfg.width), nn.GELU())
+        self.head = nn.Sequential(
+            nn.Linear(cfg.n_groups * cfg.group_size, cfg.width), nn.LayerNorm(cfg.width), nn.GELU()
+        )
 
     def forward(self, x: Tensor) -> Tensor:
-        """Args: x: (b, width, S, S). Returns: (b, width, S, S), constant over the pixels."""
+        """Spectral descriptor of each block.
+
+        Args:
+            x: stem features, (b, width, S, S).
+
+        Returns:
+            The descriptor broadcast to every pixel, (b, width, S, S).
+        """
         batch, width, side, _ = x.shape
         spectra = _to_tokens(x).reshape(-1, 1, width)  # (b*S*S, 1, width)
         spectra = spectra + self.conv7(spectra) + self.conv3(spectra)  # (b*S*S, 1, width)
@@ -84,7 +102,15 @@ class GatedFusion(nn.Module):
         self.proj = nn.Conv2d(width, width, 1)
 
     def forward(self, spatial: Tensor, spectral: Tensor) -> Tensor:
-        """Args: spatial, spectral: (b, width, S, S). Returns: (b, width, S, S)."""
+        """Blend the branches pixel by pixel.
+
+        Args:
+            spatial: spatial branch output, (b, width, S, S).
+            spectral: spectral branch output, (b, width, S, S).
+
+        Returns:
+            Fused features, (b, width, S, S).
+        """
         g = torch.sigmoid(self.gate(torch.cat([spatial, spectral], dim=1)))  # (b, 1, S, S)
         return F.gelu(self.proj(g * spatial + (1 - g) * spectral))  # (b, width, S, S)
 
@@ -100,7 +126,14 @@ class LssBlock(nn.Module):
         self.merge = nn.Conv2d(3 * cfg.width, cfg.width, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Args: x: (b, width, S, S). Returns: (b, width, S, S)."""
+        """Refine features with global (Mamba) and local (conv) context.
+
+        Args:
+            x: features, (b, width, S, S).
+
+        Returns:
+            Refined features, (b, width, S, S).
+        """
         glob = _to_image(self.mamba(_to_tokens(x)), x.shape[-1])  # (b, width, S, S)
         paths = torch.cat([glob, self.local3(x), self.local5(x)], dim=1)  # (b, 3 width, S, S)
         return x + F.gelu(self.merge(paths))  # (b, width, S, S)

@@ -67,8 +67,9 @@ class Mamba(nn.Module):
         x_in = F.silu(self._causal_conv(x_in))  # (b, L, D)
         dt, b_mat, c_mat = self.x_proj(x_in).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = F.linear(dt, self.dt_proj.weight)  # (b, L, D); the bias goes to the scan
+        a_mat = -torch.exp(self.A_log.float())  # (D, N)
         y = selective_scan(
-            x_in.transpose(1, 2), delta.transpose(1, 2), -torch.exp(self.A_log.float()),  # (b, D, L) x2, (D, N)
+            x_in.transpose(1, 2), delta.transpose(1, 2), a_mat,  # (b, D, L), (b, D, L), (D, N)
             b_mat.transpose(1, 2), c_mat.transpose(1, 2),  # (b, N, L) each
             self.D.float(), z=z.transpose(1, 2), delta_bias=self.dt_proj.bias.float(), delta_softplus=True,
         )  # (b, D, L)
@@ -100,5 +101,12 @@ class ResidualMamba(nn.Module):
         self.mixer = Mamba(d_model, d_state, d_conv, expand)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Args: x: tokens, (batch, L, d_model). Returns: tokens, (batch, L, d_model)."""
+        """Residual Mamba mixing.
+
+        Args:
+            x: tokens, (batch, L, d_model).
+
+        Returns:
+            Tokens, (batch, L, d_model).
+        """
         return x + self.mixer(self.norm(x))  # (b, L, d_model)

@@ -205,11 +205,13 @@ def _pick(device: torch.device) -> Callable[..., Tensor]:
         if _cuda_kernel() is not None:
             _log_once("cuda", "selective scan: mamba-ssm CUDA kernel")
             return selective_scan_cuda
-        _log_once("cuda-missing", f"mamba-ssm not installed: using the chunked PyTorch scan on cuda; {CUDA_HINT}")
+        _log_once("cuda-missing",
+                  f"mamba-ssm not installed: using the chunked PyTorch scan on cuda; {CUDA_HINT}")
         return selective_scan_fast
     if _numba_core() is None:
-        _log_once("numba-missing", f"numba not importable ({_numba_import()[1] or 'disabled'}): using the chunked PyTorch "
-                  "scan on the CPU (about ten times slower); install the pinned numba from requirements.txt")
+        reason = _numba_import()[1] or "disabled"
+        _log_once("numba-missing", f"numba not importable ({reason}): using the chunked PyTorch scan on the "
+                  "CPU (about ten times slower); install the pinned numba from requirements.txt")
     else:
         _log_once("numba", "selective scan: numba CPU kernel")
     return selective_scan_fast

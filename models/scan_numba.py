@@ -58,7 +58,8 @@ def _power_of_two(typingctx, k):  # noqa: ARG001 - numba intrinsic signature
 
     def codegen(context, builder, signature, args):  # noqa: ARG001
         biased = builder.add(args[0], context.get_constant(k, bias))
-        return builder.bitcast(builder.shl(biased, context.get_constant(k, shift)), context.get_value_type(result))
+        bits = builder.shl(biased, context.get_constant(k, shift))
+        return builder.bitcast(bits, context.get_value_type(result))
 
     return result(k), codegen
 

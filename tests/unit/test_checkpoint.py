@@ -120,7 +120,8 @@ def test_other_files_are_refused(tmp_path):
 def test_newer_format_version_is_refused(tmp_path, model):
     from safetensors.torch import save_file
 
-    header = {"format": "dms2f-had-model", "format_version": 99, "config": model.config.to_dict(), "metadata": {}}
+    header = {"format": "dms2f-had-model", "format_version": 99, "config": model.config.to_dict(),
+              "metadata": {}}
     path = tmp_path / "future.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path,
               metadata={"dms2f_had": json.dumps(header)})

@@ -20,7 +20,8 @@ def _exp_all(x, out):
 
 @pytest.mark.parametrize("dtype, ulps", [(np.float32, 2), (np.float64, 4)])
 def test_fast_exp_is_within_a_few_ulp(dtype, ulps):
-    x = np.concatenate([np.linspace(-87, 88, 200_001), [0.0, -1e-30, 1e-30, 0.5 * math.log(2)]]).astype(dtype)
+    specials = [0.0, -1e-30, 1e-30, 0.5 * math.log(2)]
+    x = np.concatenate([np.linspace(-87, 88, 200_001), specials]).astype(dtype)
     out = np.empty_like(x)
     _exp_all(x, out)
     exact = np.exp(x.astype(np.float64))
@@ -38,8 +39,9 @@ def test_fast_exp_clamps_instead_of_wrapping():
 
 def _inputs(seed=0):
     g = torch.Generator().manual_seed(seed)
-    return [torch.randn(2, 6, 9, generator=g), torch.rand(2, 6, 9, generator=g), -torch.rand(6, 4, generator=g),
-            torch.randn(2, 4, 9, generator=g), torch.randn(2, 4, 9, generator=g)]
+    u, delta = torch.randn(2, 6, 9, generator=g), torch.rand(2, 6, 9, generator=g)
+    a = -torch.rand(6, 4, generator=g)
+    return [u, delta, a, torch.randn(2, 4, 9, generator=g), torch.randn(2, 4, 9, generator=g)]
 
 
 def _time_major_view(x):

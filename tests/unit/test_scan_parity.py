@@ -37,7 +37,8 @@ def outputs_and_grads(fn, inputs, use_d, use_z, use_bias, softplus):
     y = fn(inputs["u"], inputs["delta"], inputs["A"], inputs["B"], inputs["C"],
            inputs["D"] if use_d else None, z=inputs["z"] if use_z else None,
            delta_bias=inputs["delta_bias"] if use_bias else None, delta_softplus=softplus)
-    used = [k for k in NAMES if (k != "D" or use_d) and (k != "z" or use_z) and (k != "delta_bias" or use_bias)]
+    skipped = {name for name, used in (("D", use_d), ("z", use_z), ("delta_bias", use_bias)) if not used}
+    used = [k for k in NAMES if k not in skipped]
     weight = torch.randn(y.shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
     grads = torch.autograd.grad(y, [inputs[k] for k in used], weight.to(y))
     return y, dict(zip(used, grads))
@@ -94,7 +95,8 @@ def test_numba_and_chunked_cores_agree_on_large_state():
     torch.testing.assert_close(core(*args), chunked_scan(*args), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (mamba-ssm's kernel runs only there)")
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="needs a CUDA GPU (mamba-ssm's kernel runs only there)")
 @pytest.mark.parametrize("length", [7, 256])
 def test_cuda_kernel_matches_reference(length):
     pytest.importorskip("mamba_ssm", reason="mamba-ssm not installed: pip install mamba-ssm causal-conv1d")
