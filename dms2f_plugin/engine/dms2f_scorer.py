@@ -65,13 +65,25 @@ class Dms2fScorer:
         """
         data = self.fitted.normalisation.apply(cube, valid)  # (C, h, w)
         origins = grid_block_origins(core, self.height, self.width)  # (n, 2)
-        blocks = extract_blocks(data, origins, read_window)  # (n, C, 16, 16)
-        recon = reconstruct_blocks(self.fitted.network, blocks, device=self.device,
-                                   batch_size=self.batch_size)  # (n, C, 16, 16)
         accumulator = BlockAccumulator(core, data.shape[0])
-        accumulator.add(recon, origins)
+        # Blocks are cut and reconstructed one batch at a time, so memory stays at one batch of
+        # blocks whatever the tile size.
+        for start in range(0, len(origins), self.batch_size):
+            batch = origins[start : start + self.batch_size]  # (b, 2)
+            blocks = extract_blocks(data, batch, read_window)  # (b, C, 16, 16)
+            accumulator.add(self._reconstruct(blocks), batch)
         rows, cols = core.slices_in(read_window)
         residual = accumulator.result() - data[:, rows, cols]  # (C, ch, cw)
         score = np.sqrt(np.einsum("chw,chw->hw", residual, residual))  # (ch, cw)
         score[~valid[rows, cols]] = np.nan
         return score.astype(np.float32)
+
+    def _reconstruct(self, blocks: np.ndarray) -> np.ndarray:
+        """Reconstruct ``(b, C, 16, 16)`` blocks; on CUDA out-of-memory retry with smaller batches."""
+        from .device import run_with_oom_retry
+
+        def run(batch_size: int) -> np.ndarray:
+            return reconstruct_blocks(self.fitted.network, blocks, device=self.device,
+                                      batch_size=batch_size)
+
+        return run_with_oom_retry(run, len(blocks))

@@ -80,6 +80,8 @@ class FittedModel:
         wavelengths_nm: their wavelengths, when the raster said.
         preset: the preset name.
         seed: the seed of the fit.
+        raster_band_count: bands of the whole source file (a model applies only to rasters with
+            the same band layout), or None for files written before it was recorded.
         fit_seconds: wall time of the fit.
     """
 
@@ -89,6 +91,7 @@ class FittedModel:
     wavelengths_nm: Optional[tuple[float, ...]]
     preset: str
     seed: int
+    raster_band_count: Optional[int] = None
     fit_seconds: float = 0.0
 
     @property
@@ -111,6 +114,7 @@ class FittedModel:
             "wavelengths_nm": None if self.wavelengths_nm is None else list(self.wavelengths_nm),
             "preset": self.preset,
             "seed": self.seed,
+            "raster_band_count": self.raster_band_count,
             "plugin_version": plugin_version(),
         })
 
@@ -142,7 +146,8 @@ class FittedModel:
                        normalisation=Normalisation.from_dict(meta["normalisation"]),
                        band_indices=tuple(int(b) for b in meta["band_indices"]),
                        wavelengths_nm=None if wavelengths is None else tuple(wavelengths),
-                       preset=str(meta.get("preset", "?")), seed=int(meta.get("seed", 0)))
+                       preset=str(meta.get("preset", "?")), seed=int(meta.get("seed", 0)),
+                       raster_band_count=meta.get("raster_band_count"))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(
                 f"'{path}' is a model file without the engine's metadata ({exc}); it was not "
@@ -253,4 +258,4 @@ def fit_scene(source: "RasterSource", *, preset: str = "fast", device: str = "au
                             progress=SubProgress(progress, 20, 100))
     return FittedModel(network=network, normalisation=norm, band_indices=source.band_indices,
                        wavelengths_nm=source.wavelengths_nm, preset=preset, seed=seed,
-                       fit_seconds=time.perf_counter() - started)
+                       raster_band_count=source.info.band_count, fit_seconds=time.perf_counter() - started)

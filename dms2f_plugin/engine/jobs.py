@@ -211,14 +211,14 @@ def _open_for_model(fitted: Any, input_path: PathLike, model_path: PathLike) -> 
             f"The model '{model_path}' was fitted on {len(indices)} band(s) (bands "
             f"{indices[0]}..{indices[-1]}) but '{input_path}' does not have them ({exc}). Apply "
             "it to a raster with the same band set, or fit a new model on this raster.") from None
-    expected = getattr(fitted, "raster_band_count", None)
+    expected = fitted.raster_band_count
     if expected is not None and expected != source.info.band_count:
         source.close()
         raise ModelFileError(
             f"The model '{model_path}' was fitted on a raster with {expected} bands but "
             f"'{input_path}' has {source.info.band_count}; apply it to a raster with the same "
             "band set, or fit a new model on this raster.")
-    theirs, ours = getattr(fitted, "wavelengths_nm", None), source.wavelengths_nm
+    theirs, ours = fitted.wavelengths_nm, source.wavelengths_nm
     if theirs and ours and max(abs(a - b) for a, b in zip(theirs, ours)) > 1.0:
         LOGGER.warning("The raster's wavelengths differ from the model's by more than 1 nm; "
                        "scores may be meaningless.")
