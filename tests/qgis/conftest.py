@@ -27,6 +27,21 @@ def dms2f_plugin(qgis_app):
     yield plugin
 
 
+@pytest.fixture
+def short_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shorten the "fast" preset's fitting schedule to a few steps for in-process runs.
+
+    The QGIS tier checks the adapters (parameters, progress, files, styles) around a real network
+    fit; detection quality of the real schedule is the benchmarks' job, and 120 steps on a shared
+    2-core machine take minutes.
+    """
+    import dataclasses
+
+    from dms2f_had.dms2f_plugin.engine import fit
+
+    monkeypatch.setitem(fit.SCHEDULES, "fast", dataclasses.replace(fit.SCHEDULES["fast"], steps=2))
+
+
 @pytest.fixture(scope="session")
 def qgis_process(tmp_path_factory: pytest.TempPathFactory) -> QgisProcess:
     """A ``qgis_process`` with DMS2F-HAD enabled from this checkout, in a temporary profile."""

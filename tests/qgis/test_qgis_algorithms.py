@@ -121,6 +121,7 @@ def test_import_benchmark_writes_cube_and_truth(had_dir, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("short_fit")
 def test_detect_fast_preset_then_apply_saved_model(scene, tmp_path):
     score, model, again = tmp_path / "score.tif", tmp_path / "scene.safetensors", tmp_path / "again.tif"
     result = run("dms2f:detect_anomalies", {"INPUT": scene.cube, "PRESET": 0, "DEVICE": 1, "SEED": 0,

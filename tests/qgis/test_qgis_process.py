@@ -39,7 +39,8 @@ def test_rx_threshold_and_evaluate_from_the_command_line(qgis_process, scene, tm
                                                         "OUTPUT": mask, "DETECTIONS": gpkg})
     flagged = read_raster(str(mask))[0] == 1
     assert np.array_equal(flagged, values > th["results"]["THRESHOLD"])
-    assert ogr.Open(str(gpkg)).GetLayer(0).GetFeatureCount() == th["results"]["COUNT"] > 0
+    detections = ogr.Open(str(gpkg))  # keep the dataset while its layer is used
+    assert detections.GetLayer(0).GetFeatureCount() == th["results"]["COUNT"] > 0
 
     ev = qgis_process.run("dms2f:evaluate_detection", {"INPUT": score, "GROUND_TRUTH": scene.truth,
                                                        "OUTPUT": report})

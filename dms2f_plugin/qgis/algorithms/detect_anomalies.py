@@ -91,16 +91,16 @@ class DetectAnomaliesAlgorithm(Dms2fAlgorithm):
         source = self.raster_source(parameters, p.INPUT, context, min_bands=2)
         output = self.parameterAsOutputLayer(parameters, p.OUTPUT, context)
         model = self.parameterAsFileOutput(parameters, SAVE_MODEL, context) or self._kept_model(source)
+        preset = PRESETS[self.parameterAsEnum(parameters, PRESET, context)]
+        device = p.device_value(self, parameters, context)
+        feedback.pushInfo(self.tr("DMS2F-HAD with the {preset} preset, device {device}").format(
+            preset=preset, device=device))
         result = self.run_engine(lambda progress: jobs.detect(
             source, output, method="dms2f", bands=p.bands_value(self, parameters, context),
-            preset=PRESETS[self.parameterAsEnum(parameters, PRESET, context)],
-            device=p.device_value(self, parameters, context),
-            seed=self.parameterAsInt(parameters, SEED, context),
+            preset=preset, device=device, seed=self.parameterAsInt(parameters, SEED, context),
             threads=p.threads_value(self, parameters, context),
             tile_size=self.parameterAsInt(parameters, p.TILE_SIZE, context),
             save_model=model or None, progress=progress), feedback)
-        feedback.pushInfo(self.tr("Preset: {preset}").format(
-            preset=PRESETS[self.parameterAsEnum(parameters, PRESET, context)]))
         style_output(output, OutputKind.SCORE, context)
         self.report_detection(result, feedback)
         return {p.OUTPUT: output, SAVE_MODEL: str(result.model_path) if result.model_path else None}
