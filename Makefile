@@ -1,9 +1,10 @@
 # DMS2F-HAD QGIS plugin: set up, test, demo and package on Debian 12.
 #
 #   make test     install what is missing (Debian packages, .venv, pinned packages), run pytest in real QGIS
+#                 (PYTEST_ARGS="-k deps -x" to narrow it)
 #   make demo     run the detection through qgis_process on the shipped sample scene
 #   make package  build build/dms2f_had-<version>.zip for the QGIS plugin repository
-#   make bench    benchmark scenes in ../shared/data/had
+#   make bench    benchmark scenes in ../shared/data/had (BENCH_ARGS="--methods rx,lrx")
 #   make lint     ruff, when installed
 #   make clean    remove build outputs (make distclean also removes .venv)
 #
@@ -20,6 +21,8 @@ STAMP := $(VENV)/.dms2f_requirements.stamp
 APT_PACKAGES := qgis python3-qgis qgis-providers python3-venv python3-rasterio python3-skimage \
 	python3-scipy python3-h5py python3-gdal gdal-bin python3-matplotlib xauth
 SCENES ?= ../shared/data/had
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 # Headless Qt everywhere; QGIS settings of make-run tools go to build/, never the user's profile.
 export QT_QPA_PLATFORM := offscreen
@@ -49,7 +52,7 @@ dev: venv
 	@mkdir -p build/xdg-runtime && chmod 700 build/xdg-runtime
 
 test: dev
-	@rc=0; $(PY) -m pytest tests -ra || rc=$$?; \
+	@rc=0; $(PY) -m pytest tests -ra $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treated as a failure" >&2; exit 1; fi; \
 	exit $$rc
 
@@ -60,7 +63,7 @@ package:
 	$(SYSTEM_PYTHON) scripts/package.py
 
 bench: dev
-	$(VENV)/bin/dms2f-had bench --scenes $(SCENES)
+	$(VENV)/bin/dms2f-had bench --scenes $(SCENES) $(BENCH_ARGS)
 
 lint:
 	@if $(PY) -m ruff --version >/dev/null 2>&1; then $(PY) -m ruff check .; \
