@@ -49,6 +49,13 @@ class RecordingIface:
     def activeLayer(self):  # noqa: N802
         return self.active_layer
 
+    def messageBar(self):  # noqa: N802
+        from qgis.gui import QgsMessageBar
+
+        if not hasattr(self, "bar"):
+            self.bar = QgsMessageBar()
+        return self.bar
+
 
 def registry():
     from qgis.core import QgsApplication
@@ -117,6 +124,23 @@ def test_layer_action_opens_detection_for_raster_layers_and_is_removed(free_prov
     assert iface.removed_layer_actions == [action]
     assert iface.plugin_menu == []
     assert registry().providerById("dms2f") is None
+
+
+def test_missing_torch_is_offered_at_start_and_in_the_plugin_menu(free_provider_slot, monkeypatch):
+    import dms2f_had
+    from dms2f_had.dms2f_plugin import deps
+
+    monkeypatch.setattr(deps, "missing_dependencies", lambda *args: ["torch", "numba"])
+    iface = RecordingIface()
+    plugin = dms2f_had.classFactory(iface)
+    plugin.initGui()
+    try:
+        assert "torch, numba" in iface.messageBar().currentItem().text()
+        entries = [action.text() for _menu, action in iface.plugin_menu]
+        assert entries == ["Install Python dependencies…", "Copy diagnostics report"]
+    finally:
+        plugin.unload()
+    assert iface.plugin_menu == []
 
 
 def test_settings_are_algorithm_defaults(dms2f_plugin):
