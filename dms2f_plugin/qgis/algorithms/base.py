@@ -7,7 +7,6 @@ Each algorithm file only declares its parameters and turns them into one engine 
 
 from __future__ import annotations
 
-import logging
 import traceback
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -18,7 +17,6 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingParameterDefinition,
-    QgsProviderRegistry,
     QgsRasterLayer,
 )
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP, QCoreApplication
@@ -30,8 +28,6 @@ from .. import settings
 from ..log_bridge import feedback_logging
 
 T = TypeVar("T")
-
-LOG = logging.getLogger(__name__)
 
 #: Translation context of every algorithm string (names, help, parameter labels, messages).
 TR_CONTEXT = "Dms2fAlgorithm"
@@ -156,11 +152,9 @@ class Dms2fAlgorithm(QgsProcessingAlgorithm):
         problem = self.check_raster(layer, min_bands)
         if problem:
             raise QgsProcessingException(problem)
-        # QGIS may append its own "|option:..." open options, which GDAL itself does not parse.
-        decoded = QgsProviderRegistry.instance().decodeUri("gdal", layer.source())
-        if decoded.get("openOptions"):
-            return layer.source().split("|", 1)[0]
-        return layer.source()
+        # A GDAL layer's source is the GDAL dataset name, possibly followed by QGIS's own
+        # "|option:..." open options, which GDAL itself does not parse.
+        return layer.source().split("|", 1)[0]
 
     def check_input_raster(self, parameters: dict[str, Any], context: QgsProcessingContext,
                            name: str = "INPUT", min_bands: int = 1) -> tuple[bool, str]:
@@ -249,7 +243,6 @@ class Dms2fAlgorithm(QgsProcessingAlgorithm):
             except QgsProcessingException:
                 raise
             except Exception as err:  # noqa: BLE001 - never let a traceback reach QGIS
-                LOG.debug("Unexpected error in %s", self.id(), exc_info=True)
                 feedback.pushDebugInfo(traceback.format_exc())
                 message = self.tr("Unexpected error in {algorithm}: {error}").format(
                     algorithm=self.displayName(), error=f"{type(err).__name__}: {err}")
