@@ -54,7 +54,7 @@ class Dms2fProvider(QgsProcessingProvider):
 
     def load(self) -> bool:
         """Register the provider settings in Processing > Options, then load the algorithms."""
-        settings.add_settings(self.name())
+        settings.add_settings(self.name(), self.icon())
         QgsApplication.processingRegistry().providerAdded.connect(self._registered)
         self.refreshAlgorithms()
         return True

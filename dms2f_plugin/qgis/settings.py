@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from processing.core.ProcessingConfig import ProcessingConfig, Setting
 from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtGui import QIcon
 
 #: Device choices, in the order of the ``DEVICE`` enum of the algorithms (never translated).
 DEVICES = ("auto", "cpu", "cuda")
@@ -56,8 +57,10 @@ def settings_definitions(group: str) -> list[Setting]:
     ]
 
 
-def add_settings(group: str) -> None:
-    """Register the settings with Processing and read their stored values."""
+def add_settings(group: str, icon: QIcon | None = None) -> None:
+    """Register the settings with Processing under ``group`` and read their stored values."""
+    if icon is not None:
+        ProcessingConfig.setGroupIcon(group, icon)
     for setting in settings_definitions(group):
         ProcessingConfig.addSetting(setting)
     ProcessingConfig.readSettings()
