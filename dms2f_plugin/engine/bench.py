@@ -50,7 +50,8 @@ def run_one(scene: Path, method: str, preset: str, seed: int, threads: Optional[
 
 def _run_subprocess(scene: Path, method: str, preset: str, seed: int,
                     threads: Optional[int]) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", __name__, "--worker", str(scene), method, preset, str(seed),
+    module = __spec__.name if __spec__ is not None else __name__  # "__main__" under -m
+    cmd = [sys.executable, "-m", module, "--worker", str(scene), method, preset, str(seed),
            str(threads or 0)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)  # nosec B603
     if proc.returncode != 0:
