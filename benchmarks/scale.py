@@ -26,7 +26,7 @@ from osgeo import gdal
 
 #: Detector benchmarked by default. RX until DMS2F fitting + scoring is fast enough on the CPU
 #: for a 2000 x 2000 scene; then switch to "dms2f" (the issue's target is about DMS2F).
-DEFAULT_METHOD = "rx"
+DEFAULT_METHOD = "dms2f"
 SIZES = (500, 2000)
 BANDS = 100
 STRIP = 50  # rows generated and written at a time: the generator's memory stays small

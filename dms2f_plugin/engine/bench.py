@@ -36,16 +36,32 @@ def run_one(scene: Path, method: str, preset: str, seed: int, threads: Optional[
         ``{"fit_s", "detect_s", "peak_rss_mb", "score_file"}``; the score is written to a
         temporary GeoTIFF whose path is returned for the parent to evaluate.
     """
-    import resource
-
     from .jobs import detect
 
     out = Path(tempfile.mkdtemp(prefix="dms2f-bench-")) / "score.tif"
     result = detect(str(scene), str(out), method=method, preset=preset, seed=seed, threads=threads)
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kb = _peak_rss_kb()
     fit_s = result.fit_seconds or 0.0
     return {"fit_s": round(fit_s, 3), "detect_s": round(result.seconds - fit_s, 3),
             "peak_rss_mb": round(peak_kb / 1024.0, 1), "score_file": str(out)}
+
+
+def _peak_rss_kb() -> int:
+    """This process's peak RSS in kB: VmHWM on Linux, else ``ru_maxrss``.
+
+    ``ru_maxrss`` survives fork + exec on Linux (a child would report its parent's peak), VmHWM
+    belongs to the new address space.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def _run_subprocess(scene: Path, method: str, preset: str, seed: int,
