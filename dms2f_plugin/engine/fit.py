@@ -100,10 +100,9 @@ class FittedModel:
         return len(self.band_indices)
 
     def save(self, path: str | Path) -> None:
-        """Write a self-describing model file (safetensors; no pickle).
+        """Write a self-describing model file (safetensors; no pickle) to ``path``.
 
-        Raises:
-            OutputError-like ``Dms2fError`` from the writer when the path is not writable.
+        The caller validates the path and makes the write atomic (``jobs._save_model``).
         """
         from ...models import save_model
         from ..metadata import plugin_version
@@ -201,12 +200,11 @@ def sample_blocks(source: "RasterSource", norm: Normalisation, *, max_blocks: in
             fraction = extract_blocks(valid[None].astype(np.float32), here, window).mean(axis=(1, 2, 3))
             kept.append(blocks[fraction >= MIN_VALID_FRACTION])
         progress.set_progress(100.0 * (i + 1) / len(tiles))
-    blocks = np.concatenate(kept) if kept else np.empty((0, source.band_count, BLOCK_SIZE, BLOCK_SIZE), np.float32)
-    if len(blocks) == 0:
+    if sum(len(k) for k in kept) == 0:
         raise InputError(
             f"'{source.path}' has no 16 x 16 block with at least {MIN_VALID_FRACTION:.0%} valid "
             "pixels to fit on. Check the nodata value, or use the RX detector on sparse data.")
-    return blocks
+    return np.concatenate(kept)
 
 
 def fit_scene(source: "RasterSource", *, preset: str = "fast", device: str = "auto", seed: int = 0,

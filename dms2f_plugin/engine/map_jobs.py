@@ -141,8 +141,4 @@ def import_mat(mat_path: PathLike, cube_path: PathLike,
     """
     from .matfile import import_mat as convert
 
-    started = time.perf_counter()
-    done = convert(mat_path, cube_path, gt_path)
-    return ImportResult(cube_path=done.cube_path, gt_path=done.gt_path, rows=done.rows,
-                        cols=done.cols, bands=done.bands, anomaly_pixels=done.anomaly_pixels,
-                        seconds=time.perf_counter() - started)
+    return convert(mat_path, cube_path, gt_path)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Union
 
@@ -22,6 +23,7 @@ import numpy as np
 from osgeo import gdal, gdal_array
 
 from .errors import InputError, RasterReadError
+from .results import ImportResult
 from .writer import atomic_output, validate_output_path
 
 LOGGER = logging.getLogger(__name__)
@@ -154,20 +156,8 @@ def mat_to_vsimem(path: PathLike) -> str:
     return target
 
 
-@dataclasses.dataclass(frozen=True)
-class MatImport:
-    """What :func:`import_mat` wrote."""
-
-    cube_path: Path
-    gt_path: Path | None
-    rows: int
-    cols: int
-    bands: int
-    anomaly_pixels: int | None
-
-
 def import_mat(mat_path: PathLike, cube_path: PathLike,
-               gt_path: PathLike | None = None) -> MatImport:
+               gt_path: PathLike | None = None) -> ImportResult:
     """Convert a benchmark scene to a GeoTIFF cube (+ a uint8 ground-truth GeoTIFF).
 
     The cube is pixel-interleaved (all bands of a pixel together: fast spatial windows), tiled
@@ -180,12 +170,13 @@ def import_mat(mat_path: PathLike, cube_path: PathLike,
         gt_path: output ground truth (.tif), 1 = anomaly; needs a ground truth in the file.
 
     Returns:
-        A :class:`MatImport`.
+        An :class:`~.results.ImportResult`.
 
     Raises:
         RasterReadError, InputError: unreadable file, no cube, no ground truth when asked for.
         OutputError: unwritable outputs, or an output equal to the input.
     """
+    started = time.perf_counter()
     cube_out = validate_output_path(cube_path, inputs=[mat_path], what="cube output")
     gt_out = None
     if gt_path is not None:
@@ -205,4 +196,5 @@ def import_mat(mat_path: PathLike, cube_path: PathLike,
                         ["TILED=YES", "COMPRESS=DEFLATE"])
     rows, cols, bands = scene.cube.shape
     anomalies = None if scene.ground_truth is None else int(scene.ground_truth.sum())
-    return MatImport(cube_out, gt_out, rows, cols, bands, anomalies)
+    return ImportResult(cube_path=cube_out, gt_path=gt_out, rows=rows, cols=cols, bands=bands,
+                        anomaly_pixels=anomalies, seconds=time.perf_counter() - started)

@@ -250,6 +250,19 @@ class Dms2fAlgorithm(QgsProcessingAlgorithm):
                 raise QgsProcessingException("\n\n".join((message, hint, diagnostics()))) from err
 
 
+
+class NetworkAlgorithm(Dms2fAlgorithm):
+    """Base of the algorithms that run the DMS2F-HAD network (they need torch & co)."""
+
+    def checkParameterValues(self, parameters: dict[str, Any],  # noqa: N802
+                             context: QgsProcessingContext) -> tuple[bool, str]:
+        """Refuse early when the dependencies are missing, then check the input raster."""
+        problem = self.dependency_problem()
+        if problem:
+            return False, problem
+        return self.check_input_raster(parameters, context, min_bands=2)
+
+
 def install_hint() -> str:
     """The shell command that creates the private environment with the missing packages."""
     from ... import deps

@@ -17,7 +17,7 @@ from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 
 from ..styling import OutputKind, style_output
 from . import parameters as p
-from .base import Dms2fAlgorithm
+from .base import NetworkAlgorithm
 
 PRESET = "PRESET"
 SEED = "SEED"
@@ -29,7 +29,7 @@ MODEL_EXTENSION = "safetensors"
 MODEL_FILTER = QT_TRANSLATE_NOOP("Dms2fAlgorithm", "DMS2F-HAD model (*.safetensors)")
 
 
-class DetectAnomaliesAlgorithm(Dms2fAlgorithm):
+class DetectAnomaliesAlgorithm(NetworkAlgorithm):
     """Per-scene DMS2F-HAD: fit the network to the raster, score reconstruction errors."""
 
     NAME = "detect_anomalies"
@@ -74,13 +74,6 @@ class DetectAnomaliesAlgorithm(Dms2fAlgorithm):
             self.tr(MODEL_FILTER), optional=True,
             createByDefault=False))
         self.addParameter(p.score_output())
-
-    def checkParameterValues(self, parameters: dict[str, Any],  # noqa: N802, D102
-                             context: QgsProcessingContext) -> tuple[bool, str]:
-        problem = self.dependency_problem()
-        if problem:
-            return False, problem
-        return self.check_input_raster(parameters, context, min_bands=2)
 
     def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:

@@ -9,13 +9,13 @@ from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 
 from ..styling import OutputKind, style_output
 from . import parameters as p
-from .base import Dms2fAlgorithm
+from .base import NetworkAlgorithm
 from .detect_anomalies import MODEL_FILTER
 
 MODEL = "MODEL"
 
 
-class DetectWithModelAlgorithm(Dms2fAlgorithm):
+class DetectWithModelAlgorithm(NetworkAlgorithm):
     """Applies a saved, self-describing DMS2F-HAD model (no fitting)."""
 
     NAME = "detect_with_model"
@@ -43,13 +43,6 @@ class DetectWithModelAlgorithm(Dms2fAlgorithm):
         self.add_advanced(p.threads(defaults))
         self.add_advanced(p.tile_size())
         self.addParameter(p.score_output())
-
-    def checkParameterValues(self, parameters: dict[str, Any],  # noqa: N802, D102
-                             context: QgsProcessingContext) -> tuple[bool, str]:
-        problem = self.dependency_problem()
-        if problem:
-            return False, problem
-        return self.check_input_raster(parameters, context, min_bands=2)
 
     def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
