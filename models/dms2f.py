@@ -84,13 +84,38 @@ class SpectralBranch(nn.Module):
             The descriptor broadcast to every pixel, (b, width, S, S).
         """
         batch, width, side, _ = x.shape
-        spectra = _to_tokens(x).reshape(-1, 1, width)  # (b*S*S, 1, width)
-        spectra = spectra + self.conv7(spectra) + self.conv3(spectra)  # (b*S*S, 1, width)
+        spectra = _to_tokens(x).reshape(-1, width)  # (b*S*S, width)
+        bias = self.conv7.bias + self.conv3.bias  # (1,)
+        spectra = torch.addmm(bias, spectra, self.channel_conv_matrix(width))  # (b*S*S, width)
         pooled = self.dropout(spectra).reshape(batch, side * side, width).mean(1)  # (b, width)
         padded = F.pad(pooled, (0, self.cfg.padded_width - width))  # (b, padded_width)
         groups = padded.unfold(1, self.cfg.group_size, self.cfg.group_step)  # (b, n_groups, group_size)
         feature = self.head(self.mamba(groups).flatten(1))  # (b, width)
         return feature[:, :, None, None].expand(-1, -1, side, side)  # (b, width, S, S)
+
+    def channel_conv_matrix(self, width: int) -> Tensor:
+        """``identity + conv7 + conv3`` along the channel axis as one (width, width) matrix.
+
+        ``spectra @ M + b7 + b3`` equals ``spectra + conv7(spectra) + conv3(spectra)`` for
+        ``spectra`` of shape (n, 1, width) (zero padded convs, the parity test holds it to that):
+        one small matrix product instead of two single-channel convolutions over every pixel,
+        whose backward dominated the branch on the CPU.
+
+        Args:
+            width: channels per pixel.
+
+        Returns:
+            M with ``M[i, o]`` the weight of input channel ``i`` in output channel ``o``.
+        """
+        weight = self.conv7.weight.new_zeros(7)  # (7,) taps at channel offsets -3 .. 3
+        weight = weight + self.conv7.weight.reshape(7) + F.pad(self.conv3.weight.reshape(3), (2, 2))
+        matrix = torch.eye(width, dtype=weight.dtype, device=weight.device)  # (width, width)
+        for tap in range(7):
+            offset = tap - 3  # output o reads input o + offset
+            if abs(offset) < width:
+                shift = torch.ones(width - abs(offset), dtype=weight.dtype, device=weight.device)
+                matrix = matrix + weight[tap] * torch.diag(shift, -offset)  # (width, width)
+        return matrix
 
 
 class GatedFusion(nn.Module):

@@ -15,6 +15,7 @@ from dms2f_had.models import (
     corrupt_blocks,
     reconstruction_loss,
 )
+from dms2f_had.models.dms2f import SpectralBranch
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +106,22 @@ def test_reconstruction_loss_on_known_values():
     recon = torch.tensor([[[[1.0, -1.0], [2.0, 0.0]]]])
     # MSE = (1 + 1 + 4 + 0) / 4 = 1.5; L1 = (1 + 1 + 2 + 0) / 4 = 1.0
     assert reconstruction_loss(recon, target).item() == pytest.approx(1.5 + 0.1 * 1.0)
+
+
+@pytest.mark.parametrize("width", [5, 32, 64])
+def test_channel_conv_matrix_matches_the_two_channel_convolutions(width):
+    """The spectral branch's fast path (one matrix product) against the plain k7 + k3 Conv1d."""
+    torch.manual_seed(width)
+    cfg = Dms2fConfig(bands=20, width=width, group_size=min(12, width), group_step=min(6, width))
+    branch = SpectralBranch(cfg).double()
+    spectra = torch.randn(40, 1, width, dtype=torch.float64, requires_grad=True)  # (n, 1, width)
+    reference = spectra + branch.conv7(spectra) + branch.conv3(spectra)  # (n, 1, width)
+    bias = branch.conv7.bias + branch.conv3.bias
+    fast = torch.addmm(bias, spectra.reshape(-1, width), branch.channel_conv_matrix(width))  # (n, width)
+    torch.testing.assert_close(fast.reshape_as(reference), reference)
+    upstream = torch.randn_like(reference)
+    leaves = [spectra, branch.conv7.weight, branch.conv7.bias, branch.conv3.weight, branch.conv3.bias]
+    grads_ref = torch.autograd.grad(reference, leaves, upstream)
+    grads_fast = torch.autograd.grad(fast.reshape_as(reference), leaves, upstream)
+    for ref, got in zip(grads_ref, grads_fast):
+        torch.testing.assert_close(got, ref)
