@@ -27,7 +27,8 @@ METHODS = ("dms2f", "rx", "lrx")
 _DETERMINISTIC = ("rx", "lrx")  # one run is enough: seeds do not change them
 
 
-def run_one(scene: Path, method: str, preset: str, seed: int, threads: Optional[int]) -> dict[str, Any]:
+def run_one(scene: Path, method: str, preset: str, seed: int, threads: Optional[int],
+            steps: Optional[int] = None) -> dict[str, Any]:
     """Detect on one scene in THIS process and return timings; the score map is kept in memory.
 
     Ground truth is not read here.
@@ -39,7 +40,8 @@ def run_one(scene: Path, method: str, preset: str, seed: int, threads: Optional[
     from .jobs import detect
 
     out = Path(tempfile.mkdtemp(prefix="dms2f-bench-")) / "score.tif"
-    result = detect(str(scene), str(out), method=method, preset=preset, seed=seed, threads=threads)
+    result = detect(str(scene), str(out), method=method, preset=preset, seed=seed, threads=threads,
+                    steps=steps if method == "dms2f" else None)
     peak_kb = _peak_rss_kb()
     fit_s = result.fit_seconds or 0.0
     return {"fit_s": round(fit_s, 3), "detect_s": round(result.seconds - fit_s, 3),
@@ -65,10 +67,10 @@ def _peak_rss_kb() -> int:
 
 
 def _run_subprocess(scene: Path, method: str, preset: str, seed: int,
-                    threads: Optional[int]) -> dict[str, Any]:
+                    threads: Optional[int], steps: Optional[int]) -> dict[str, Any]:
     module = __spec__.name if __spec__ is not None else __name__  # "__main__" under -m
     cmd = [sys.executable, "-m", module, "--worker", str(scene), method, preset, str(seed),
-           str(threads or 0)]
+           str(threads or 0), str(steps or 0)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)  # nosec B603
     if proc.returncode != 0:
         raise RuntimeError(f"{scene.name}/{method}/seed {seed} failed: {proc.stderr.strip()[-500:]}")
@@ -154,8 +156,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--preset", default="fast", choices=("fast", "paper"))
     parser.add_argument("--only", default="", help="comma list of scene names to run (default all)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="DMS2F optimiser steps instead of the preset's (quick checks)")
     parser.add_argument("--json", type=Path, default=None, help="write all results here")
     args = parser.parse_args(argv)
+    if args.steps is not None and args.steps < 1:
+        parser.error(f"--steps must be >= 1, got {args.steps}; omit it for the preset's")
     methods = [m for m in args.methods.split(",") if m]
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
@@ -173,8 +179,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         cube = load_mat(scene).cube  # (rows, cols, bands); ground truth not looked at here
         for method in methods:
             for seed in range(1 if method in _DETERMINISTIC else args.seeds):
-                run = _run_subprocess(scene, method, args.preset, seed, args.threads)
+                run = _run_subprocess(scene, method, args.preset, seed, args.threads, args.steps)
                 run.update(scene=scene.stem, method=method, preset=args.preset, seed=seed,
+                           steps=_steps(method, args.preset, args.steps),
                            bands=int(cube.shape[2]), pixels=int(cube.shape[0] * cube.shape[1]),
                            auc=round(score_auc(run["score_file"], scene), 5))
                 score_file = Path(run.pop("score_file"))
@@ -186,7 +193,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                       f"RSS {run['peak_rss_mb']:.0f} MB", flush=True)
     print()
     print(f"Measured {time.strftime('%Y-%m-%d')} on {machine_info().get('cpu_model', platform.machine())}, "
-          f"{os.cpu_count()} cores, preset {args.preset}")
+          f"{os.cpu_count()} cores, preset {args.preset}, {_steps('dms2f', args.preset, args.steps)} "
+          f"steps, {args.threads or 'default'} thread(s)")
     print("\n".join(_table(results)))
     if args.json:
         args.json.write_text(json.dumps({"machine": machine_info(), "results": results}, indent=1))
@@ -194,10 +202,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     return 0
 
 
+def _steps(method: str, preset: str, steps: Optional[int]) -> Optional[int]:
+    """Optimiser steps of a DMS2F run (None for RX and local RX)."""
+    from .fit import fit_schedule
+
+    return fit_schedule(preset, steps).steps if method == "dms2f" else None
+
+
 def _worker(argv: list[str]) -> int:
-    scene, method, preset, seed, threads = argv
+    scene, method, preset, seed, threads, steps = argv
     logging.basicConfig(level=logging.WARNING)
-    print(json.dumps(run_one(Path(scene), method, preset, int(seed), int(threads) or None)))
+    print(json.dumps(run_one(Path(scene), method, preset, int(seed), int(threads) or None,
+                             int(steps) or None)))
     return 0
 
 

@@ -78,6 +78,8 @@ def _add_detect_options(p: argparse.ArgumentParser, *, fitting: bool) -> None:
         p.add_argument("--preset", choices=("fast", "paper"), default="fast",
                        help="DMS2F fitting preset (default: fast)")
         p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+        p.add_argument("--steps", type=int, metavar="N", help="DMS2F optimiser steps instead of "
+                       "the preset's fixed number (default: the preset's)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where DMS2F runs (default: auto = CUDA if available)")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch")
@@ -158,14 +160,15 @@ def _run(args: argparse.Namespace, progress: Any | None, out: TextIO) -> int:
     if args.command == "detect":
         r = jobs.detect(args.input, args.output, method=args.method, bands=args.bands,
                         preset=args.preset, device=args.device, seed=args.seed,
-                        threads=args.threads, save_model=args.save_model,
+                        threads=args.threads, steps=args.steps, save_model=args.save_model,
                         inner_window=args.inner_window, outer_window=args.outer_window,
                         tile_size=args.tile_size, progress=progress)
         print(f"wrote {r.output_path} ({r.method}, {r.width}x{r.height}x{r.bands}, "
               f"{r.seconds:.1f} s on {r.device})", file=out)
     elif args.command == "fit":
         r = jobs.fit(args.input, args.model, bands=args.bands, preset=args.preset,
-                     device=args.device, seed=args.seed, threads=args.threads, progress=progress)
+                     device=args.device, seed=args.seed, threads=args.threads, steps=args.steps,
+                     progress=progress)
         print(f"wrote {r.model_path} ({r.bands} bands, {r.seconds:.1f} s on {r.device})", file=out)
     elif args.command == "apply":
         r = jobs.apply_model(args.model, args.input, args.output, device=args.device,

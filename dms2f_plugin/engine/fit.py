@@ -82,6 +82,7 @@ class FittedModel:
         seed: the seed of the fit.
         raster_band_count: bands of the whole source file (a model applies only to rasters with
             the same band layout), or None for files written before it was recorded.
+        steps: optimiser steps of the fit, or None for files written before it was recorded.
         fit_seconds: wall time of the fit.
     """
 
@@ -92,6 +93,7 @@ class FittedModel:
     preset: str
     seed: int
     raster_band_count: Optional[int] = None
+    steps: Optional[int] = None
     fit_seconds: float = 0.0
 
     @property
@@ -114,6 +116,7 @@ class FittedModel:
             "preset": self.preset,
             "seed": self.seed,
             "raster_band_count": self.raster_band_count,
+            "steps": self.steps,
             "plugin_version": plugin_version(),
         })
 
@@ -146,7 +149,7 @@ class FittedModel:
                        band_indices=tuple(int(b) for b in meta["band_indices"]),
                        wavelengths_nm=None if wavelengths is None else tuple(wavelengths),
                        preset=str(meta.get("preset", "?")), seed=int(meta.get("seed", 0)),
-                       raster_band_count=meta.get("raster_band_count"))
+                       raster_band_count=meta.get("raster_band_count"), steps=meta.get("steps"))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(
                 f"'{path}' is a model file without the engine's metadata ({exc}); it was not "
@@ -207,8 +210,25 @@ def sample_blocks(source: "RasterSource", norm: Normalisation, *, max_blocks: in
     return np.concatenate(kept)
 
 
+def fit_schedule(preset: str, steps: Optional[int] = None) -> FitSchedule:
+    """The fixed schedule of ``preset``, optionally with another number of steps.
+
+    Raises:
+        InputError: unknown preset, or ``steps`` below 1.
+    """
+    if preset not in SCHEDULES:
+        raise InputError(f"Unknown preset '{preset}'; use one of {', '.join(SCHEDULES)}.")
+    if steps is None:
+        return SCHEDULES[preset]
+    if int(steps) != steps or steps < 1:
+        raise InputError(f"steps must be a whole number >= 1, got {steps}; omit it to use the "
+                         f"preset's {SCHEDULES[preset].steps}.")
+    return dataclasses.replace(SCHEDULES[preset], steps=int(steps))
+
+
 def fit_scene(source: "RasterSource", *, preset: str = "fast", device: str = "auto", seed: int = 0,
-              threads: Optional[int] = None, progress: Optional[Progress] = None) -> FittedModel:
+              threads: Optional[int] = None, steps: Optional[int] = None,
+              progress: Optional[Progress] = None) -> FittedModel:
     """Fit a DMS2F-HAD network to the scene of ``source`` (no labels, fixed schedule).
 
     Args:
@@ -217,20 +237,20 @@ def fit_scene(source: "RasterSource", *, preset: str = "fast", device: str = "au
         device: "auto", "cpu" or "cuda".
         seed: seeds weights, block sampling, order and corruption.
         threads: CPU threads for torch (None keeps the default).
+        steps: optimiser steps instead of the preset's (None keeps the preset's stopping rule).
         progress: 0-10 % statistics, 10-20 % sampling, 20-100 % training.
 
     Returns:
         The fitted model.
 
     Raises:
-        InputError: unknown preset, too few bands, no valid blocks.
+        InputError: unknown preset, steps below 1, too few bands, no valid blocks.
         DependencyError: torch is missing.
         CancelledError: the user cancelled.
     """
     from .device import resolve_device, set_threads
 
-    if preset not in SCHEDULES:
-        raise InputError(f"Unknown preset '{preset}'; use one of {', '.join(SCHEDULES)}.")
+    schedule = fit_schedule(preset, steps)
     import torch
 
     from ...models import Dms2fConfig, Dms2fHad
@@ -238,7 +258,6 @@ def fit_scene(source: "RasterSource", *, preset: str = "fast", device: str = "au
     progress = progress or NullProgress()
     torch_device = resolve_device(device)
     set_threads(threads)
-    schedule = SCHEDULES[preset]
     config = Dms2fConfig.preset(preset, bands=source.band_count)
     if source.band_count < config.group_size:
         raise InputError(
@@ -256,4 +275,5 @@ def fit_scene(source: "RasterSource", *, preset: str = "fast", device: str = "au
                             progress=SubProgress(progress, 20, 100))
     return FittedModel(network=network, normalisation=norm, band_indices=source.band_indices,
                        wavelengths_nm=source.wavelengths_nm, preset=preset, seed=seed,
-                       raster_band_count=source.info.band_count, fit_seconds=time.perf_counter() - started)
+                       raster_band_count=source.info.band_count, steps=schedule.steps,
+                       fit_seconds=time.perf_counter() - started)

@@ -76,7 +76,8 @@ def _save_model(fitted: Any, model_path: Path) -> None:
 @user_errors
 def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f",
            bands: BandSpec = None, preset: str = "fast", device: str = "auto", seed: int = 0,
-           threads: int | None = None, save_model: PathLike | None = None,
+           threads: int | None = None, steps: int | None = None,
+           save_model: PathLike | None = None,
            inner_window: int = 5, outer_window: int = 21, tile_size: int = 512,
            progress: Progress | None = None) -> DetectResult:
     """Detect anomalies in a raster and write a float32 score GeoTIFF on the same grid.
@@ -91,6 +92,7 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (DMS2F only).
         seed: DMS2F seed (reproducible on the CPU).
         threads: CPU threads for torch (None = default).
+        steps: DMS2F optimiser steps instead of the preset's (None = the preset's).
         save_model: also save the fitted DMS2F model here (written after detection succeeds).
         inner_window: LRX guard window (odd).
         outer_window: LRX outer window (odd, > inner).
@@ -122,13 +124,13 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
 
             fit_scene, scorer_cls = _dms2f_parts()
             fitted = fit_scene(source, preset=preset, device=device, seed=seed, threads=threads,
-                               progress=SubProgress(progress, 0, 60))
+                               steps=steps, progress=SubProgress(progress, 0, 60))
             fit_seconds = time.perf_counter() - started
             torch_device = resolve_device(device)
             scorer: TileScorer = scorer_cls(fitted, source.height, source.width,
                                             device=torch_device, batch_size=DEFAULT_BATCH_SIZE)
             used = str(torch_device)
-            meta.update(preset=preset, seed=str(seed))
+            meta.update(preset=preset, seed=str(seed), steps=str(fitted.steps))
             rest = SubProgress(progress, 60, 100)
         else:
             scorer = _rx_scorer(source, method, inner_window, outer_window,
@@ -166,7 +168,7 @@ def _rx_scorer(source: RasterSource, method: str, inner: int, outer: int,
 @user_errors
 def fit(input_path: PathLike, model_path: PathLike, *, bands: BandSpec = None,
         preset: str = "fast", device: str = "auto", seed: int = 0, threads: int | None = None,
-        progress: Progress | None = None) -> FitResult:
+        steps: int | None = None, progress: Progress | None = None) -> FitResult:
     """Fit DMS2F-HAD on a scene (no labels) and save the model file.
 
     Args:
@@ -177,6 +179,7 @@ def fit(input_path: PathLike, model_path: PathLike, *, bands: BandSpec = None,
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         seed: seed of the fit.
         threads: CPU threads for torch.
+        steps: optimiser steps instead of the preset's (None = the preset's).
         progress: progress/cancel sink.
 
     Returns:
@@ -191,7 +194,7 @@ def fit(input_path: PathLike, model_path: PathLike, *, bands: BandSpec = None,
     fit_scene, _ = _dms2f_parts()
     with _usable_source(input_path, bands) as source:
         fitted = fit_scene(source, preset=preset, device=device, seed=seed, threads=threads,
-                           progress=progress or NullProgress())
+                           steps=steps, progress=progress or NullProgress())
         _save_model(fitted, model_out)
         bands_used = source.band_count
     from .device import resolve_device

@@ -27,7 +27,9 @@ class FitSchedule:
     Attributes:
         steps: optimiser steps (the stopping rule: no early stopping, no label-based selection).
         batch_size: blocks per step.
-        lr: Adam learning rate.
+        lr: Adam learning rate at the first step.
+        lr_final: learning rate at the last step as a fraction of ``lr``; the rate follows a
+            cosine from ``lr`` down to ``lr * lr_final`` (1.0: constant).
         weight_decay: Adam weight decay.
         max_blocks: most distinct blocks sampled from a scene (bounds memory on large scenes).
         hole_probability: probability per batch that every block gets one zeroed 3x3 hole.
@@ -36,6 +38,7 @@ class FitSchedule:
     steps: int
     batch_size: int = 32
     lr: float = 5e-4
+    lr_final: float = 1.0
     weight_decay: float = 1e-4
     max_blocks: int = 1024
     hole_probability: float = 0.5
@@ -54,7 +57,8 @@ def train_network(
 
     Batches walk through seeded permutations of the blocks (epochs); with probability
     ``schedule.hole_probability`` a batch is corrupted with one 3x3 hole per block and the loss
-    compares the reconstruction with the clean block (MSE + 0.1 L1).
+    compares the reconstruction with the clean block (MSE + 0.1 L1). The learning rate follows
+    the schedule's fixed cosine (or stays constant).
 
     Args:
         network: a ``models.Dms2fHad`` (moved to ``device`` here).
@@ -82,6 +86,8 @@ def train_network(
     rng = np.random.default_rng(seed)
     network = network.to(device).train()
     optimiser = torch.optim.Adam(network.parameters(), lr=schedule.lr, weight_decay=schedule.weight_decay)
+    annealing = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimiser, T_max=max(1, schedule.steps), eta_min=schedule.lr * schedule.lr_final)
     data = torch.from_numpy(np.ascontiguousarray(blocks, dtype=np.float32))  # (n, C, 16, 16)
     order = np.empty(0, dtype=np.int64)
     started = time.perf_counter()
@@ -97,6 +103,7 @@ def train_network(
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
+        annealing.step()
         loss_value = float(loss.detach())
         progress.set_progress(100.0 * (step + 1) / schedule.steps)
     LOG.info(

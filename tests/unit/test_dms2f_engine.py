@@ -114,3 +114,16 @@ def test_shipped_defaults_beat_global_rx_on_a_real_scene(had_dir: Path, tmp_path
     auc_rx = roc_auc(gdal.Open(str(rx)).ReadAsArray(), truth)
     assert auc_rx == pytest.approx(0.8866, abs=0.002)
     assert auc_dms2f > auc_rx + 0.03, (auc_dms2f, auc_rx)
+
+
+def test_fit_schedule_steps_override_keeps_the_rest_of_the_preset() -> None:
+    from dms2f_had.dms2f_plugin.engine.errors import InputError
+    from dms2f_had.dms2f_plugin.engine.fit import SCHEDULES, fit_schedule
+
+    assert fit_schedule("fast") == SCHEDULES["fast"]
+    shorter = fit_schedule("paper", 7)
+    assert shorter.steps == 7 and shorter.lr == SCHEDULES["paper"].lr
+    with pytest.raises(InputError, match="steps must be a whole number >= 1, got 0"):
+        fit_schedule("fast", 0)
+    with pytest.raises(InputError, match="Unknown preset 'slow'"):
+        fit_schedule("slow")

@@ -162,9 +162,10 @@ def test_device_resolution_and_oom_retry(monkeypatch):
 class _FakeFitted:
     """Stands in for fit.FittedModel: what jobs needs from it."""
 
-    def __init__(self, band_indices):
+    def __init__(self, band_indices, steps):
         self.band_indices = band_indices
         self.wavelengths_nm = None
+        self.steps = steps
 
     def save(self, path):
         with open(path, "wb") as handle:
@@ -188,11 +189,11 @@ def fake_dms2f(monkeypatch):
     pytest.importorskip("torch")  # jobs resolves the torch device itself
     calls = {}
 
-    def fit_scene(source, *, preset, device, seed, threads, progress):
-        calls.update(preset=preset, device=device, seed=seed, threads=threads,
+    def fit_scene(source, *, preset, device, seed, threads, steps, progress):
+        calls.update(preset=preset, device=device, seed=seed, threads=threads, steps=steps,
                      bands=source.band_count)
         progress.set_progress(100.0)
-        return _FakeFitted(source.band_indices)
+        return _FakeFitted(source.band_indices, steps or 123)
 
     monkeypatch.setattr(jobs, "_dms2f_parts", lambda: (fit_scene, _FakeScorer))
     return calls
@@ -201,8 +202,9 @@ def fake_dms2f(monkeypatch):
 def test_dms2f_branch_contract_and_model_saved_after_success(scene, tmp_path, fake_dms2f):
     path, _ = scene
     result = jobs.detect(path, tmp_path / "s.tif", bands="1-6", preset="paper", device="cpu",
-                         seed=7, threads=1, save_model=tmp_path / "m.model", tile_size=16)
-    assert fake_dms2f == {"preset": "paper", "device": "cpu", "seed": 7, "threads": 1, "bands": 6}
+                         seed=7, threads=1, steps=9, save_model=tmp_path / "m.model", tile_size=16)
+    assert fake_dms2f == {"preset": "paper", "device": "cpu", "seed": 7, "threads": 1, "steps": 9,
+                          "bands": 6}
     assert result.device == "cpu" and result.fit_seconds is not None
     assert result.model_path == (tmp_path / "m.model").resolve()
     assert (tmp_path / "m.model").read_bytes() == b"fake model"
