@@ -1,287 +1,35 @@
-"""How QGIS finds torch and the other heavy Python dependencies (standard library only).
+"""Make the private environment that holds torch & co, and report on it (standard library only).
 
-QGIS ships its own Python with its own numpy and GDAL. Installing torch & co into that Python
-(``pip install`` into QGIS) is the top complaint of every deep-learning QGIS plugin: a newer numpy
-pulled in by pip breaks QGIS's compiled libraries. So the heavy packages live in a *private*
-virtual environment, made from QGIS's own interpreter with ``--system-site-packages`` (so it sees,
-and never replaces, QGIS's numpy and GDAL), and the plugin **appends** that environment's
-``site-packages`` to ``sys.path`` when torch is not already importable. Appending (never
-prepending) means every package QGIS already has keeps winning; only what QGIS lacks (torch,
-numba, safetensors, ...) is found in the private environment.
-
-One refinement makes that work in practice: pip puts a package into the private environment only
-when QGIS's Python lacks it or has a version too old for torch (Debian's sympy 1.11 is older than
-the 1.13 torch needs). For exactly those top-level packages, and never for QGIS's own stack
-(:data:`QGIS_OWNED`: numpy, scipy, GDAL, Qt, qgis, packaging tools) nor for a module QGIS has
-already imported, a small meta-path finder resolves the private copy first, as the private
-environment's own interpreter would. Everything else still comes from QGIS.
-
-Candidate private environments, first match wins:
-
-1. ``$DMS2F_HAD_VENV`` if set;
-2. ``.venv`` next to the plugin folder (a development checkout, made by ``make``);
-3. a per-user environment in the platform's user data folder: ``~/.local/share/dms2f_had/venv``
-   (Linux, honouring ``$XDG_DATA_HOME``), ``%APPDATA%/dms2f_had/venv`` (Windows),
-   ``~/Library/Application Support/dms2f_had/venv`` (macOS).
-
-The per-user environment is made by :func:`install_private_env` (the plugin offers it when torch
-is missing) or from a shell: ``python3 <plugin folder>/dms2f_plugin/deps.py install``.
-``python3 .../deps.py report`` prints :func:`diagnostics_report` for bug reports.
+Run with QGIS's own Python as a plain script, ``python3 <plugin folder>/dms2f_plugin/deps.py
+install`` (or ``report``), or through the plugin's *Install Python dependencies* action. How the
+plugin finds and activates the environment, and why it is private, is :mod:`.private_env`.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.abc
-import importlib.machinery
 import importlib.metadata
-import importlib.util
-import os
 import platform
 import shutil
 import subprocess  # nosec B404 - argument lists only, never a shell
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
-#: Environment variable naming a private environment explicitly.
-ENV_VAR = "DMS2F_HAD_VENV"
-#: The plugin folder (``dms2f_had/``): the repository root in a checkout.
-PLUGIN_ROOT = Path(__file__).resolve().parent.parent
+try:
+    from . import private_env
+except ImportError:  # run as a plain script: ``python3 deps.py install``
+    import private_env  # type: ignore[no-redef]
+
+ENV_VAR = private_env.ENV_VAR
+PLUGIN_ROOT = private_env.PLUGIN_ROOT
 #: Pinned requirements installed into the private environment.
 REQUIREMENTS = PLUGIN_ROOT / "requirements.txt"
-#: Import names the DMS2F-HAD algorithm needs beyond QGIS.
-REQUIRED = ("torch", "numba", "safetensors")
-#: Optional accelerators (CUDA kernels), reported but never required.
-OPTIONAL = ("mamba_ssm", "causal_conv1d")
 #: Packages QGIS owns: pinned to the running versions while pip works, so pip never replaces them.
 PROTECTED = ("numpy", "scipy", "GDAL")
 
-#: Top-level modules that always come from QGIS's Python, even when a private env holds a copy.
-QGIS_OWNED = frozenset({
-    "numpy", "scipy", "osgeo", "osgeo_utils", "qgis", "processing", "PyQt5", "PyQt6", "sip",
-    "pip", "setuptools", "pkg_resources", "_distutils_hack", "wheel",
-})
-
 Log = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Activation:
-    """What :func:`activate_private_env` did, for the plugin's log.
-
-    Attributes:
-        action: ``"importable"`` (nothing to do), ``"appended"``, ``"already-on-path"`` or
-            ``"not-found"``.
-        env: the private environment used, if any.
-        site_packages: the folder appended to ``sys.path``, if any.
-        message: one human-readable sentence.
-        preferred: top-level modules resolved from the private env first (see
-            :class:`PrivateEnvFinder`).
-    """
-
-    action: str
-    env: Path | None
-    site_packages: Path | None
-    message: str
-    preferred: tuple[str, ...] = ()
-
-
-#: The result of the last :func:`activate_private_env` call (the plugin logs it).
-LAST_ACTIVATION: Activation | None = None
-
-
-def user_data_dir() -> Path:
-    """Return the per-user data folder of the plugin for this platform (not created)."""
-    home = Path.home()
-    if sys.platform.startswith("win"):
-        base = Path(os.environ.get("APPDATA") or home / "AppData" / "Roaming")
-    elif sys.platform == "darwin":
-        base = home / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
-    return base / "dms2f_had"
-
-
-def default_private_env() -> Path:
-    """Return where :func:`install_private_env` puts the per-user environment."""
-    return user_data_dir() / "venv"
-
-
-def install_target() -> Path:
-    """Where :func:`install_private_env` installs: ``$DMS2F_HAD_VENV`` or the per-user env."""
-    override = os.environ.get(ENV_VAR)
-    return Path(override).expanduser() if override else default_private_env()
-
-
-def candidate_envs() -> list[Path]:
-    """Return the candidate private environments in lookup order (existing or not)."""
-    envs = []
-    override = os.environ.get(ENV_VAR)
-    if override:
-        envs.append(Path(override).expanduser())
-    envs.append(PLUGIN_ROOT / ".venv")
-    envs.append(default_private_env())
-    return envs
-
-
-def site_packages(env: Path) -> Path | None:
-    """Return ``env``'s site-packages for the *running* Python version, or None.
-
-    An environment made by another Python minor version is ignored: its compiled packages
-    (torch) would not load here.
-    """
-    if not _same_python(env):
-        return None
-    if sys.platform.startswith("win"):
-        path = env / "Lib" / "site-packages"
-    else:
-        ver = f"python{sys.version_info.major}.{sys.version_info.minor}"
-        path = env / "lib" / ver / "site-packages"
-    return path if path.is_dir() else None
-
-
-def _same_python(env: Path) -> bool:
-    """True when ``env/pyvenv.cfg`` names the running Python's major.minor version."""
-    cfg = env / "pyvenv.cfg"
-    if not cfg.is_file():
-        return False
-    want = f"{sys.version_info.major}.{sys.version_info.minor}"
-    for line in cfg.read_text(encoding="utf-8", errors="replace").splitlines():
-        key, _, value = line.partition("=")
-        if key.strip() in ("version", "version_info"):
-            parts = value.strip().split(".")
-            return ".".join(parts[:2]) == want
-    return False
-
-
-def missing_dependencies(names: Iterable[str] = REQUIRED) -> list[str]:
-    """Return the import names in ``names`` that cannot be found (nothing is imported)."""
-    return [name for name in names if not _findable(name)]
-
-
-def _findable(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def activate_private_env(envs: Iterable[Path] | None = None, module: str = "torch") -> Activation:
-    """Make the private environment's packages importable, when QGIS's Python lacks them.
-
-    Appends (never prepends) the first candidate environment's site-packages that holds
-    ``module`` to ``sys.path``, so QGIS's own numpy and GDAL keep precedence, and installs a
-    :class:`PrivateEnvFinder` so the packages that environment holds because QGIS's copy is
-    missing or too old (torch's sympy, say) resolve from it first. Idempotent.
-
-    Args:
-        envs: candidate environments; defaults to :func:`candidate_envs`.
-        module: the import name that decides whether anything is needed.
-
-    Returns:
-        What was done; also stored in :data:`LAST_ACTIVATION`.
-    """
-    global LAST_ACTIVATION  # noqa: PLW0603 - a single, documented record for the log
-    LAST_ACTIVATION = _activate(list(candidate_envs() if envs is None else envs), module)
-    return LAST_ACTIVATION
-
-
-def _activate(envs: list[Path], module: str) -> Activation:
-    if _findable(module):
-        origin = _origin(module)
-        return Activation("importable", None, None, f"{module} is importable from {origin}.")
-    for env in envs:
-        path = site_packages(env)
-        if path is None or not _holds(path, module):
-            continue
-        if str(path) in sys.path:
-            return Activation("already-on-path", env, path, f"{path} is already on sys.path.")
-        sys.path.append(str(path))
-        preferred = PrivateEnvFinder.install(path)
-        importlib.invalidate_caches()
-        return Activation(
-            "appended", env, path,
-            f"Appended {path} to sys.path for {module}; preferred from it: "
-            f"{', '.join(preferred) or 'nothing'}.", preferred)
-    looked = ", ".join(str(env) for env in envs)
-    return Activation(
-        "not-found",
-        None,
-        None,
-        f"{module} is not installed for this Python {platform.python_version()} and no private "
-        f"environment holds it (looked in: {looked}). Install it with the plugin's "
-        f"'Install dependencies' action or: {_shell_hint()}",
-    )
-
-
-def top_level_modules(site: Path) -> set[str]:
-    """Top-level importable names in folder ``site``: packages, modules, extension modules.
-
-    Namespace packages (folders without ``__init__.py``) are left out: they may span folders.
-    """
-    names = set()
-    for entry in os.scandir(site):
-        name = entry.name
-        if entry.is_dir():
-            if name.isidentifier() and os.path.isfile(os.path.join(entry.path, "__init__.py")):
-                names.add(name)
-        elif name.endswith(".py") and name[:-3].isidentifier():
-            names.add(name[:-3])
-        elif name.endswith((".so", ".pyd")) and name.split(".")[0].isidentifier():
-            names.add(name.split(".")[0])
-    return names
-
-
-class PrivateEnvFinder(importlib.abc.MetaPathFinder):
-    """Resolves a fixed set of top-level modules from one private site-packages folder first.
-
-    Installed at the front of ``sys.meta_path`` for the packages the private environment holds
-    because QGIS's Python lacks them or has them too old; submodules follow their package.
-    """
-
-    def __init__(self, site: Path, names: Iterable[str]) -> None:
-        self.site = str(site)
-        self.names = frozenset(names)
-
-    def find_spec(self, fullname: str, path: object = None,  # noqa: D102 - importlib protocol
-                  target: object = None) -> importlib.machinery.ModuleSpec | None:
-        if path is not None or fullname not in self.names:
-            return None
-        return importlib.machinery.PathFinder.find_spec(fullname, [self.site])
-
-    @classmethod
-    def install(cls, site: Path) -> tuple[str, ...]:
-        """Put a finder for ``site`` first on ``sys.meta_path``; return the names it serves.
-
-        Served: the top-level modules in ``site``, less :data:`QGIS_OWNED` and anything already
-        imported (a loaded module cannot be swapped). Idempotent per folder.
-        """
-        loaded = {name.split(".")[0] for name in sys.modules}
-        names = sorted(top_level_modules(site) - QGIS_OWNED - loaded)
-        sys.meta_path[:] = [f for f in sys.meta_path
-                            if not (isinstance(f, cls) and f.site == str(site))]
-        sys.meta_path.insert(0, cls(site, names))
-        return tuple(names)
-
-
-def _holds(path: Path, module: str) -> bool:
-    """True when folder ``path`` holds top-level package or module ``module``."""
-    return (path / module).is_dir() or (path / f"{module}.py").is_file()
-
-
-def _origin(module: str) -> str:
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return "?"
-    return str(spec.origin) if spec and spec.origin else "?"
-
-
-def _shell_hint() -> str:
-    return f"python3 {PLUGIN_ROOT / 'dms2f_plugin' / 'deps.py'} install"
 
 
 def base_python() -> Path:
@@ -325,7 +73,7 @@ def env_python(env: Path) -> Path:
 
 def venv_command(env: Path | None = None) -> list[str]:
     """Return the argument list that creates the private environment."""
-    env = env or install_target()
+    env = env or private_env.install_target()
     return [str(base_python()), "-m", "venv", "--system-site-packages", str(env)]
 
 
@@ -333,10 +81,10 @@ def install_command(env: Path | None = None, constraints: Path | None = None) ->
     """Return the pip argument list that installs the pinned requirements into ``env``.
 
     Args:
-        env: the private environment; defaults to :func:`install_target`.
+        env: the private environment; defaults to :func:`.private_env.install_target`.
         constraints: a pip constraints file pinning :data:`PROTECTED` packages.
     """
-    env = env or install_target()
+    env = env or private_env.install_target()
     cmd = [str(env_python(env)), "-m", "pip", "install", "--no-input", "-r", str(REQUIREMENTS)]
     if constraints is not None:
         cmd += ["-c", str(constraints)]
@@ -359,12 +107,13 @@ def install_private_env(progress: Log | None = None, env: Path | None = None) ->
 
     The environment is made by the running Python (:func:`base_python`) with
     ``--system-site-packages``, and pip runs with QGIS's numpy/scipy/GDAL pinned to their running
-    versions, so it never installs a second numpy. Afterwards :func:`activate_private_env` makes
-    the packages importable in this session. Idempotent.
+    versions, so it never installs a second numpy. Afterwards
+    :func:`.private_env.activate_private_env` makes the packages importable in this session.
+    Idempotent.
 
     Args:
         progress: receives each output line (e.g. ``feedback.pushInfo``); default: discard.
-        env: target environment; defaults to :func:`install_target`.
+        env: target environment; defaults to :func:`.private_env.install_target`.
 
     Returns:
         The environment folder.
@@ -373,7 +122,7 @@ def install_private_env(progress: Log | None = None, env: Path | None = None) ->
         subprocess.CalledProcessError: when venv or pip fails (its output went to ``progress``).
     """
     log = progress or (lambda line: None)
-    env = env or install_target()
+    env = env or private_env.install_target()
     if not env_python(env).is_file():
         env.parent.mkdir(parents=True, exist_ok=True)
         _run(venv_command(env), log)
@@ -381,8 +130,8 @@ def install_private_env(progress: Log | None = None, env: Path | None = None) ->
         constraints = Path(tmp) / "protected.txt"
         constraints.write_text(protected_constraints(), encoding="utf-8")
         _run(install_command(env, constraints), log)
-    activate_private_env([env])
-    log(LAST_ACTIVATION.message if LAST_ACTIVATION else "")
+    activation = private_env.activate_private_env([env])
+    log(activation.message)
     return env
 
 
@@ -407,7 +156,7 @@ def _version(dist: str) -> str:
 
 
 def _cuda_line() -> str:
-    if not _findable("torch"):
+    if not private_env.findable("torch"):
         return "CUDA: unknown (torch missing)"
     try:
         torch = importlib.import_module("torch")
@@ -432,20 +181,20 @@ _REPORTED = (
 
 def diagnostics_report() -> str:
     """Return a plain-text report of the Python environment that users can paste in an issue."""
-    activation = LAST_ACTIVATION
+    activation = private_env.LAST_ACTIVATION
     lines = [
         "DMS2F-HAD diagnostics",
         f"python: {sys.version.split()[0]} ({sys.executable})",
         f"platform: {platform.platform()}",
         f"plugin folder: {PLUGIN_ROOT}",
-        f"private env lookup: {', '.join(str(p) for p in candidate_envs())}",
+        f"private env lookup: {', '.join(str(p) for p in private_env.candidate_envs())}",
         f"private env active: {activation.message if activation else 'not activated yet'}",
     ]
     for label, module, dist in _REPORTED:
-        where = _origin(module) if _findable(module) else "-"
+        where = private_env.origin(module) if private_env.findable(module) else "-"
         lines.append(f"{label}: {_version(dist)} ({where})")
     lines.append(_cuda_line())
-    missing = missing_dependencies()
+    missing = private_env.missing_dependencies()
     lines.append(f"missing required: {', '.join(missing) if missing else 'none'}")
     return "\n".join(lines)
 
@@ -459,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Private environment ready: {env}")
         return 0
     if command == "report":
-        activate_private_env()
+        private_env.activate_private_env()
         print(diagnostics_report())
         return 0
     print("usage: deps.py [install|report]", file=sys.stderr)

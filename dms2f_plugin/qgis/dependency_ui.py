@@ -15,7 +15,7 @@ from qgis.core import Qgis, QgsApplication, QgsTask
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtWidgets import QAction, QApplication, QMessageBox, QPushButton
 
-from .. import deps
+from .. import deps, private_env
 
 LOG = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class DependencyMenu:
             action.triggered.connect(slot)
             self.iface.addPluginToMenu(self.menu, action)
             self.actions.append(action)
-        missing = deps.missing_dependencies()
+        missing = private_env.missing_dependencies()
         if missing:
             self.offer(missing)
 
@@ -87,7 +87,7 @@ class DependencyMenu:
     def _installed(self, error: BaseException | None, env: str | None = None) -> None:
         self.task = None
         bar = self.iface.messageBar()
-        if error is None and not deps.missing_dependencies():
+        if error is None and not private_env.missing_dependencies():
             bar.pushSuccess(_tr("DMS2F-HAD"),
                             _tr("Dependencies installed in {env}.").format(env=env))
             return

@@ -13,7 +13,7 @@ from qgis.core import Qgis, QgsApplication, QgsRasterLayer
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtWidgets import QAction
 
-from .. import deps
+from .. import private_env
 from . import log_bridge
 from .provider import Dms2fProvider
 
@@ -61,7 +61,7 @@ class Dms2fPlugin:
         if self.provider is not None:
             return
         log_bridge.install()
-        activation = deps.LAST_ACTIVATION or deps.activate_private_env()
+        activation = private_env.LAST_ACTIVATION or private_env.activate_private_env()
         LOG.info("Python dependencies: %s", activation.message)
         self.provider = Dms2fProvider()
         if not QgsApplication.processingRegistry().addProvider(self.provider):

@@ -68,7 +68,8 @@ def test_zip_content(zip_path):
         names = archive.namelist()
     assert all(name.startswith("dms2f_had/") for name in names)
     for required in ("metadata.txt", "__init__.py", "LICENSE", "requirements.txt",
-                     "dms2f_plugin/deps.py", "dms2f_plugin/qgis/plugin.py",
+                     "dms2f_plugin/deps.py", "dms2f_plugin/private_env.py",
+                     "dms2f_plugin/qgis/plugin.py",
                      "resources/sample/san_diego_sample.tif", "resources/sample/PROVENANCE.md"):
         assert f"dms2f_had/{required}" in names, required
     for banned in ("tests/", ".ci/", "scripts/", "benchmarks/", "Makefile", "__pycache__",

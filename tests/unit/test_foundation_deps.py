@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dms2f_had.dms2f_plugin import deps
+from dms2f_had.dms2f_plugin import deps, private_env
 
 FAKE = "dms2f_fake_torch_pkg"
 DEP = "dms2f_fake_sympy_pkg"
@@ -49,36 +49,36 @@ def clean_path(monkeypatch):
 
 def test_site_packages_for_running_python(tmp_path):
     env = make_env(tmp_path / "env")
-    assert deps.site_packages(env) is not None
-    assert deps.site_packages(env).is_dir()
+    assert private_env.site_packages(env) is not None
+    assert private_env.site_packages(env).is_dir()
 
 
 def test_env_of_other_python_version_is_ignored(tmp_path):
     env = make_env(tmp_path / "env", version="3.2")
-    assert deps.site_packages(env) is None
+    assert private_env.site_packages(env) is None
 
 
 def test_folder_without_pyvenv_cfg_is_not_an_env(tmp_path):
-    assert deps.site_packages(tmp_path) is None
+    assert private_env.site_packages(tmp_path) is None
 
 
 def test_activate_appends_never_prepends(tmp_path, clean_path):
     env = make_env(tmp_path / "env")
     first = sys.path[0]
-    result = deps.activate_private_env([tmp_path / "missing", env], module=FAKE)
+    result = private_env.activate_private_env([tmp_path / "missing", env], module=FAKE)
     assert result.action == "appended"
     assert result.env == env
     assert sys.path[-1] == str(result.site_packages)
     assert sys.path[0] == first
     assert importlib.import_module(FAKE).VALUE == 42
-    assert deps.LAST_ACTIVATION is result
+    assert private_env.LAST_ACTIVATION is result
 
 
 def test_activate_is_idempotent(tmp_path, clean_path):
     env = make_env(tmp_path / "env")
-    deps.activate_private_env([env], module=FAKE)
+    private_env.activate_private_env([env], module=FAKE)
     length = len(sys.path)
-    again = deps.activate_private_env([env], module=FAKE)
+    again = private_env.activate_private_env([env], module=FAKE)
     assert again.action == "importable"
     assert len(sys.path) == length
 
@@ -86,21 +86,21 @@ def test_activate_is_idempotent(tmp_path, clean_path):
 def test_activate_skips_env_without_the_module(tmp_path, clean_path):
     empty = make_env(tmp_path / "empty", module=None)
     full = make_env(tmp_path / "full")
-    result = deps.activate_private_env([empty, full], module=FAKE)
+    result = private_env.activate_private_env([empty, full], module=FAKE)
     assert result.env == full
 
 
 def test_activate_does_nothing_when_importable(tmp_path, clean_path):
     env = make_env(tmp_path / "env", module="json")
     before = list(sys.path)
-    result = deps.activate_private_env([env], module="json")
+    result = private_env.activate_private_env([env], module="json")
     assert result.action == "importable"
     assert sys.path == before
 
 
 def test_activate_not_found_says_how_to_install(tmp_path, clean_path):
     before = list(sys.path)
-    result = deps.activate_private_env([tmp_path / "nothing"], module=FAKE)
+    result = private_env.activate_private_env([tmp_path / "nothing"], module=FAKE)
     assert result.action == "not-found"
     assert "deps.py install" in result.message
     assert str(tmp_path / "nothing") in result.message
@@ -108,21 +108,21 @@ def test_activate_not_found_says_how_to_install(tmp_path, clean_path):
 
 
 def test_missing_dependencies_does_not_import():
-    assert deps.missing_dependencies(["json", FAKE + "_absent"]) == [FAKE + "_absent"]
+    assert private_env.missing_dependencies(["json", FAKE + "_absent"]) == [FAKE + "_absent"]
     assert FAKE + "_absent" not in sys.modules
 
 
 def test_candidate_order_env_var_first(monkeypatch, tmp_path):
-    monkeypatch.setenv(deps.ENV_VAR, str(tmp_path / "mine"))
-    envs = deps.candidate_envs()
+    monkeypatch.setenv(private_env.ENV_VAR, str(tmp_path / "mine"))
+    envs = private_env.candidate_envs()
     assert envs[0] == tmp_path / "mine"
-    assert envs[1] == deps.PLUGIN_ROOT / ".venv"
-    assert envs[2] == deps.default_private_env()
+    assert envs[1] == private_env.PLUGIN_ROOT / ".venv"
+    assert envs[2] == private_env.default_private_env()
 
 
 def test_candidates_without_env_var(monkeypatch):
-    monkeypatch.delenv(deps.ENV_VAR, raising=False)
-    assert deps.candidate_envs() == [deps.PLUGIN_ROOT / ".venv", deps.default_private_env()]
+    monkeypatch.delenv(private_env.ENV_VAR, raising=False)
+    assert private_env.candidate_envs() == [private_env.PLUGIN_ROOT / ".venv", private_env.default_private_env()]
 
 
 @pytest.mark.parametrize(
@@ -138,13 +138,13 @@ def test_user_data_dir_per_platform(monkeypatch, tmp_path, plat, expected):
     monkeypatch.setattr(Path, "home", classmethod(lambda cls: tmp_path / "home"))
     monkeypatch.delenv("XDG_DATA_HOME", raising=False)
     monkeypatch.setenv("APPDATA", str(tmp_path / "appdata"))
-    assert deps.user_data_dir() == tmp_path / expected
+    assert private_env.user_data_dir() == tmp_path / expected
 
 
 def test_xdg_data_home_is_honoured(monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    assert deps.default_private_env() == tmp_path / "xdg" / "dms2f_had" / "venv"
+    assert private_env.default_private_env() == tmp_path / "xdg" / "dms2f_had" / "venv"
 
 
 def test_base_python_when_executable_is_qgis(monkeypatch):
@@ -174,7 +174,7 @@ def test_requirements_file_ships_and_never_names_numpy():
     text = deps.REQUIREMENTS.read_text(encoding="utf-8")
     names = [line.split("==")[0].strip().lower() for line in text.splitlines()
              if line.strip() and not line.startswith("#")]
-    assert set(deps.REQUIRED) <= set(names)
+    assert set(private_env.REQUIRED) <= set(names)
     assert "numpy" not in names and "gdal" not in names
 
 
@@ -201,16 +201,16 @@ def test_install_private_env_keeps_system_numpy(tmp_path, monkeypatch, clean_pat
     env = deps.install_private_env(lines.append, env=tmp_path / "venv")
     assert deps.env_python(env).is_file()
     assert any("venv" in line for line in lines if line.startswith("$ "))
-    site = deps.site_packages(env)
+    site = private_env.site_packages(env)
     assert site is not None
     assert not (site / "numpy").exists(), "pip installed a second numpy into the private env"
 
 
 def test_install_target_follows_env_var(monkeypatch, tmp_path):
-    monkeypatch.delenv(deps.ENV_VAR, raising=False)
-    assert deps.install_target() == deps.default_private_env()
-    monkeypatch.setenv(deps.ENV_VAR, str(tmp_path / "mine"))
-    assert deps.install_target() == tmp_path / "mine"
+    monkeypatch.delenv(private_env.ENV_VAR, raising=False)
+    assert private_env.install_target() == private_env.default_private_env()
+    monkeypatch.setenv(private_env.ENV_VAR, str(tmp_path / "mine"))
+    assert private_env.install_target() == tmp_path / "mine"
     assert deps.install_command()[0] == str(deps.env_python(tmp_path / "mine"))
 
 
@@ -221,7 +221,7 @@ def test_top_level_modules(tmp_path):
     (tmp_path / "_ext.cpython-311-x86_64-linux-gnu.so").write_bytes(b"")
     (tmp_path / "pkg-1.0.dist-info").mkdir()
     (tmp_path / "some.pth").write_text("", encoding="utf-8")
-    assert deps.top_level_modules(tmp_path) == {"pkg", "mod", "_ext"}
+    assert private_env.top_level_modules(tmp_path) == {"pkg", "mod", "_ext"}
 
 
 def test_private_copy_wins_over_qgis_copy_that_is_too_old(tmp_path, clean_path):
@@ -230,8 +230,8 @@ def test_private_copy_wins_over_qgis_copy_that_is_too_old(tmp_path, clean_path):
     add_package(system, DEP, "qgis-old")
     sys.path.insert(0, str(system))
     env = make_env(tmp_path / "env")
-    add_package(deps.site_packages(env), DEP, "private-new")
-    result = deps.activate_private_env([env], module=FAKE)
+    add_package(private_env.site_packages(env), DEP, "private-new")
+    result = private_env.activate_private_env([env], module=FAKE)
     assert DEP in result.preferred and FAKE in result.preferred
     assert importlib.import_module(DEP).VALUE == "private-new"
     assert sys.path[-1] == str(result.site_packages), "still appended, never prepended"
@@ -239,10 +239,10 @@ def test_private_copy_wins_over_qgis_copy_that_is_too_old(tmp_path, clean_path):
 
 def test_qgis_owned_and_loaded_modules_never_come_from_private_env(tmp_path, clean_path):
     env = make_env(tmp_path / "env")
-    site = deps.site_packages(env)
+    site = private_env.site_packages(env)
     for name in ("numpy", "osgeo", "json"):
         add_package(site, name, "private")
-    result = deps.activate_private_env([env], module=FAKE)
+    result = private_env.activate_private_env([env], module=FAKE)
     assert not {"numpy", "osgeo", "json"} & set(result.preferred)
     import numpy
 
@@ -253,8 +253,8 @@ def test_qgis_owned_and_loaded_modules_never_come_from_private_env(tmp_path, cle
 
 def test_finder_installed_once_per_env(tmp_path, clean_path):
     env = make_env(tmp_path / "env")
-    site = deps.site_packages(env)
-    deps.PrivateEnvFinder.install(site)
-    deps.PrivateEnvFinder.install(site)
-    mine = [f for f in sys.meta_path if isinstance(f, deps.PrivateEnvFinder) and f.site == str(site)]
+    site = private_env.site_packages(env)
+    private_env.PrivateEnvFinder.install(site)
+    private_env.PrivateEnvFinder.install(site)
+    mine = [f for f in sys.meta_path if isinstance(f, private_env.PrivateEnvFinder) and f.site == str(site)]
     assert len(mine) == 1

@@ -186,9 +186,9 @@ class Dms2fAlgorithm(QgsProcessingAlgorithm):
 
     def dependency_problem(self) -> str | None:
         """Return what to install when the deep-learning dependencies are missing, else None."""
-        from ... import deps
+        from ... import private_env
 
-        missing = deps.missing_dependencies()
+        missing = private_env.missing_dependencies()
         if not missing:
             return None
         return self.tr("{algorithm} needs Python packages that are not installed: {missing}. Install "
