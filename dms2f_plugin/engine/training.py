@@ -31,9 +31,6 @@ class FitSchedule:
         lr_final: learning rate at the last step as a fraction of ``lr``; the rate follows a
             cosine from ``lr`` down to ``lr * lr_final`` (1.0: constant).
         weight_decay: Adam weight decay.
-        ema_decay: when above 0, the fitted network is the exponential moving average of the
-            weights (and batch-norm statistics) over the steps, with this decay per step; 0
-            returns the weights of the last step.
         max_blocks: most distinct blocks sampled from a scene (bounds memory on large scenes).
         hole_probability: probability per batch that every block gets one zeroed 3x3 hole.
     """
@@ -43,7 +40,6 @@ class FitSchedule:
     lr: float = 5e-4
     lr_final: float = 1.0
     weight_decay: float = 1e-4
-    ema_decay: float = 0.0
     max_blocks: int = 1024
     hole_probability: float = 0.5
 
@@ -62,8 +58,8 @@ def train_network(
     Batches walk through seeded permutations of the blocks (epochs); with probability
     ``schedule.hole_probability`` a batch is corrupted with one 3x3 hole per block and the loss
     compares the reconstruction with the clean block (MSE + 0.1 L1). The learning rate follows
-    the schedule's fixed cosine (or stays constant); with ``schedule.ema_decay`` the returned
-    network holds the moving average of the weights instead of the last step's.
+    the schedule's fixed cosine (or stays constant). The network of the last step is returned:
+    no checkpoint is picked, by loss or otherwise.
 
     Args:
         network: a ``models.Dms2fHad`` (moved to ``device`` here).
@@ -74,7 +70,7 @@ def train_network(
         progress: progress sink; cancel is honoured between steps.
 
     Returns:
-        The fitted network (or its weight average), in eval mode.
+        The fitted network, in eval mode.
 
     Raises:
         InputError: when there are no blocks to fit on.
@@ -93,12 +89,6 @@ def train_network(
     optimiser = torch.optim.Adam(network.parameters(), lr=schedule.lr, weight_decay=schedule.weight_decay)
     annealing = torch.optim.lr_scheduler.CosineAnnealingLR(
         optimiser, T_max=max(1, schedule.steps), eta_min=schedule.lr * schedule.lr_final)
-    averaged = None
-    if schedule.ema_decay > 0:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-        averaged = AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(schedule.ema_decay),
-                                 use_buffers=True)
     data = torch.from_numpy(np.ascontiguousarray(blocks, dtype=np.float32))  # (n, C, 16, 16)
     order = np.empty(0, dtype=np.int64)
     started = time.perf_counter()
@@ -115,15 +105,13 @@ def train_network(
         loss.backward()
         optimiser.step()
         annealing.step()
-        if averaged is not None:
-            averaged.update_parameters(network)
         loss_value = float(loss.detach())
         progress.set_progress(100.0 * (step + 1) / schedule.steps)
     LOG.info(
         "Fitted %d steps of %d blocks in %.1f s (final loss %.5f)",
         schedule.steps, schedule.batch_size, time.perf_counter() - started, loss_value,
     )
-    return (network if averaged is None else averaged.module).eval()
+    return network.eval()
 
 
 def reconstruct_blocks(network, blocks: np.ndarray, *, device, batch_size: int = 64) -> np.ndarray:
