@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from osgeo import ogr
+from osgeo import gdal, ogr
 from qgis_support import EPSG, GEOTRANSFORM, TARGETS, read_raster, same_crs
 
 pytestmark = pytest.mark.usefixtures("dms2f_plugin")
@@ -136,3 +136,13 @@ def test_detect_fast_preset_then_apply_saved_model(scene, tmp_path):
                                               "OUTPUT": str(again)})
     second = assert_same_grid(result["OUTPUT"])
     assert np.allclose(first, second, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_detect_fitting_steps_parameter_reaches_the_engine(scene, tmp_path):
+    score = tmp_path / "score.tif"
+    run("dms2f:detect_anomalies", {"INPUT": scene.cube, "DEVICE": 1, "STEPS": 3, "TILE_SIZE": 32,
+                                   "OUTPUT": str(score)})
+    metadata = gdal.Open(str(score)).GetMetadata()
+    assert metadata["method"] == "dms2f" and metadata["preset"] == "fast"
+    assert metadata["steps"] == "3"
