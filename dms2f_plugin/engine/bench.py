@@ -210,6 +210,9 @@ def _steps(method: str, preset: str, steps: Optional[int]) -> Optional[int]:
 
 
 def _worker(argv: list[str]) -> int:
+    from .device import passive_openmp_wait
+
+    passive_openmp_wait()
     scene, method, preset, seed, threads, steps = argv
     logging.basicConfig(level=logging.WARNING)
     print(json.dumps(run_one(Path(scene), method, preset, int(seed), int(threads) or None,

@@ -216,6 +216,9 @@ def _one_line(message: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dms2f-had`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    from .device import passive_openmp_wait
+
+    passive_openmp_wait()
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((i for i, token in enumerate(argv) if not token.startswith("-")), None)
     if first is not None and argv[first] == "bench":  # bench parses its own options (--help)

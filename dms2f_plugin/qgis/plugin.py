@@ -42,6 +42,9 @@ class Dms2fPlugin:
     """
 
     def __init__(self, iface: object | None) -> None:
+        from ..engine.device import passive_openmp_wait
+
+        passive_openmp_wait()  # before anything loads torch in this QGIS process
         self.iface = iface
         self.provider: Dms2fProvider | None = None
         self.layer_action: QAction | None = None
