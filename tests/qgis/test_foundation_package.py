@@ -119,10 +119,10 @@ out = {"available": "dms2f_had" in utils.available_plugins,
        "loaded": utils.loadPlugin("dms2f_had"),
        "started": utils.startProcessingPlugin("dms2f_had")}
 import dms2f_had
-from dms2f_had.dms2f_plugin import deps
+from dms2f_had.dms2f_plugin import private_env
 out["file"] = dms2f_had.__file__
-out["activation"] = deps.LAST_ACTIVATION.action if deps.LAST_ACTIVATION else None
-out["torch"] = deps.missing_dependencies(["torch"]) == []
+out["activation"] = private_env.LAST_ACTIVATION.action if private_env.LAST_ACTIVATION else None
+out["torch"] = private_env.missing_dependencies(["torch"]) == []
 provider = registry.providerById("dms2f")
 out["algorithms"] = sorted(a.id() for a in provider.algorithms()) if provider else []
 out["unloaded"] = utils.unloadPlugin("dms2f_had")

@@ -57,7 +57,7 @@ def test_enable_is_idempotent(env):
 def test_qgis_python_finds_torch_in_checkout_venv(tmp_path):
     """QGIS's own interpreter (not the venv) loads the plugin and finds torch by itself."""
     code = ("import sys; sys.path.append(sys.argv[1]); import dms2f_had; "
-            "from dms2f_had.dms2f_plugin import deps; a = deps.activate_private_env(); "
+            "from dms2f_had.dms2f_plugin import private_env; a = private_env.activate_private_env(); "
             "import torch, numpy; print(a.action, a.site_packages, numpy.__file__)")
     env = qgis_headless.headless_env(PLUGINS, tmp_path / "profile")
     proc = subprocess.run(["/usr/bin/python3", "-c", code, str(PLUGINS)], env=env,

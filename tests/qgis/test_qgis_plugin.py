@@ -128,9 +128,9 @@ def test_layer_action_opens_detection_for_raster_layers_and_is_removed(free_prov
 
 def test_missing_torch_is_offered_at_start_and_in_the_plugin_menu(free_provider_slot, monkeypatch):
     import dms2f_had
-    from dms2f_had.dms2f_plugin import deps
+    from dms2f_had.dms2f_plugin import private_env
 
-    monkeypatch.setattr(deps, "missing_dependencies", lambda *args: ["torch", "numba"])
+    monkeypatch.setattr(private_env, "missing_dependencies", lambda *args: ["torch", "numba"])
     iface = RecordingIface()
     plugin = dms2f_had.classFactory(iface)
     plugin.initGui()
@@ -173,7 +173,7 @@ def test_algorithms_have_help_groups_and_advanced_flags(dms2f_plugin, alg_id):
             assert label.lower() in help_text.lower(), (alg_id, label)
     advanced = {d.name() for d in alg.parameterDefinitions()
                 if d.flags() & QgsProcessingParameterDefinition.FlagAdvanced}
-    assert advanced <= {"SEED", "THREADS", "TILE_SIZE"}
+    assert advanced <= {"SEED", "STEPS", "THREADS", "TILE_SIZE"}
     assert advanced >= ({"THREADS", "TILE_SIZE"} & {d.name() for d in alg.parameterDefinitions()})
 
 
