@@ -22,10 +22,8 @@ try:
 except ImportError:  # run as a plain script: ``python3 deps.py install``
     import private_env  # type: ignore[no-redef]
 
-ENV_VAR = private_env.ENV_VAR
-PLUGIN_ROOT = private_env.PLUGIN_ROOT
 #: Pinned requirements installed into the private environment.
-REQUIREMENTS = PLUGIN_ROOT / "requirements.txt"
+REQUIREMENTS = private_env.PLUGIN_ROOT / "requirements.txt"
 #: Packages QGIS owns: pinned to the running versions while pip works, so pip never replaces them.
 PROTECTED = ("numpy", "scipy", "GDAL")
 
@@ -59,7 +57,7 @@ def base_python() -> Path:
         if exe.is_file():
             return exe
     raise FileNotFoundError(
-        f"No Python {ver} interpreter found next to {sys.executable}; set {ENV_VAR} to an "
+        f"No Python {ver} interpreter found next to {sys.executable}; set {private_env.ENV_VAR} to an "
         f"environment made with 'python{ver} -m venv --system-site-packages' instead."
     )
 
@@ -186,7 +184,7 @@ def diagnostics_report() -> str:
         "DMS2F-HAD diagnostics",
         f"python: {sys.version.split()[0]} ({sys.executable})",
         f"platform: {platform.platform()}",
-        f"plugin folder: {PLUGIN_ROOT}",
+        f"plugin folder: {private_env.PLUGIN_ROOT}",
         f"private env lookup: {', '.join(str(p) for p in private_env.candidate_envs())}",
         f"private env active: {activation.message if activation else 'not activated yet'}",
     ]

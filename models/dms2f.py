@@ -84,22 +84,31 @@ class SpectralBranch(nn.Module):
             The descriptor broadcast to every pixel, (b, width, S, S).
         """
         batch, width, side, _ = x.shape
-        spectra = _to_tokens(x).reshape(-1, width)  # (b*S*S, width)
-        bias = self.conv7.bias + self.conv3.bias  # (1,)
-        spectra = torch.addmm(bias, spectra, self.channel_conv_matrix(width))  # (b*S*S, width)
+        spectra = self.mix_channels(_to_tokens(x).reshape(-1, width))  # (b*S*S, width)
         pooled = self.dropout(spectra).reshape(batch, side * side, width).mean(1)  # (b, width)
         padded = F.pad(pooled, (0, self.cfg.padded_width - width))  # (b, padded_width)
         groups = padded.unfold(1, self.cfg.group_size, self.cfg.group_step)  # (b, n_groups, group_size)
         feature = self.head(self.mamba(groups).flatten(1))  # (b, width)
         return feature[:, :, None, None].expand(-1, -1, side, side)  # (b, width, S, S)
 
-    def channel_conv_matrix(self, width: int) -> Tensor:
-        """``identity + conv7 + conv3`` along the channel axis as one (width, width) matrix.
+    def mix_channels(self, spectra: Tensor) -> Tensor:
+        """``spectra + conv7(spectra) + conv3(spectra)`` along the channel axis of each pixel.
 
-        ``spectra @ M + b7 + b3`` equals ``spectra + conv7(spectra) + conv3(spectra)`` for
-        ``spectra`` of shape (n, 1, width) (zero padded convs, the parity test holds it to that):
-        one small matrix product instead of two single-channel convolutions over every pixel,
-        whose backward dominated the branch on the CPU.
+        Computed as one small matrix product (:meth:`channel_conv_matrix`) instead of two
+        single-channel convolutions over every pixel, whose backward dominated the branch on the
+        CPU; the parity test holds it to the two zero-padded Conv1d.
+
+        Args:
+            spectra: one spectrum per row, (n, width).
+
+        Returns:
+            Mixed spectra, (n, width).
+        """
+        bias = self.conv7.bias + self.conv3.bias  # (1,)
+        return torch.addmm(bias, spectra, self.channel_conv_matrix(spectra.shape[1]))  # (n, width)
+
+    def channel_conv_matrix(self, width: int) -> Tensor:
+        """``identity + conv7 + conv3`` (biases aside) as one (width, width) matrix.
 
         Args:
             width: channels per pixel.
@@ -107,8 +116,7 @@ class SpectralBranch(nn.Module):
         Returns:
             M with ``M[i, o]`` the weight of input channel ``i`` in output channel ``o``.
         """
-        weight = self.conv7.weight.new_zeros(7)  # (7,) taps at channel offsets -3 .. 3
-        weight = weight + self.conv7.weight.reshape(7) + F.pad(self.conv3.weight.reshape(3), (2, 2))
+        weight = self.conv7.weight.reshape(7) + F.pad(self.conv3.weight.reshape(3), (2, 2))  # (7,)
         matrix = torch.eye(width, dtype=weight.dtype, device=weight.device)  # (width, width)
         for tap in range(7):
             offset = tap - 3  # output o reads input o + offset

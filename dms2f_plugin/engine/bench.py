@@ -41,7 +41,7 @@ def run_one(scene: Path, method: str, preset: str, seed: int, threads: Optional[
 
     out = Path(tempfile.mkdtemp(prefix="dms2f-bench-")) / "score.tif"
     result = detect(str(scene), str(out), method=method, preset=preset, seed=seed, threads=threads,
-                    steps=steps if method == "dms2f" else None)
+                    steps=steps)
     peak_kb = _peak_rss_kb()
     fit_s = result.fit_seconds or 0.0
     return {"fit_s": round(fit_s, 3), "detect_s": round(result.seconds - fit_s, 3),

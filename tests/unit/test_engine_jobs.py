@@ -17,6 +17,7 @@ from dms2f_had.dms2f_plugin.engine.errors import (
     OutputError,
     RasterReadError,
 )
+from dms2f_had.dms2f_plugin.engine.fit import fit_schedule
 
 
 @pytest.fixture
@@ -193,7 +194,7 @@ def fake_dms2f(monkeypatch):
         calls.update(preset=preset, device=device, seed=seed, threads=threads, steps=steps,
                      bands=source.band_count)
         progress.set_progress(100.0)
-        return _FakeFitted(source.band_indices, steps or 123)
+        return _FakeFitted(source.band_indices, fit_schedule(preset, steps).steps)
 
     monkeypatch.setattr(jobs, "_dms2f_parts", lambda: (fit_scene, _FakeScorer))
     return calls

@@ -14,7 +14,7 @@ STEPS = 6
 
 
 class _Recorder:
-    """A progress sink that keeps the network's state and learning rate after every step."""
+    """A progress sink that keeps a copy of the network's state after every step."""
 
     def __init__(self, network: torch.nn.Module) -> None:
         self.network, self.states = network, []
