@@ -6,7 +6,7 @@ implementations, and self-describing model files.
 
 from __future__ import annotations
 
-from .checkpoint import load_model, save_model
+from .checkpoint import LoadedModel, load_model, save_model
 from .config import PRESETS, Dms2fConfig
 from .dms2f import Dms2fHad
 from .errors import BandMismatchError, ConfigError, ModelError, ModelFileError
@@ -23,6 +23,7 @@ __all__ = [
     "PRESETS",
     "BandMismatchError",
     "ConfigError",
+    "LoadedModel",
     "Dms2fConfig",
     "Dms2fHad",
     "ModelError",

@@ -4,6 +4,9 @@ The safetensors ``__metadata__`` holds one entry, ``dms2f_had``, a JSON object::
 
     {"format": "dms2f-had-model", "format_version": 1, "config": {...Dms2fConfig...},
      "metadata": {...caller's: package version, normalisation, band indices, wavelengths...}}
+
+Besides the network's weights the file may hold the caller's own tensors (statistics computed at
+fit time), stored under the :data:`EXTRA_PREFIX` and handed back apart from the weights.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, NamedTuple, Optional, Union
 
 import torch
 
@@ -24,12 +27,28 @@ FORMAT_NAME = "dms2f-had-model"
 FORMAT_VERSION = 1
 HEADER_KEY = "dms2f_had"
 REFIT = "re-fit and save the model again"
+EXTRA_PREFIX = "extra/"
 _PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # pickle protocol >= 2; zip archive of torch.save
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def save_model(path: PathLike, model: Dms2fHad, metadata: Mapping[str, Any]) -> None:
+class LoadedModel(NamedTuple):
+    """What :func:`load_model` returns.
+
+    Attributes:
+        network: the network in eval mode.
+        metadata: the caller's metadata as saved.
+        extra_tensors: the caller's extra tensors as saved (empty when none were).
+    """
+
+    network: Dms2fHad
+    metadata: dict[str, Any]
+    extra_tensors: dict[str, torch.Tensor]
+
+
+def save_model(path: PathLike, model: Dms2fHad, metadata: Mapping[str, Any],
+               extra_tensors: Optional[Mapping[str, torch.Tensor]] = None) -> None:
     """Write ``model`` and ``metadata`` to a safetensors file (atomically: temporary file, rename).
 
     Args:
@@ -37,6 +56,8 @@ def save_model(path: PathLike, model: Dms2fHad, metadata: Mapping[str, Any]) -> 
         model: the network; its config is stored with the weights.
         metadata: JSON-serialisable facts the caller needs back (package version, normalisation
             min/max, band indices, wavelengths...).
+        extra_tensors: the caller's named tensors to keep with the weights (statistics of the
+            fit); returned by :func:`load_model` as ``extra_tensors``.
 
     Raises:
         ModelFileError: when ``metadata`` is not JSON-serialisable.
@@ -50,6 +71,8 @@ def save_model(path: PathLike, model: Dms2fHad, metadata: Mapping[str, Any]) -> 
     except (TypeError, ValueError) as err:
         raise ModelFileError(f"model metadata is not JSON-serialisable: {err}") from err
     tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    for name, tensor in (extra_tensors or {}).items():
+        tensors[EXTRA_PREFIX + name] = tensor.detach().cpu().contiguous()
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -63,7 +86,7 @@ def save_model(path: PathLike, model: Dms2fHad, metadata: Mapping[str, Any]) -> 
 
 def load_model(
     path: PathLike, *, expected_bands: int | None = None, device: torch.device | str = "cpu"
-) -> tuple[Dms2fHad, dict[str, Any]]:
+) -> LoadedModel:
     """Read a model written by :func:`save_model`; never unpickles anything.
 
     Args:
@@ -72,7 +95,7 @@ def load_model(
         device: device to put the model on.
 
     Returns:
-        The network in eval mode, and the caller's metadata as saved.
+        The network in eval mode, the caller's metadata and the caller's extra tensors.
 
     Raises:
         ModelFileError: for a missing, truncated, corrupt or pickle file, or a file of another
@@ -89,12 +112,14 @@ def load_model(
         raise BandMismatchError(
             f"model {path} was fitted on {config.bands} bands, raster has {expected_bands}; "
             "use a model fitted on this band set or re-fit")
+    extras = {name[len(EXTRA_PREFIX):]: tensors.pop(name) for name in list(tensors)
+              if name.startswith(EXTRA_PREFIX)}
     model = Dms2fHad(config)
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as err:
         raise ModelFileError(f"model file {path} does not match its config ({err}); {REFIT}") from err
-    return model.to(device).eval(), header["metadata"]
+    return LoadedModel(model.to(device).eval(), header["metadata"], extras)
 
 
 def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from .errors import CancelledError, Dms2fError
+from .local_background import DEFAULT_LOCAL_WINDOW
 
 PROG = "dms2f-had"
 LOGGER = logging.getLogger(__name__)
@@ -85,6 +86,13 @@ def _add_detect_options(p: argparse.ArgumentParser, *, fitting: bool) -> None:
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch")
 
 
+def _add_local_window(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--local-window", type=int, metavar="N", default=DEFAULT_LOCAL_WINDOW,
+                   help="DMS2F: subtract the median score of the N x N neighbourhood (odd; keeps "
+                   "targets under about N*N/2 pixels; 0 = off; default "
+                   f"{DEFAULT_LOCAL_WINDOW})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``dms2f-had`` argument parser."""
     common = _common()
@@ -103,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="detector (default: dms2f)")
     _add_detect_options(p, fitting=True)
     p.add_argument("--save-model", metavar="PATH", help="also save the fitted DMS2F model")
+    _add_local_window(p)
     p.add_argument("--inner-window", type=int, default=5, help="LRX guard window (default 5)")
     p.add_argument("--outer-window", type=int, default=21, help="LRX outer window (default 21)")
     p.add_argument("--tile-size", type=int, default=512, help="I/O tile edge (default 512)")
@@ -119,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", metavar="INPUT")
     p.add_argument("output", metavar="OUTPUT")
     _add_detect_options(p, fitting=False)
+    _add_local_window(p)
     p.add_argument("--tile-size", type=int, default=512, help="I/O tile edge (default 512)")
 
     p = sub.add_parser("threshold", parents=[common], help="score -> mask (+ polygons)",
@@ -136,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print ROC AUC, AUC(D,tau), AUC(F,tau) of SCORE.")
     p.add_argument("score", metavar="SCORE")
     p.add_argument("ground_truth", metavar="GROUND_TRUTH", help="raster (nonzero = anomaly) "
-                   "on the score's grid, or polygons")
+                   "on the score's grid, polygons, or the benchmark .mat scene")
     p.add_argument("--plot", metavar="ROC.png", help="draw the ROC curve")
     p.add_argument("--report", metavar="REPORT.html", help="write an HTML report")
 
@@ -161,7 +171,7 @@ def _run(args: argparse.Namespace, progress: Any | None, out: TextIO) -> int:
         r = jobs.detect(args.input, args.output, method=args.method, bands=args.bands,
                         preset=args.preset, device=args.device, seed=args.seed,
                         threads=args.threads, steps=args.steps, save_model=args.save_model,
-                        inner_window=args.inner_window, outer_window=args.outer_window,
+                        local_window=args.local_window, inner_window=args.inner_window, outer_window=args.outer_window,
                         tile_size=args.tile_size, progress=progress)
         print(f"wrote {r.output_path} ({r.method}, {r.width}x{r.height}x{r.bands}, "
               f"{r.seconds:.1f} s on {r.device})", file=out)
@@ -172,7 +182,8 @@ def _run(args: argparse.Namespace, progress: Any | None, out: TextIO) -> int:
         print(f"wrote {r.model_path} ({r.bands} bands, {r.seconds:.1f} s on {r.device})", file=out)
     elif args.command == "apply":
         r = jobs.apply_model(args.model, args.input, args.output, device=args.device,
-                             threads=args.threads, tile_size=args.tile_size, progress=progress)
+                             threads=args.threads, local_window=args.local_window,
+                             tile_size=args.tile_size, progress=progress)
         print(f"wrote {r.output_path} ({r.seconds:.1f} s on {r.device})", file=out)
     elif args.command == "threshold":
         t = jobs.threshold(args.score, args.mask, method=args.method, value=args.value,

@@ -1,10 +1,11 @@
-"""Tile scorer for a fitted DMS2F-HAD network: residual norm of overlap-averaged reconstructions.
+"""Tile scorer for a fitted DMS2F-HAD network: calibrated residual of overlap-averaged reconstructions.
 
 For each tile the scorer cuts every global-grid block that touches the core (the read window has
 a halo of one block), reconstructs them in eval mode, averages the overlapping reconstructions
-back onto the core pixels and scores each pixel with the L2 norm over bands of
-``reconstruction - input`` (both normalised). See :mod:`.blocks` for why the result does not
-depend on the tile size.
+back onto the core pixels and scores each pixel's residual ``reconstruction - input`` (both
+normalised) with the fitted model's :class:`~.residual_score.ResidualCalibration`. See
+:mod:`.blocks` for why the result does not depend on the tile size; the local background
+correction is a separate wrapper (:mod:`.local_background`).
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class Dms2fScorer:
             accumulator.add(self._reconstruct(blocks), batch)
         rows, cols = core.slices_in(read_window)
         residual = accumulator.result() - data[:, rows, cols]  # (C, ch, cw)
-        score = np.sqrt(np.einsum("chw,chw->hw", residual, residual))  # (ch, cw)
+        score = self.fitted.calibration.score(residual)  # (ch, cw)
         score[~valid[rows, cols]] = np.nan
         return score.astype(np.float32)
 

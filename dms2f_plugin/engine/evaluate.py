@@ -145,8 +145,10 @@ def evaluate_arrays(scores: np.ndarray, labels: np.ndarray) -> Evaluation:
 
 
 def _ground_truth_on_grid(path: PathLike, score: RasterSource) -> tuple[np.ndarray, np.ndarray]:
-    """``(labels, usable)`` uint8/bool ``(H, W)`` of a raster or vector ground truth."""
+    """``(labels, usable)`` uint8/bool ``(H, W)`` of a raster, vector or .mat ground truth."""
     text = os.fspath(path)
+    if text.lower().endswith(".mat"):
+        return _mat_ground_truth(path, score)
     with quiet_gdal():
         vector = gdal.OpenEx(text, gdal.OF_VECTOR)
     if vector is not None and vector.GetLayerCount() > 0 and \
@@ -174,6 +176,21 @@ def _ground_truth_on_grid(path: PathLike, score: RasterSource) -> tuple[np.ndarr
                            "pixel by pixel anyway.")
         cube, usable = truth.read_window(truth.full_window)  # (bands, H, W), (H, W)
     return (cube[0] != 0).astype(np.uint8), usable
+
+
+def _mat_ground_truth(path: PathLike, score: RasterSource) -> tuple[np.ndarray, np.ndarray]:
+    """The ground-truth map of a benchmark .mat scene, checked against the score's size."""
+    from .matfile import load_mat
+
+    labels = load_mat(path).ground_truth
+    if labels is None:
+        raise InputError(f"'{path}' holds no ground-truth map; give a ground-truth raster or "
+                         "polygons instead.")
+    if labels.shape != (score.height, score.width):
+        raise InputError(
+            f"Ground truth in '{path}' is {labels.shape[1]} x {labels.shape[0]} pixels but the "
+            f"score raster is {score.width} x {score.height}; score that scene itself.")
+    return (labels != 0).astype(np.uint8), np.ones(labels.shape, dtype=bool)
 
 
 def evaluate_rasters(score_path: PathLike, ground_truth_path: PathLike) -> Evaluation:

@@ -1,4 +1,5 @@
-"""Fit DMS2F-HAD to one scene: normalisation pass, block sampling, fixed-schedule training.
+"""Fit DMS2F-HAD to one scene: normalisation pass, block sampling, fixed-schedule training, and
+the calibration of the residual score on the scene's own blocks.
 
 Nothing here reads ground truth. The schedule of each preset (:data:`SCHEDULES`) is fixed in
 advance and is the same for every scene; memory is bounded by ``FitSchedule.max_blocks``
@@ -18,6 +19,7 @@ import numpy as np
 from .blocks import BLOCK_SIZE, extract_blocks, grid_block_origins
 from .errors import InputError, ModelFileError
 from .progress import NullProgress, Progress, SubProgress, check_cancel
+from .residual_score import ResidualCalibration, calibrate_on_blocks
 from .training import FitSchedule, train_network
 from .window import Window
 
@@ -78,6 +80,7 @@ class FittedModel:
     Attributes:
         network: the fitted ``models.Dms2fHad`` in eval mode.
         normalisation: the scaling the network was fitted with.
+        calibration: the statistics of its residuals that turn a residual into a score.
         band_indices: 1-based bands of the source raster it was fitted on.
         wavelengths_nm: their wavelengths, when the raster said.
         preset: the preset name.
@@ -90,6 +93,7 @@ class FittedModel:
 
     network: Any
     normalisation: Normalisation
+    calibration: ResidualCalibration
     band_indices: tuple[int, ...]
     wavelengths_nm: Optional[tuple[float, ...]]
     preset: str
@@ -108,11 +112,16 @@ class FittedModel:
 
         The caller validates the path and makes the write atomic (``jobs._save_model``).
         """
+        import torch
+
         from ...models import save_model
         from ..metadata import plugin_version
 
-        save_model(str(path), self.network, metadata={
+        arrays = {f"calibration.{name}": torch.from_numpy(np.ascontiguousarray(value))
+                  for name, value in self.calibration.to_arrays().items()}
+        save_model(str(path), self.network, extra_tensors=arrays, metadata={
             "normalisation": self.normalisation.to_dict(),
+            "calibration": self.calibration.to_metadata(),
             "band_indices": list(self.band_indices),
             "wavelengths_nm": None if self.wavelengths_nm is None else list(self.wavelengths_nm),
             "preset": self.preset,
@@ -141,13 +150,21 @@ class FittedModel:
         from ...models import ModelError, load_model
 
         try:
-            network, meta = load_model(str(path), expected_bands=expected_bands, device=device)
+            network, meta, extras = load_model(str(path), expected_bands=expected_bands,
+                                               device=device)
         except ModelError as exc:
             raise ModelFileError(str(exc)) from exc
+        if "calibration" not in meta and "normalisation" in meta:
+            raise ModelFileError(
+                f"'{path}' was written by an earlier version of the plugin, whose models carry no "
+                "residual calibration; fit the model again with this version.")
         try:
             wavelengths = meta.get("wavelengths_nm")
+            calibration = ResidualCalibration.from_parts(meta["calibration"], {
+                name: extras[f"calibration.{name}"].numpy() for name in ("mean", "whiten")})
             return cls(network=network.eval(),
                        normalisation=Normalisation.from_dict(meta["normalisation"]),
+                       calibration=calibration,
                        band_indices=tuple(int(b) for b in meta["band_indices"]),
                        wavelengths_nm=None if wavelengths is None else tuple(wavelengths),
                        preset=str(meta.get("preset", "?")), seed=int(meta.get("seed", 0)),
@@ -174,7 +191,7 @@ def scene_normalisation(source: "RasterSource", progress: Optional[Progress] = N
 
 
 def sample_blocks(source: "RasterSource", norm: Normalisation, *, max_blocks: int, seed: int,
-                  progress: Optional[Progress] = None) -> np.ndarray:
+                  progress: Optional[Progress] = None) -> tuple[np.ndarray, np.ndarray]:
     """Read up to ``max_blocks`` normalised grid blocks, sampled uniformly over the scene.
 
     Blocks with fewer than :data:`MIN_VALID_FRACTION` valid pixels are skipped. The raster is
@@ -182,7 +199,8 @@ def sample_blocks(source: "RasterSource", norm: Normalisation, *, max_blocks: in
     bounded by ``max_blocks`` and the window size.
 
     Returns:
-        float32 ``(n, bands, 16, 16)``.
+        float32 blocks ``(n, bands, 16, 16)`` and which of their pixels are valid raster pixels
+        ``(n, 16, 16)`` (False at nodata and where a block runs past the raster's edge).
     """
     progress = progress or NullProgress()
     origins = grid_block_origins(source.full_window, source.height, source.width)  # (N, 2)
@@ -190,6 +208,7 @@ def sample_blocks(source: "RasterSource", norm: Normalisation, *, max_blocks: in
     if len(origins) > max_blocks:
         origins = origins[np.sort(rng.choice(len(origins), size=max_blocks, replace=False))]
     kept: list[np.ndarray] = []
+    kept_valid: list[np.ndarray] = []
     tiles = [(r, c) for r in range(0, source.height, _READ_TILE)
              for c in range(0, source.width, _READ_TILE)]
     for i, (r, c) in enumerate(tiles):
@@ -202,14 +221,16 @@ def sample_blocks(source: "RasterSource", norm: Normalisation, *, max_blocks: in
             cube, valid = source.read_window(window)  # (C, h, w), (h, w)
             here = origins[inside]  # (k, 2)
             blocks = extract_blocks(norm.apply(cube, valid), here, window)  # (k, C, 16, 16)
-            fraction = extract_blocks(valid[None].astype(np.float32), here, window).mean(axis=(1, 2, 3))
-            kept.append(blocks[fraction >= MIN_VALID_FRACTION])
+            masks = extract_blocks(valid[None], here, window)[:, 0]  # (k, 16, 16), False outside
+            enough = masks.mean(axis=(1, 2)) >= MIN_VALID_FRACTION
+            kept.append(blocks[enough])
+            kept_valid.append(masks[enough])
         progress.set_progress(100.0 * (i + 1) / len(tiles))
     if sum(len(k) for k in kept) == 0:
         raise InputError(
             f"'{source.path}' has no 16 x 16 block with at least {MIN_VALID_FRACTION:.0%} valid "
             "pixels to fit on. Check the nodata value, or use the RX detector on sparse data.")
-    return np.concatenate(kept)
+    return np.concatenate(kept), np.concatenate(kept_valid)
 
 
 def fit_schedule(preset: str, steps: Optional[int] = None) -> FitSchedule:
@@ -240,7 +261,8 @@ def fit_scene(source: "RasterSource", *, preset: str = "fast", device: str = "au
         seed: seeds weights, block sampling, order and corruption.
         threads: CPU threads for torch (None keeps the default).
         steps: optimiser steps instead of the preset's (None keeps the preset's stopping rule).
-        progress: 0-10 % statistics, 10-20 % sampling, 20-100 % training.
+        progress: 0-10 % statistics, 10-20 % sampling, 20-100 % training (the calibration of
+            the score on the scene's own blocks follows, in a second or two).
 
     Returns:
         The fitted model.
@@ -267,15 +289,17 @@ def fit_scene(source: "RasterSource", *, preset: str = "fast", device: str = "au
             f"{config.group_size} (one spectral group). Select more bands, or use the RX detector.")
     started = time.perf_counter()
     norm = scene_normalisation(source, SubProgress(progress, 0, 10))
-    blocks = sample_blocks(source, norm, max_blocks=schedule.max_blocks, seed=seed,
-                           progress=SubProgress(progress, 10, 20))  # (n, C, 16, 16)
+    blocks, valid = sample_blocks(source, norm, max_blocks=schedule.max_blocks, seed=seed,
+                                  progress=SubProgress(progress, 10, 20))  # (n, C, 16, 16)
     torch.manual_seed(seed)
     network = Dms2fHad(config)
     LOG.info("Fitting DMS2F-HAD (preset %s, %d bands, %d blocks, %d steps) on %s",
              preset, source.band_count, len(blocks), schedule.steps, torch_device)
     network = train_network(network, blocks, schedule, seed=seed, device=torch_device,
                             progress=SubProgress(progress, 20, 100))
-    return FittedModel(network=network, normalisation=norm, band_indices=source.band_indices,
+    calibration = calibrate_on_blocks(network, blocks, valid, device=torch_device)
+    return FittedModel(network=network, normalisation=norm, calibration=calibration,
+                       band_indices=source.band_indices,
                        wavelengths_nm=source.wavelengths_nm, preset=preset, seed=seed,
                        raster_band_count=source.info.band_count, steps=schedule.steps,
                        fit_seconds=time.perf_counter() - started)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from .errors import InputError, ModelFileError, user_errors
+from .local_background import DEFAULT_LOCAL_WINDOW, check_local_window, with_local_background
 from .map_jobs import evaluate, import_mat, threshold
 from .progress import NullProgress, Progress, SubProgress
 from .raster import BandSpec, RasterSource, open_raster
@@ -37,11 +38,23 @@ MIN_BANDS = 2
 DEFAULT_BATCH_SIZE = 64
 
 
-def _check_common(method: str, tile_size: int) -> None:
+def _check_common(method: str, tile_size: int, local_window: int) -> None:
     if method not in METHODS:
         raise InputError(f"Unknown method '{method}'; use one of {', '.join(METHODS)}.")
     if tile_size < 16:
         raise InputError(f"tile_size {tile_size} is too small; use 256 or more (default 512).")
+    try:
+        check_local_window(local_window)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _dms2f_scorer(scorer_cls: Any, fitted: Any, source: RasterSource, device: Any,
+                  local_window: int) -> TileScorer:
+    """The DMS2F-HAD scorer, with the local background removed unless ``local_window`` is 0."""
+    scorer = scorer_cls(fitted, source.height, source.width, device=device,
+                        batch_size=DEFAULT_BATCH_SIZE)
+    return with_local_background(scorer, local_window, source.height, source.width)
 
 
 def _usable_source(input_path: PathLike, bands: BandSpec) -> RasterSource:
@@ -77,7 +90,7 @@ def _save_model(fitted: Any, model_path: Path) -> None:
 def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f",
            bands: BandSpec = None, preset: str = "fast", device: str = "auto", seed: int = 0,
            threads: int | None = None, steps: int | None = None,
-           save_model: PathLike | None = None,
+           save_model: PathLike | None = None, local_window: int = DEFAULT_LOCAL_WINDOW,
            inner_window: int = 5, outer_window: int = 21, tile_size: int = 512,
            progress: Progress | None = None) -> DetectResult:
     """Detect anomalies in a raster and write a float32 score GeoTIFF on the same grid.
@@ -94,6 +107,9 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
         threads: CPU threads for torch (None = default).
         steps: DMS2F optimiser steps instead of the preset's (None = the preset's).
         save_model: also save the fitted DMS2F model here (written after detection succeeds).
+        local_window: DMS2F only: subtract the median score of this odd neighbourhood from each
+            score (removes broad bright backgrounds, keeps targets under about half its area);
+            0 turns it off.
         inner_window: LRX guard window (odd).
         outer_window: LRX outer window (odd, > inner).
         tile_size: I/O tile edge in pixels; bounds memory, never changes the result.
@@ -105,7 +121,7 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
     Raises:
         InputError, RasterReadError, OutputError, DependencyError, CancelledError.
     """
-    _check_common(method, tile_size)
+    _check_common(method, tile_size, local_window)
     started = time.perf_counter()
     progress = progress or NullProgress()
     out = validate_output_path(output_path, inputs=[input_path])
@@ -127,13 +143,13 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
                                steps=steps, progress=SubProgress(progress, 0, 60))
             fit_seconds = time.perf_counter() - started
             torch_device = resolve_device(device)
-            scorer: TileScorer = scorer_cls(fitted, source.height, source.width,
-                                            device=torch_device, batch_size=DEFAULT_BATCH_SIZE)
+            scorer = _dms2f_scorer(scorer_cls, fitted, source, torch_device, local_window)
             used = str(torch_device)
-            meta.update(preset=preset, seed=str(seed), steps=str(fitted.steps))
+            meta.update(preset=preset, seed=str(seed), steps=str(fitted.steps),
+                        local_window=str(local_window))
             rest = SubProgress(progress, 60, 100)
         else:
-            scorer = _rx_scorer(source, method, inner_window, outer_window,
+            scorer: TileScorer = _rx_scorer(source, method, inner_window, outer_window,
                                 SubProgress(progress, 0, 30))
             used, rest = "cpu", SubProgress(progress, 30, 100)
             if method == "lrx":
@@ -230,7 +246,8 @@ def _open_for_model(fitted: Any, input_path: PathLike, model_path: PathLike) -> 
 
 @user_errors
 def apply_model(model_path: PathLike, input_path: PathLike, output_path: PathLike, *,
-                device: str = "auto", threads: int | None = None, tile_size: int = 512,
+                device: str = "auto", threads: int | None = None,
+                local_window: int = DEFAULT_LOCAL_WINDOW, tile_size: int = 512,
                 progress: Progress | None = None) -> DetectResult:
     """Score a raster with a saved DMS2F-HAD model (no fitting).
 
@@ -240,6 +257,7 @@ def apply_model(model_path: PathLike, input_path: PathLike, output_path: PathLik
         output_path: the score GeoTIFF.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         threads: CPU threads for torch.
+        local_window: odd neighbourhood whose median score is subtracted (0 = off).
         tile_size: I/O tile edge.
         progress: progress/cancel sink.
 
@@ -250,7 +268,7 @@ def apply_model(model_path: PathLike, input_path: PathLike, output_path: PathLik
         ModelFileError: missing, corrupt, unsafe (pickle) or mismatching model file.
         InputError, RasterReadError, OutputError, DependencyError, CancelledError.
     """
-    _check_common("dms2f", tile_size)
+    _check_common("dms2f", tile_size, local_window)
     started = time.perf_counter()
     progress = progress or NullProgress()
     out = validate_output_path(output_path, inputs=[input_path, model_path])
@@ -266,11 +284,11 @@ def apply_model(model_path: PathLike, input_path: PathLike, output_path: PathLik
     fitted = FittedModel.load(model_path, device=str(torch_device))
     with _open_for_model(fitted, input_path, model_path) as source:
         check_usable(source.statistics(progress=SubProgress(progress, 0, 10)), source.path)
-        scorer = scorer_cls(fitted, source.height, source.width, device=torch_device,
-                            batch_size=DEFAULT_BATCH_SIZE)
+        scorer = _dms2f_scorer(scorer_cls, fitted, source, torch_device, local_window)
         summary = score_raster(source, out, scorer, tile_size=tile_size,
                                progress=SubProgress(progress, 10, 100),
-                               metadata={"method": "dms2f", "model": os.fspath(model_path)})
+                               metadata={"method": "dms2f", "model": os.fspath(model_path),
+                                         "local_window": str(local_window)})
         return DetectResult(output_path=out, method="dms2f", device=str(torch_device),
                             seconds=time.perf_counter() - started, fit_seconds=None,
                             width=source.width, height=source.height, bands=source.band_count,

@@ -42,8 +42,8 @@ def saved(tmp_path, model):
 
 
 def test_round_trip_restores_weights_config_and_metadata(saved, model):
-    loaded, metadata = load_model(saved, expected_bands=7)
-    assert metadata == METADATA
+    loaded, metadata, extras = load_model(saved, expected_bands=7)
+    assert metadata == METADATA and extras == {}
     assert loaded.config == model.config and not loaded.training
     expected = model.state_dict()
     for name, tensor in loaded.state_dict().items():
@@ -51,6 +51,18 @@ def test_round_trip_restores_weights_config_and_metadata(saved, model):
     x = torch.rand(2, 7, 16, 16)
     with torch.no_grad():
         assert torch.equal(loaded(x), model(x))
+
+
+def test_extra_tensors_come_back_apart_from_the_weights(tmp_path, model):
+    path = tmp_path / "extra.safetensors"
+    extras = {"calibration.mean": torch.arange(7, dtype=torch.float64),
+              "calibration.whiten": torch.eye(7, 3, dtype=torch.float64)}
+    save_model(path, model, METADATA, extra_tensors=extras)
+    loaded = load_model(path)
+    assert set(loaded.extra_tensors) == set(extras)
+    for name, tensor in extras.items():
+        assert torch.equal(loaded.extra_tensors[name], tensor), name
+    assert set(loaded.network.state_dict()) == set(model.state_dict())  # weights load strictly
 
 
 def test_header_describes_the_model(saved):

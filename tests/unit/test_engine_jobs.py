@@ -203,7 +203,8 @@ def fake_dms2f(monkeypatch):
 def test_dms2f_branch_contract_and_model_saved_after_success(scene, tmp_path, fake_dms2f):
     path, _ = scene
     result = jobs.detect(path, tmp_path / "s.tif", bands="1-6", preset="paper", device="cpu",
-                         seed=7, threads=1, steps=9, save_model=tmp_path / "m.model", tile_size=16)
+                         seed=7, threads=1, steps=9, save_model=tmp_path / "m.model", tile_size=16,
+                         local_window=0)
     assert fake_dms2f == {"preset": "paper", "device": "cpu", "seed": 7, "threads": 1, "steps": 9,
                           "bands": 6}
     assert result.device == "cpu" and result.fit_seconds is not None
