@@ -135,14 +135,20 @@ def test_detect_fast_preset_then_apply_saved_model(scene, tmp_path):
     result = run("dms2f:detect_with_model", {"INPUT": scene.cube, "MODEL": str(model), "DEVICE": 1,
                                               "OUTPUT": str(again)})
     second = assert_same_grid(result["OUTPUT"])
-    assert np.allclose(first, second, rtol=1e-4, atol=1e-5)
+    assert np.allclose(first, second, rtol=1e-4, atol=1e-4)
+
+    plain = tmp_path / "plain.tif"  # the local background removal turned off
+    run("dms2f:detect_with_model", {"INPUT": scene.cube, "MODEL": str(model), "DEVICE": 1,
+                                    "LOCAL_WINDOW": 0, "OUTPUT": str(plain)})
+    assert gdal.Open(str(plain)).GetMetadata()["local_window"] == "0"
+    assert not np.allclose(assert_same_grid(str(plain)), first, atol=1e-3)
 
 
 @pytest.mark.slow
-def test_detect_fitting_steps_parameter_reaches_the_engine(scene, tmp_path):
+def test_detect_fitting_steps_and_local_window_reach_the_engine(scene, tmp_path):
     score = tmp_path / "score.tif"
     run("dms2f:detect_anomalies", {"INPUT": scene.cube, "DEVICE": 1, "STEPS": 3, "TILE_SIZE": 32,
-                                   "OUTPUT": str(score)})
+                                   "LOCAL_WINDOW": 21, "OUTPUT": str(score)})
     metadata = gdal.Open(str(score)).GetMetadata()
     assert metadata["method"] == "dms2f" and metadata["preset"] == "fast"
-    assert metadata["steps"] == "3"
+    assert metadata["steps"] == "3" and metadata["local_window"] == "21"

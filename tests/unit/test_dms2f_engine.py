@@ -134,3 +134,16 @@ def test_fit_schedule_steps_override_keeps_the_rest_of_the_preset() -> None:
         fit_schedule("fast", 0)
     with pytest.raises(InputError, match="Unknown preset 'slow'"):
         fit_schedule("slow")
+
+
+def test_model_file_without_calibration_asks_for_a_refit(scene: Path, tmp_path: Path) -> None:
+    """A model written before the score was calibrated cannot score the same way: refit."""
+    from dms2f_had.models import save_model
+
+    with open_raster(scene) as source:
+        fitted = _untrained(source)
+    old = tmp_path / "old.safetensors"
+    save_model(old, fitted.network, metadata={"normalisation": fitted.normalisation.to_dict(),
+                                              "band_indices": list(fitted.band_indices)})
+    with pytest.raises(ModelFileError, match="earlier version of the plugin.*fit the model again"):
+        FittedModel.load(old)

@@ -93,3 +93,19 @@ def test_subprocess_run(scene, tmp_path):
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines() == [bad.stderr.strip()]
     assert bad.stderr.startswith("dms2f-had: error: ") and "is the input file" in bad.stderr
+
+
+def test_evaluate_takes_the_benchmark_mat_as_ground_truth(had_dir, tmp_path, capsys):
+    scene = had_dir / "hydice-urban.mat"
+    assert cli.main(["detect", str(scene), str(tmp_path / "s.tif"), "--method", "rx"]) == 0
+    assert cli.main(["evaluate", str(tmp_path / "s.tif"), str(scene)]) == 0
+    auc = float(capsys.readouterr().out.split("auc=")[1].split()[0])
+    assert auc == pytest.approx(0.9824, abs=0.001)  # the bench's global RX on this scene
+
+
+def test_local_window_option_is_validated(scene, tmp_path, capsys):
+    image, _ = scene
+    code = cli.main(["detect", str(image), str(tmp_path / "s.tif"), "--local-window", "8"])
+    err = capsys.readouterr().err
+    assert code == 1 and "local_window must be 0 (off) or an odd number >= 3, got 8" in err
+    assert not (tmp_path / "s.tif").exists()

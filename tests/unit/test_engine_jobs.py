@@ -219,3 +219,22 @@ def test_dms2f_cancel_leaves_neither_score_nor_model(scene, tmp_path, fake_dms2f
         jobs.detect(path, tmp_path / "s.tif", device="cpu", save_model=tmp_path / "m.model",
                     tile_size=16, progress=CancelAfter(2))
     assert _files(tmp_path) == ["scene.tif"]
+
+
+def test_dms2f_local_window_removes_the_background_by_default(scene, tmp_path, fake_dms2f):
+    """The fake scores 1.0 everywhere: a constant background, which the local median removes."""
+    path, _ = scene
+    jobs.detect(path, tmp_path / "s.tif", device="cpu", tile_size=16)
+    assert np.all(read_band(tmp_path / "s.tif") == 0.0)
+    from osgeo import gdal
+
+    assert gdal.Open(str(tmp_path / "s.tif")).GetMetadata()["local_window"] == "15"
+
+
+@pytest.mark.parametrize("window", [4, 1, -3])
+def test_bad_local_window_is_refused_before_any_work(scene, tmp_path, fake_dms2f, window):
+    path, _ = scene
+    with pytest.raises(InputError, match=f"local_window must be 0 \\(off\\) or an odd number "
+                                         f">= 3, got {window}"):
+        jobs.detect(path, tmp_path / "s.tif", device="cpu", local_window=window)
+    assert fake_dms2f == {} and _files(tmp_path) == ["scene.tif"]

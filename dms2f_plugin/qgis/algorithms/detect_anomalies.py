@@ -40,8 +40,9 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
         "Dms2fAlgorithm",
         "Finds anomalous pixels (small targets, unusual materials) in a hyperspectral raster "
         "without training data: the DMS2F-HAD network (spatial and spectral Mamba branches with "
-        "gated fusion) is fitted to this scene to reconstruct its background, and each pixel's "
-        "reconstruction error becomes its anomaly score.\n\n"
+        "gated fusion) is fitted to this scene to reconstruct its background. Each pixel's "
+        "reconstruction error, measured against the scene's typical errors (its length and its "
+        "direction), becomes its anomaly score, relative to its neighbourhood.\n\n"
         "<b>Hyperspectral raster</b>: any multi-band raster read by GDAL (GeoTIFF, ENVI, ...).\n"
         "<b>Bands</b>: optional 1-based selection such as 1-10,15; empty uses all bands.\n"
         "<b>Preset</b>: <i>Fast</i> is a small network that fits a 100 x 100 scene on a 2-core "
@@ -52,11 +53,13 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
         "<b>Random seed</b>: the same seed gives the same scores on the same device.\n"
         "<b>Fitting steps</b> (advanced): 0 keeps the preset's fixed number, which the "
         "benchmark chose; more steps cost proportionally more time.\n"
+        + p.LOCAL_WINDOW_HELP +
         "<b>Save fitted model</b>: optional file to keep the fitted network, to score similar "
         "scenes later with 'Detect anomalies with a saved model'. When empty and a model folder "
         "is set in the provider options, the model is kept there.\n"
         "<b>Anomaly score</b>: float32 raster on the input grid (same CRS and geotransform); "
-        "higher means more anomalous. It opens with a heatmap style. The log names the device, "
+        "higher means more anomalous: about 0 for background, in units of the background's own "
+        "spread (targets typically score 10 or more). It opens with a heatmap style. The log names the device, "
         "preset and timings used. Requires PyTorch (the plugin offers to install it).")
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802, D102
@@ -74,6 +77,7 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
         self.add_advanced(QgsProcessingParameterNumber(
             STEPS, self.tr("Fitting steps (0: the preset's)"), QgsProcessingParameterNumber.Integer,
             defaultValue=0, minValue=0))
+        self.add_advanced(p.local_window())
         self.add_advanced(p.threads(defaults))
         self.add_advanced(p.tile_size())
         self.addParameter(QgsProcessingParameterFileDestination(
@@ -99,6 +103,7 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
             source, output, method="dms2f", bands=p.bands_value(self, parameters, context),
             preset=preset, device=device, seed=self.parameterAsInt(parameters, SEED, context),
             steps=self.parameterAsInt(parameters, STEPS, context) or None,
+            local_window=self.parameterAsInt(parameters, p.LOCAL_WINDOW, context),
             threads=p.threads_value(self, parameters, context),
             tile_size=self.parameterAsInt(parameters, p.TILE_SIZE, context),
             save_model=model or None, progress=progress), feedback)

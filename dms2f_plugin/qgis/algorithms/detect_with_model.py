@@ -31,6 +31,7 @@ class DetectWithModelAlgorithm(NetworkAlgorithm):
         "<b>Model file</b>: a .safetensors file written by 'Detect anomalies (DMS2F-HAD)' "
         "(weights, band list and normalisation; no code is ever loaded from it).\n"
         "<b>Device</b>: Auto uses a CUDA GPU when one is available.\n"
+        + p.LOCAL_WINDOW_HELP +
         "<b>Anomaly score</b>: float32 raster on the input grid (same CRS and geotransform); "
         "higher means more anomalous. Requires PyTorch (the plugin offers to install it).")
 
@@ -40,6 +41,7 @@ class DetectWithModelAlgorithm(NetworkAlgorithm):
         self.addParameter(QgsProcessingParameterFile(
             MODEL, self.tr("Model file"), fileFilter=self.tr(MODEL_FILTER)))
         self.addParameter(p.device(defaults))
+        self.add_advanced(p.local_window())
         self.add_advanced(p.threads(defaults))
         self.add_advanced(p.tile_size())
         self.addParameter(p.score_output())
@@ -56,6 +58,7 @@ class DetectWithModelAlgorithm(NetworkAlgorithm):
         result = self.run_engine(lambda progress: jobs.apply_model(
             model, source, output, device=p.device_value(self, parameters, context),
             threads=p.threads_value(self, parameters, context),
+            local_window=self.parameterAsInt(parameters, p.LOCAL_WINDOW, context),
             tile_size=self.parameterAsInt(parameters, p.TILE_SIZE, context),
             progress=progress), feedback)
         style_output(output, OutputKind.SCORE, context)

@@ -15,6 +15,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication
 
+from ...engine.local_background import DEFAULT_LOCAL_WINDOW
 from .. import settings
 
 INPUT = "INPUT"
@@ -23,6 +24,7 @@ BANDS = "BANDS"
 DEVICE = "DEVICE"
 THREADS = "THREADS"
 TILE_SIZE = "TILE_SIZE"
+LOCAL_WINDOW = "LOCAL_WINDOW"
 
 #: Default edge of the square processing tiles, in pixels.
 DEFAULT_TILE_SIZE = 512
@@ -63,6 +65,22 @@ def tile_size() -> QgsProcessingParameterNumber:
     return QgsProcessingParameterNumber(
         TILE_SIZE, _tr("Tile size (pixels)"), QgsProcessingParameterNumber.Integer,
         defaultValue=DEFAULT_TILE_SIZE, minValue=32, maxValue=8192)
+
+
+def local_window() -> QgsProcessingParameterNumber:
+    """``LOCAL_WINDOW``: odd neighbourhood whose median score is subtracted from each score."""
+    return QgsProcessingParameterNumber(
+        LOCAL_WINDOW, _tr("Local background window (pixels, odd; 0 = off)"),
+        QgsProcessingParameterNumber.Integer, defaultValue=DEFAULT_LOCAL_WINDOW, minValue=0,
+        maxValue=1001)
+
+
+#: The help text of ``LOCAL_WINDOW``, shared by the DMS2F algorithms.
+LOCAL_WINDOW_HELP = (
+    "<b>Local background window</b> (advanced): each score has the median score of this "
+    "neighbourhood subtracted, which removes broad bright backgrounds (sensor-edge strips, large "
+    "unusual fields) and keeps targets smaller than about half the window's area; 0 turns it "
+    "off. Raise it for large targets.\n")
 
 
 def score_output() -> QgsProcessingParameterRasterDestination:
