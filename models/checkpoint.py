@@ -122,16 +122,29 @@ def load_model(
     return LoadedModel(model.to(device).eval(), header["metadata"], extras)
 
 
+def _looks_like_safetensors(head: bytes, size: int) -> bool:
+    """A safetensors file: an 8-byte little-endian header length that fits, then a JSON object.
+
+    Checked before the pickle magic because a header length whose low byte is 0x80 makes a
+    safetensors file start like a pickle.
+    """
+    if len(head) < 9:
+        return False
+    header_length = int.from_bytes(head[:8], "little")
+    return 0 < header_length <= size - 8 and head[8:9] == b"{"
+
+
 def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Header object and tensors of a model file, after checking it is a safetensors file."""
     from safetensors import safe_open
 
     try:
         with open(path, "rb") as f:
-            magic = f.read(4)
+            head = f.read(9)
+            size = os.fstat(f.fileno()).st_size
     except OSError as err:
         raise ModelFileError(f"cannot read model file {path}: {err.strerror or err}") from err
-    if magic.startswith(_PICKLE_MAGIC):
+    if not _looks_like_safetensors(head, size) and head.startswith(_PICKLE_MAGIC):
         raise ModelFileError(
             f"{path} is a pickle/torch.save file; it is refused because loading it could run code. "
             f"Only .safetensors model files written by this plugin load; {REFIT}")

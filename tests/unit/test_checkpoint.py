@@ -65,6 +65,18 @@ def test_extra_tensors_come_back_apart_from_the_weights(tmp_path, model):
     assert set(loaded.network.state_dict()) == set(model.state_dict())  # weights load strictly
 
 
+def test_a_header_length_that_starts_like_a_pickle_still_loads(tmp_path, model):
+    """Regression: a header length whose low byte is 0x80 was refused as a pickle."""
+    path = tmp_path / "x80.safetensors"
+    for pad in range(256):
+        save_model(path, model, {**METADATA, "pad": "x" * pad})
+        if path.read_bytes()[0] == 0x80:
+            break
+    else:
+        pytest.fail("no padding gave a header length with low byte 0x80")
+    assert load_model(path).metadata["pad"] == "x" * pad
+
+
 def test_header_describes_the_model(saved):
     (size,) = struct.unpack("<Q", saved.read_bytes()[:8])
     header = json.loads(saved.read_bytes()[8 : 8 + size])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +25,11 @@ def _naive_median(scores: np.ndarray, window: int) -> np.ndarray:
     r = window // 2
     padded = np.pad(scores.astype(np.float64), r, mode="symmetric")
     out = np.empty(scores.shape)
-    for i in range(scores.shape[0]):
-        for j in range(scores.shape[1]):
-            out[i, j] = np.nanmedian(padded[i:i + window, j:j + window])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbourhoods give NaN
+        for i in range(scores.shape[0]):
+            for j in range(scores.shape[1]):
+                out[i, j] = np.nanmedian(padded[i:i + window, j:j + window])
     out[np.isnan(scores)] = np.nan
     return out
 

@@ -22,7 +22,7 @@ def test_background_scores_about_zero_in_robust_units() -> None:
     scores = calibration.score(pixels.reshape(3, 40, 100))  # (40, 100)
     assert scores.shape == (40, 100) and scores.dtype == np.float64
     assert abs(np.median(scores)) < 0.5
-    assert np.percentile(scores, 99) < 8.0
+    assert np.percentile(scores, 99) < 12.0  # two robust units, each O(1) for background
 
 
 def test_a_short_residual_in_a_rare_direction_outranks_a_long_ordinary_one() -> None:
