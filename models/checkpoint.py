@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Optional, Union
+from typing import Any, NamedTuple, Union
 
 import torch
 
@@ -48,7 +49,7 @@ class LoadedModel(NamedTuple):
 
 
 def save_model(path: PathLike, model: Dms2fHad, metadata: Mapping[str, Any],
-               extra_tensors: Optional[Mapping[str, torch.Tensor]] = None) -> None:
+               extra_tensors: Mapping[str, torch.Tensor] | None = None) -> None:
     """Write ``model`` and ``metadata`` to a safetensors file (atomically: temporary file, rename).
 
     Args:

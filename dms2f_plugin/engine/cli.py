@@ -171,7 +171,8 @@ def _run(args: argparse.Namespace, progress: Any | None, out: TextIO) -> int:
         r = jobs.detect(args.input, args.output, method=args.method, bands=args.bands,
                         preset=args.preset, device=args.device, seed=args.seed,
                         threads=args.threads, steps=args.steps, save_model=args.save_model,
-                        local_window=args.local_window, inner_window=args.inner_window, outer_window=args.outer_window,
+                        local_window=args.local_window, inner_window=args.inner_window,
+                        outer_window=args.outer_window,
                         tile_size=args.tile_size, progress=progress)
         print(f"wrote {r.output_path} ({r.method}, {r.width}x{r.height}x{r.bands}, "
               f"{r.seconds:.1f} s on {r.device})", file=out)

@@ -1,5 +1,7 @@
-"""Fit DMS2F-HAD to one scene: normalisation pass, block sampling, fixed-schedule training, and
-the calibration of the residual score on the scene's own blocks.
+"""Fit DMS2F-HAD to one scene: normalise, sample blocks, train, calibrate the score.
+
+Steps: a normalisation pass, block sampling, fixed-schedule training, and the calibration of the
+residual score on the scene's own blocks.
 
 Nothing here reads ground truth. The schedule of each preset (:data:`SCHEDULES`) is fixed in
 advance and is the same for every scene; memory is bounded by ``FitSchedule.max_blocks``

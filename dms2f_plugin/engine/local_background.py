@@ -77,7 +77,9 @@ class LocalBackgroundScorer:
 
     def __init__(self, inner: TileScorer, window: int, raster_height: int,
                  raster_width: int) -> None:
-        """Args:
+        """Wrap ``inner``.
+
+        Args:
             inner: the scorer whose scores are corrected.
             window: odd neighbourhood edge >= 3.
             raster_height: rows of the whole raster.

@@ -59,8 +59,8 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
         "is set in the provider options, the model is kept there.\n"
         "<b>Anomaly score</b>: float32 raster on the input grid (same CRS and geotransform); "
         "higher means more anomalous: about 0 for background, in units of the background's own "
-        "spread (targets typically score 10 or more). It opens with a heatmap style. The log names the device, "
-        "preset and timings used. Requires PyTorch (the plugin offers to install it).")
+        "spread (targets typically score 10 or more). It opens with a heatmap style. The log "
+        "names the device, preset and timings used. Requires PyTorch (the plugin offers to install it).")
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802, D102
         defaults = self.settings()
