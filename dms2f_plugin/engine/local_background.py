@@ -15,7 +15,6 @@ the core is cut out, so the result equals a whole-image run whatever the tile si
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
     from .window import Window
 
 DEFAULT_LOCAL_WINDOW = 15
-_NAN_ROWS = 32  # rows per chunk of the NaN-aware path (bounds its memory)
+_NAN_PIXELS = 16384  # pixels per chunk of the NaN-aware path (bounds its memory)
 
 
 def check_local_window(window: int) -> None:
@@ -50,19 +49,20 @@ def local_median(scores: np.ndarray, window: int) -> np.ndarray:
 
     values = scores.astype(np.float64)  # (h, w)
     invalid = np.isnan(values)
+    out = ndimage.median_filter(np.where(invalid, 0.0, values), size=window, mode="reflect")
     if not invalid.any():
-        return ndimage.median_filter(values, size=window, mode="reflect")
+        return out
+    # Only valid pixels with an invalid one in their neighbourhood need the NaN-aware median: on a
+    # raster with nodata borders that is a thin band, so the slow path stays cheap.
+    touched = ndimage.maximum_filter(invalid, size=window, mode="reflect") & ~invalid  # (h, w)
     radius = window // 2
     padded = np.pad(values, radius, mode="symmetric")  # (h + 2r, w + 2r), like mode="reflect"
-    out = np.full(values.shape, np.nan)  # (h, w)
-    for row in range(0, values.shape[0], _NAN_ROWS):
-        rows = min(_NAN_ROWS, values.shape[0] - row)
-        views = np.lib.stride_tricks.sliding_window_view(
-            padded[row:row + rows + 2 * radius], (window, window))  # (rows, w, window, window)
-        flat = views.reshape(rows, values.shape[1], -1)  # (rows, w, window^2)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbourhoods
-            out[row:row + rows] = np.nanmedian(flat, axis=-1)
+    views = np.lib.stride_tricks.sliding_window_view(padded, (window, window))  # (h, w, win, win)
+    rows, cols = np.nonzero(touched)  # (n,), (n,)
+    for start in range(0, len(rows), _NAN_PIXELS):
+        r, c = rows[start:start + _NAN_PIXELS], cols[start:start + _NAN_PIXELS]
+        neighbourhoods = views[r, c].reshape(len(r), -1)  # (m, window^2), the pixel itself valid
+        out[r, c] = np.nanmedian(neighbourhoods, axis=1)
     out[invalid] = np.nan
     return out
 
