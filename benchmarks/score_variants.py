@@ -27,43 +27,41 @@ from pathlib import Path
 
 import numpy as np
 
-from dms2f_had.dms2f_plugin.engine.blocks import BlockAccumulator, extract_blocks, grid_block_origins
+from dms2f_had.dms2f_plugin.engine.dms2f_scorer import Dms2fScorer
 from dms2f_had.dms2f_plugin.engine.evaluate import roc_auc
 from dms2f_had.dms2f_plugin.engine.fit import fit_scene
 from dms2f_had.dms2f_plugin.engine.local_background import local_median
 from dms2f_had.dms2f_plugin.engine.matfile import load_mat
 from dms2f_had.dms2f_plugin.engine.raster import open_raster
-from dms2f_had.dms2f_plugin.engine.rx import whitening_matrix
-from dms2f_had.dms2f_plugin.engine.training import reconstruct_blocks
+from dms2f_had.dms2f_plugin.engine.rx import GlobalRxScorer
+from dms2f_had.dms2f_plugin.engine.window import Window
 
 WINDOWS = (11, 15, 21, 31)
 
 
-def residual_cube(fitted, source) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised input and overlap-averaged residual of the whole scene, both ``(C, H, W)``."""
+def normalised_and_residual(fitted, source) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised input and residual of the whole scene, both ``(C, H, W)``, as the engine scores."""
     import torch
 
     full = source.full_window
     cube, valid = source.read_window(full)  # (C, H, W), (H, W)
-    data = fitted.normalisation.apply(cube, valid)  # (C, H, W)
-    origins = grid_block_origins(full, source.height, source.width)  # (n, 2)
-    blocks = extract_blocks(data, origins, full)  # (n, C, 16, 16)
-    accumulator = BlockAccumulator(full, data.shape[0])
-    accumulator.add(reconstruct_blocks(fitted.network, blocks, device=torch.device("cpu")), origins)
-    return data, accumulator.result() - data
+    scorer = Dms2fScorer(fitted, source.height, source.width, device=torch.device("cpu"))
+    residual = scorer.residual(cube, valid, full, full)  # (C, H, W)
+    return fitted.normalisation.apply(cube, valid), residual
 
 
 def global_rx(data: np.ndarray) -> np.ndarray:
     """Mahalanobis distance of every pixel to the scene's mean and covariance ``(H, W)``."""
     bands, h, w = data.shape
     pixels = data.reshape(bands, -1).astype(np.float64)  # (C, n)
-    z = whitening_matrix(np.cov(pixels)).T @ (pixels - pixels.mean(axis=1, keepdims=True))  # (k, n)
-    return np.sqrt(np.einsum("kn,kn->n", z, z)).reshape(h, w)
+    scorer = GlobalRxScorer(pixels.mean(axis=1), np.cov(pixels))
+    full = Window(0, 0, w, h)
+    return np.sqrt(scorer(data, np.ones((h, w), dtype=bool), full, full))  # (H, W), squared -> distance
 
 
 def variants(fitted, source) -> dict[str, np.ndarray]:
     """Every score map of one fitted network, by variant name."""
-    data, residual = residual_cube(fitted, source)
+    data, residual = normalised_and_residual(fitted, source)
     length = np.sqrt(np.einsum("chw,chw->hw", residual, residual))  # (H, W)
     calibrated = fitted.calibration.score(residual)  # (H, W), as the engine scores
     rx = global_rx(data)

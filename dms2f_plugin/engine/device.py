@@ -36,7 +36,7 @@ def passive_openmp_wait() -> None:
 
     Between torch's parallel regions the numba scan kernels run on Python threads. With
     OpenMP's default active wait, torch's idle worker threads spin on the same cores: inside
-    QGIS that doubled the demo's fit (300 steps on 2 cores: 105 s, against 61 s with a passive
+    QGIS that doubled the demo's fit (300 steps on 2 cores: 105 s, against 54 s with a passive
     wait). Sets ``OMP_WAIT_POLICY=PASSIVE`` only when the user has not set it and torch is not
     imported yet (the OpenMP runtime reads it once, when torch loads).
     """

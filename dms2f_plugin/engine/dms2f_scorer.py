@@ -64,6 +64,24 @@ class Dms2fScorer:
         Returns:
             float32 scores ``(core.height, core.width)``, NaN at invalid pixels.
         """
+        residual = self.residual(cube, valid, read_window, core)  # (C, ch, cw)
+        score = self.fitted.calibration.score(residual)  # (ch, cw)
+        score[~valid[core.slices_in(read_window)]] = np.nan
+        return score.astype(np.float32)
+
+    def residual(self, cube: np.ndarray, valid: np.ndarray, read_window: Window,
+                 core: Window) -> np.ndarray:
+        """Reconstruction minus input (both normalised) of the core pixels of one tile.
+
+        Args:
+            cube: raw values ``(bands, h, w)`` of ``read_window`` (0 at invalid pixels).
+            valid: validity ``(h, w)`` of ``read_window``.
+            read_window: the window ``cube`` covers (core plus halo, clipped to the raster).
+            core: the pixels whose residual is wanted.
+
+        Returns:
+            float32 ``(bands, core.height, core.width)``.
+        """
         data = self.fitted.normalisation.apply(cube, valid)  # (C, h, w)
         origins = grid_block_origins(core, self.height, self.width)  # (n, 2)
         accumulator = BlockAccumulator(core, data.shape[0])
@@ -74,10 +92,7 @@ class Dms2fScorer:
             blocks = extract_blocks(data, batch, read_window)  # (b, C, 16, 16)
             accumulator.add(self._reconstruct(blocks), batch)
         rows, cols = core.slices_in(read_window)
-        residual = accumulator.result() - data[:, rows, cols]  # (C, ch, cw)
-        score = self.fitted.calibration.score(residual)  # (ch, cw)
-        score[~valid[rows, cols]] = np.nan
-        return score.astype(np.float32)
+        return accumulator.result() - data[:, rows, cols]  # (C, ch, cw)
 
     def _reconstruct(self, blocks: np.ndarray) -> np.ndarray:
         """Reconstruct ``(b, C, 16, 16)`` blocks; on CUDA out-of-memory retry with smaller batches."""

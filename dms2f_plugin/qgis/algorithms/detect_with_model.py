@@ -29,7 +29,7 @@ class DetectWithModelAlgorithm(NetworkAlgorithm):
         "<b>Hyperspectral raster</b>: a raster with the same bands as the scene the model was "
         "fitted to (the model file records its band list and normalisation and checks them).\n"
         "<b>Model file</b>: a .safetensors file written by 'Detect anomalies (DMS2F-HAD)' "
-        "(weights, band list and normalisation; no code is ever loaded from it).\n"
+        "(weights, band list, normalisation and score calibration; no code is ever loaded from it).\n"
         "<b>Device</b>: Auto uses a CUDA GPU when one is available.\n"
         + p.LOCAL_WINDOW_HELP +
         "<b>Anomaly score</b>: float32 raster on the input grid (same CRS and geotransform); "
