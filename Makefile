@@ -1,11 +1,12 @@
 # DMS2F-HAD QGIS plugin: set up, test, demo and package on Debian 12.
 #
-#   make test     install what is missing (Debian packages, .venv, pinned packages), run pytest in real QGIS
-#                 (PYTEST_ARGS="-k deps -x" to narrow it)
+#   make test     install what is missing (Debian packages, .venv, pinned packages), run every test tier
+#                 but gpu in real, headless QGIS (PYTEST_ARGS="-k deps -x" to narrow it); one tier:
+#                 make test-unit | test-integration | test-qgis | test-gpu (CUDA machines only)
 #   make demo     run the detection through qgis_process on the shipped sample scene
 #   make package  build build/dms2f_had-<version>.zip for the QGIS plugin repository
 #   make bench    benchmark scenes in ../shared/data/had (BENCH_ARGS="--methods rx,lrx")
-#   make lint     ruff, when installed
+#   make lint     ruff (zero findings) and mypy on the engine's public API
 #   make clean    remove build outputs (make distclean also removes .venv)
 #
 # Everything is idempotent; with everything present the set-up costs well under a second.
@@ -30,7 +31,7 @@ export QGIS_CUSTOM_CONFIG_PATH := $(CURDIR)/build/qgis-profile
 export XDG_RUNTIME_DIR := $(CURDIR)/build/xdg-runtime
 export PIP_NO_INPUT := 1
 
-.PHONY: system venv dev test demo package bench lint sample icon clean distclean
+.PHONY: system venv dev test test-unit test-integration test-qgis test-gpu demo package bench lint sample icon models clean distclean
 
 system:
 	@scripts/ensure_system.sh $(APT_PACKAGES)
@@ -51,10 +52,25 @@ dev: venv
 	@$(PY) scripts/dev_setup.py
 	@mkdir -p build/xdg-runtime && chmod 700 build/xdg-runtime
 
-test: dev
-	@rc=0; $(PY) -m pytest tests -ra $(PYTEST_ARGS) || rc=$$?; \
+# pytest's "no tests collected" (exit 5) counts as a failure.
+PYTEST = rc=0; $(PY) -m pytest $(1) -ra $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treated as a failure" >&2; exit 1; fi; \
 	exit $$rc
+
+test: dev
+	@$(call PYTEST,tests -m "not gpu")
+
+test-unit: dev
+	@$(call PYTEST,tests/unit)
+
+test-integration: dev
+	@$(call PYTEST,tests/integration)
+
+test-qgis: dev
+	@$(call PYTEST,tests/qgis)
+
+test-gpu: dev
+	@$(call PYTEST,tests/gpu)
 
 demo: dev
 	$(PY) scripts/demo.py
@@ -65,10 +81,9 @@ package:
 bench: dev
 	$(VENV)/bin/dms2f-had bench --scenes $(SCENES) $(BENCH_ARGS)
 
-lint:
-	@if $(PY) -m ruff --version >/dev/null 2>&1; then $(PY) -m ruff check .; \
-	elif command -v ruff >/dev/null; then ruff check .; \
-	else echo "ruff is not installed (optional): .venv/bin/pip install ruff"; fi
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 # Regenerate committed resources (not needed for test/demo).
 sample: dev
@@ -76,6 +91,9 @@ sample: dev
 
 icon: dev
 	$(PY) scripts/make_icon.py
+
+models: dev
+	$(PY) scripts/make_models.py
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

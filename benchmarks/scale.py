@@ -70,7 +70,7 @@ def peak_rss_kb() -> int:
 
 def child(argv: list[str]) -> int:
     """Run the CLI in this process and report this process's own peak RSS."""
-    from dms2f_had.dms2f_plugin.engine.cli import main
+    from dms2f_had.dms2f_plugin.engine.app.cli import main
 
     code = main(argv)
     print(f"peak_rss_kb={peak_rss_kb()}", flush=True)

@@ -27,14 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-from dms2f_had.dms2f_plugin.engine.dms2f_scorer import Dms2fScorer
-from dms2f_had.dms2f_plugin.engine.evaluate import roc_auc
-from dms2f_had.dms2f_plugin.engine.fit import fit_scene
-from dms2f_had.dms2f_plugin.engine.local_background import local_median
-from dms2f_had.dms2f_plugin.engine.matfile import load_mat
-from dms2f_had.dms2f_plugin.engine.raster import open_raster
-from dms2f_had.dms2f_plugin.engine.rx import GlobalRxScorer
-from dms2f_had.dms2f_plugin.engine.window import Window
+from dms2f_had.dms2f_plugin.engine.detectors.dms2f_scorer import Dms2fScorer
+from dms2f_had.dms2f_plugin.engine.detectors.fitting import fit_scene
+from dms2f_had.dms2f_plugin.engine.detectors.local_background import local_median
+from dms2f_had.dms2f_plugin.engine.detectors.rx import GlobalRxScorer
+from dms2f_had.dms2f_plugin.engine.io.matfile import load_mat
+from dms2f_had.dms2f_plugin.engine.io.raster import open_raster
+from dms2f_had.dms2f_plugin.engine.io.window import Window
+from dms2f_had.dms2f_plugin.engine.products.evaluate import roc_auc
 
 WINDOWS = (11, 15, 21, 31)
 

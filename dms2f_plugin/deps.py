@@ -1,15 +1,15 @@
-"""Make the private environment that holds torch & co, and report on it (standard library only).
+"""Make the private environment that holds torch & co (standard library only).
 
 Run with QGIS's own Python as a plain script, ``python3 <plugin folder>/dms2f_plugin/deps.py
-install`` (or ``report``), or through the plugin's *Install Python dependencies* action. How the
-plugin finds and activates the environment, and why it is private, is :mod:`.private_env`.
+install`` (or ``report``, which prints :mod:`.diagnostics`' report), or through the plugin's
+*Install Python dependencies* action. How the plugin finds and activates the environment, and
+why it is private, is :mod:`.private_env`.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import platform
 import shutil
 import subprocess  # nosec B404 - argument lists only, never a shell
 import sys
@@ -18,8 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 try:
-    from . import private_env
+    from . import diagnostics, private_env
 except ImportError:  # run as a plain script: ``python3 deps.py install``
+    import diagnostics  # type: ignore[no-redef]
     import private_env  # type: ignore[no-redef]
 
 #: Pinned requirements installed into the private environment.
@@ -146,57 +147,6 @@ def _run(cmd: list[str], log: Log) -> None:
         raise subprocess.CalledProcessError(proc.returncode, cmd)
 
 
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _cuda_line() -> str:
-    if not private_env.findable("torch"):
-        return "CUDA: unknown (torch missing)"
-    try:
-        torch = importlib.import_module("torch")
-        if torch.cuda.is_available():
-            return f"CUDA: available, {torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
-        return "CUDA: not available (CPU only)"
-    except Exception as err:  # noqa: BLE001 - a report must never fail
-        return f"CUDA: torch import failed: {err!r}"
-
-
-#: (label, import name, distribution name) of each package in the report.
-_REPORTED = (
-    ("numpy", "numpy", "numpy"),
-    ("gdal", "osgeo", "GDAL"),
-    ("torch", "torch", "torch"),
-    ("numba", "numba", "numba"),
-    ("safetensors", "safetensors", "safetensors"),
-    ("mamba_ssm", "mamba_ssm", "mamba_ssm"),
-    ("causal_conv1d", "causal_conv1d", "causal_conv1d"),
-)
-
-
-def diagnostics_report() -> str:
-    """Return a plain-text report of the Python environment that users can paste in an issue."""
-    activation = private_env.LAST_ACTIVATION
-    lines = [
-        "DMS2F-HAD diagnostics",
-        f"python: {sys.version.split()[0]} ({sys.executable})",
-        f"platform: {platform.platform()}",
-        f"plugin folder: {private_env.PLUGIN_ROOT}",
-        f"private env lookup: {', '.join(str(p) for p in private_env.candidate_envs())}",
-        f"private env active: {activation.message if activation else 'not activated yet'}",
-    ]
-    for label, module, dist in _REPORTED:
-        where = private_env.origin(module) if private_env.findable(module) else "-"
-        lines.append(f"{label}: {_version(dist)} ({where})")
-    lines.append(_cuda_line())
-    missing = private_env.missing_dependencies()
-    lines.append(f"missing required: {', '.join(missing) if missing else 'none'}")
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python3 deps.py install|report``: install the private environment or print the report."""
     args = sys.argv[1:] if argv is None else argv
@@ -207,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if command == "report":
         private_env.activate_private_env()
-        print(diagnostics_report())
+        print(diagnostics.diagnostics_report())
         return 0
     print("usage: deps.py [install|report]", file=sys.stderr)
     return 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 from .checkpoint import LoadedModel, load_model, save_model
 from .config import PRESETS, Dms2fConfig
 from .dms2f import Dms2fHad
-from .errors import BandMismatchError, ConfigError, ModelError, ModelFileError
+from .errors import BandMismatchError, CheckpointError, ConfigError, ModelError
 from .objective import corrupt_blocks, reconstruction_loss
 from .scan import (
     scan_backend_name,
@@ -27,7 +27,7 @@ __all__ = [
     "Dms2fConfig",
     "Dms2fHad",
     "ModelError",
-    "ModelFileError",
+    "CheckpointError",
     "corrupt_blocks",
     "load_model",
     "reconstruction_loss",

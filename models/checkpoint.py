@@ -2,7 +2,7 @@
 
 The safetensors ``__metadata__`` holds one entry, ``dms2f_had``, a JSON object::
 
-    {"format": "dms2f-had-model", "format_version": 1, "config": {...Dms2fConfig...},
+    {"format": "dms2f-had-model", "format_version": 2, "config": {...Dms2fConfig...},
      "metadata": {...caller's: package version, normalisation, band indices, wavelengths...}}
 
 Besides the network's weights the file may hold the caller's own tensors (statistics computed at
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Union
@@ -22,10 +21,12 @@ import torch
 
 from .config import Dms2fConfig
 from .dms2f import Dms2fHad
-from .errors import BandMismatchError, ConfigError, ModelFileError
+from .errors import BandMismatchError, CheckpointError, ConfigError
 
 FORMAT_NAME = "dms2f-had-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Files of this version were written by plugin versions up to 0.2.x (another score schema).
+REFUSED_VERSIONS = {1: "0.2.x or older"}
 HEADER_KEY = "dms2f_had"
 REFIT = "re-fit and save the model again"
 EXTRA_PREFIX = "extra/"
@@ -50,7 +51,9 @@ class LoadedModel(NamedTuple):
 
 def save_model(path: PathLike, model: Dms2fHad, metadata: Mapping[str, Any],
                extra_tensors: Mapping[str, torch.Tensor] | None = None) -> None:
-    """Write ``model`` and ``metadata`` to a safetensors file (atomically: temporary file, rename).
+    """Write ``model`` and ``metadata`` to a safetensors file at exactly ``path``.
+
+    The caller makes the write atomic and checked (the engine's writer hands a temporary path).
 
     Args:
         path: destination file (conventionally ``*.safetensors``).
@@ -61,7 +64,7 @@ def save_model(path: PathLike, model: Dms2fHad, metadata: Mapping[str, Any],
             fit); returned by :func:`load_model` as ``extra_tensors``.
 
     Raises:
-        ModelFileError: when ``metadata`` is not JSON-serialisable.
+        CheckpointError: when ``metadata`` is not JSON-serialisable.
         OSError: when the file cannot be written.
     """
     from safetensors.torch import save_file
@@ -70,19 +73,11 @@ def save_model(path: PathLike, model: Dms2fHad, metadata: Mapping[str, Any],
         header = json.dumps({"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
                              "config": model.config.to_dict(), "metadata": dict(metadata)})
     except (TypeError, ValueError) as err:
-        raise ModelFileError(f"model metadata is not JSON-serialisable: {err}") from err
+        raise CheckpointError(f"model metadata is not JSON-serialisable: {err}") from err
     tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
     for name, tensor in (extra_tensors or {}).items():
         tensors[EXTRA_PREFIX + name] = tensor.detach().cpu().contiguous()
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={HEADER_KEY: header})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    save_file(tensors, str(path), metadata={HEADER_KEY: header})
 
 
 def load_model(
@@ -99,7 +94,7 @@ def load_model(
         The network in eval mode, the caller's metadata and the caller's extra tensors.
 
     Raises:
-        ModelFileError: for a missing, truncated, corrupt or pickle file, or a file of another
+        CheckpointError: for a missing, truncated, corrupt or pickle file, or a file of another
             format or a newer format version.
         BandMismatchError: when the model was fitted on a different band count.
     """
@@ -108,19 +103,37 @@ def load_model(
     try:
         config = Dms2fConfig.from_dict(header["config"])
     except (ConfigError, KeyError, TypeError) as err:
-        raise ModelFileError(f"model file {path} has an invalid config ({err}); {REFIT}") from err
+        raise CheckpointError(f"model file {path} has an invalid config ({err}); {REFIT}") from err
     if expected_bands is not None and config.bands != expected_bands:
         raise BandMismatchError(
             f"model {path} was fitted on {config.bands} bands, raster has {expected_bands}; "
             "use a model fitted on this band set or re-fit")
     extras = {name[len(EXTRA_PREFIX):]: tensors.pop(name) for name in list(tensors)
               if name.startswith(EXTRA_PREFIX)}
+    _check_shapes(path, config, tensors)
     model = Dms2fHad(config)
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as err:
-        raise ModelFileError(f"model file {path} does not match its config ({err}); {REFIT}") from err
+        raise CheckpointError(f"model file {path} does not match its config ({err}); {REFIT}") from err
     return LoadedModel(model.to(device).eval(), header["metadata"], extras)
+
+
+def _check_shapes(path: Path, config: Dms2fConfig, tensors: Mapping[str, torch.Tensor]) -> None:
+    """Compare the stored weights with the shapes ``config`` implies, before allocating any.
+
+    Raises:
+        CheckpointError: a missing, extra or differently shaped weight (the message names it).
+    """
+    with torch.device("meta"):
+        expected = {name: tuple(t.shape) for name, t in Dms2fHad(config).state_dict().items()}
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    wrong = [name for name in expected if name in tensors and tuple(tensors[name].shape) != expected[name]]
+    if missing or extra or wrong:
+        detail = (f"missing {missing[0]}" if missing else f"unexpected {extra[0]}" if extra else
+                  f"{wrong[0]} is {tuple(tensors[wrong[0]].shape)}, config implies {expected[wrong[0]]}")
+        raise CheckpointError(f"model file {path} does not match its config ({detail}); {REFIT}")
 
 
 def _looks_like_safetensors(head: bytes, size: int) -> bool:
@@ -144,9 +157,9 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
             head = f.read(9)
             size = os.fstat(f.fileno()).st_size
     except OSError as err:
-        raise ModelFileError(f"cannot read model file {path}: {err.strerror or err}") from err
+        raise CheckpointError(f"cannot read model file {path}: {err.strerror or err}") from err
     if not _looks_like_safetensors(head, size) and head.startswith(_PICKLE_MAGIC):
-        raise ModelFileError(
+        raise CheckpointError(
             f"{path} is a pickle/torch.save file; it is refused because loading it could run code. "
             f"Only .safetensors model files written by this plugin load; {REFIT}")
     try:
@@ -154,18 +167,23 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
             raw = (f.metadata() or {}).get(HEADER_KEY)
             tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118 - not a dict
     except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
-        raise ModelFileError(f"{path} is not a readable safetensors model file ({err}); {REFIT}") from err
+        raise CheckpointError(f"{path} is not a readable safetensors model file ({err}); {REFIT}") from err
     try:
         header = json.loads(raw) if raw is not None else None
     except ValueError as err:
-        raise ModelFileError(f"model file {path} has a corrupt header ({err}); {REFIT}") from err
+        raise CheckpointError(f"model file {path} has a corrupt header ({err}); {REFIT}") from err
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
-        raise ModelFileError(f"{path} is a safetensors file but not a DMS2F-HAD model; {REFIT}")
+        raise CheckpointError(f"{path} is a safetensors file but not a DMS2F-HAD model; {REFIT}")
     if not isinstance(header.get("metadata"), dict):
-        raise ModelFileError(f"model file {path} has no metadata object; {REFIT}")
+        raise CheckpointError(f"model file {path} has no metadata object; {REFIT}")
     version = header.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ModelFileError(
-            f"model file {path} has format version {version!r}; this plugin reads up to "
+    if version in REFUSED_VERSIONS:
+        raise CheckpointError(
+            f"model file {path} has format version {version}, written by DMS2F-HAD "
+            f"{REFUSED_VERSIONS[version]}, whose models score differently; fit the model again "
+            "with this version")
+    if not isinstance(version, int) or isinstance(version, bool) or version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"model file {path} has format version {version!r}; this plugin reads version "
             f"{FORMAT_VERSION}: update the plugin or {REFIT}")
     return header, tensors

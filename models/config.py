@@ -7,8 +7,9 @@ named preset; edit that table to tune the CPU preset, nothing else needs to chan
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError
 
@@ -19,6 +20,16 @@ from .errors import ConfigError
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
     "fast": {"width": 32, "d_state": 16},
+}
+
+
+#: Inclusive bounds of every size (dropout: [low, high)). Far beyond any preset, they keep a
+#: hostile or corrupt model file from allocating gigabytes before its weights are compared.
+LIMITS: dict[str, tuple[float, float]] = {
+    "bands": (1, 4096), "width": (1, 1024), "d_state": (1, 256), "d_conv": (1, 16),
+    "expand": (1, 8), "spatial_depth": (0, 16), "spectral_depth": (0, 16),
+    "decoder_blocks": (0, 16), "decoder_depth": (0, 16), "group_size": (1, 1024),
+    "group_step": (1, 1024), "block_size": (3, 64), "dropout": (0.0, 1.0),
 }
 
 
@@ -59,18 +70,16 @@ class Dms2fConfig:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
+            low, high = LIMITS[f.name]
             if f.name == "dropout":
-                if not 0.0 <= value < 1.0:
-                    raise ConfigError(f"dropout must be in [0, 1), got {value}")
-            elif f.name in ("spatial_depth", "spectral_depth", "decoder_blocks", "decoder_depth"):
-                if int(value) != value or value < 0:
-                    raise ConfigError(f"{f.name} must be a non-negative integer, got {value!r}")
-            elif int(value) != value or value < 1:
-                raise ConfigError(f"{f.name} must be a positive integer, got {value!r}")
+                if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                        or not low <= value < high:
+                    raise ConfigError(f"dropout must be a number in [0, 1), got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ConfigError(f"{f.name} must be a whole number from {low} to {high}, "
+                                  f"got {value!r}")
         if self.group_size > self.width:
             raise ConfigError(f"group_size {self.group_size} exceeds width {self.width}")
-        if self.block_size < 3:
-            raise ConfigError(f"block_size must be at least 3 (one 3x3 hole), got {self.block_size}")
 
     @property
     def d_inner(self) -> int:

@@ -8,6 +8,8 @@ fusion -> LSS decoder blocks (Mamba over pixels + 3x3/5x5 convs) -> 1x1 conv bac
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F  # noqa: N812 - PyTorch convention
 from torch import nn
@@ -104,7 +106,7 @@ class SpectralBranch(nn.Module):
         Returns:
             Mixed spectra, (n, width).
         """
-        bias = self.conv7.bias + self.conv3.bias  # (1,)
+        bias = cast(Tensor, self.conv7.bias) + cast(Tensor, self.conv3.bias)  # (1,)
         return torch.addmm(bias, spectra, self.channel_conv_matrix(spectra.shape[1]))  # (n, width)
 
     def channel_conv_matrix(self, width: int) -> Tensor:

@@ -1,7 +1,7 @@
 """Errors raised on purpose by the network package; every message names the value and the fix.
 
-The engine catches :class:`ModelError` (or re-raises it under its own root); this package never
-imports the engine.
+The engine catches :class:`ModelError` and re-raises it under its own root (the engine's
+``ModelFileError`` wraps :class:`CheckpointError`); this package never imports the engine.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ class ConfigError(ModelError, ValueError):
     """Invalid network sizes or an unknown preset."""
 
 
-class ModelFileError(ModelError, ValueError):
+class CheckpointError(ModelError, ValueError):
     """A model file that is not a readable, safe model file of this plugin."""
 
 
-class BandMismatchError(ModelFileError):
+class BandMismatchError(CheckpointError):
     """A model fitted on a different number of bands than the raster has."""

@@ -32,6 +32,7 @@ class Mamba(nn.Module):
         super().__init__()
         d_inner = expand * d_model
         self.d_inner, self.d_state, self.dt_rank = d_inner, d_state, default_dt_rank(d_model)
+        self.d_conv = d_conv
         self.in_proj = nn.Linear(d_model, 2 * d_inner, bias=False)
         self.conv1d = nn.Conv1d(d_inner, d_inner, d_conv, groups=d_inner, padding=d_conv - 1, bias=True)
         self.x_proj = nn.Linear(d_inner, self.dt_rank + 2 * d_state, bias=False)
@@ -84,7 +85,7 @@ class Mamba(nn.Module):
         length = x.shape[1]
         image = x.transpose(1, 2).unsqueeze(2).contiguous(memory_format=torch.channels_last)  # (b, D, 1, L)
         out = F.conv2d(image, self.conv1d.weight.unsqueeze(2), self.conv1d.bias,
-                       padding=(0, self.conv1d.padding[0]), groups=self.d_inner)  # (b, D, 1, L + K - 1)
+                       padding=(0, self.d_conv - 1), groups=self.d_inner)  # (b, D, 1, L + K - 1)
         return out[:, :, 0, :length].transpose(1, 2)  # (b, L, D)
 
 

@@ -22,12 +22,14 @@ def corrupt_blocks(x: Tensor, generator: torch.Generator, p: float = 0.5) -> Ten
     Returns:
         A new tensor like ``x`` (``x`` itself is never modified).
     """
-    draw = dict(generator=generator, device=generator.device)
-    if torch.rand((), **draw).item() >= p:
+    device = generator.device
+    if torch.rand((), generator=generator, device=device).item() >= p:
         return x.clone()
     batch, _, height, width = x.shape
-    rows = torch.randint(0, height - HOLE + 1, (batch, 1), **draw).to(x.device)  # (b, 1)
-    cols = torch.randint(0, width - HOLE + 1, (batch, 1), **draw).to(x.device)  # (b, 1)
+    rows = torch.randint(0, height - HOLE + 1, (batch, 1), generator=generator,
+                         device=device).to(x.device)  # (b, 1)
+    cols = torch.randint(0, width - HOLE + 1, (batch, 1), generator=generator,
+                         device=device).to(x.device)  # (b, 1)
     ys = torch.arange(height, device=x.device)  # (H,)
     xs = torch.arange(width, device=x.device)  # (W,)
     in_rows = (ys >= rows) & (ys < rows + HOLE)  # (b, H)

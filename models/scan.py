@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Callable, Optional
+from typing import Callable
 
 import torch
 import torch.nn.functional as F  # noqa: N812 - PyTorch convention
@@ -43,9 +43,9 @@ def selective_scan_ref(
     A: Tensor,  # noqa: N803 - names of the paper and of mamba-ssm
     B: Tensor,  # noqa: N803
     C: Tensor,  # noqa: N803
-    D: Optional[Tensor] = None,  # noqa: N803
-    z: Optional[Tensor] = None,
-    delta_bias: Optional[Tensor] = None,
+    D: Tensor | None = None,  # noqa: N803
+    z: Tensor | None = None,
+    delta_bias: Tensor | None = None,
     delta_softplus: bool = False,
 ) -> Tensor:
     """Sequential reference selective scan (autograd through a loop over time).
@@ -87,15 +87,15 @@ def selective_scan_ref(
     return y.to(dtype_in)
 
 
-def selective_scan_fast(
+def selective_scan_fast(  # noqa: D417 - parameters as selective_scan_ref
     u: Tensor,
     delta: Tensor,
     A: Tensor,  # noqa: N803
     B: Tensor,  # noqa: N803
     C: Tensor,  # noqa: N803
-    D: Optional[Tensor] = None,  # noqa: N803
-    z: Optional[Tensor] = None,
-    delta_bias: Optional[Tensor] = None,
+    D: Tensor | None = None,  # noqa: N803
+    z: Tensor | None = None,
+    delta_bias: Tensor | None = None,
     delta_softplus: bool = False,
 ) -> Tensor:
     """Fast selective scan without mamba-ssm (same contract as :func:`selective_scan_ref`).
@@ -127,15 +127,15 @@ def selective_scan_fast(
     return y.to(dtype_in)
 
 
-def selective_scan_cuda(
+def selective_scan_cuda(  # noqa: D417 - parameters as selective_scan_ref
     u: Tensor,
     delta: Tensor,
     A: Tensor,  # noqa: N803
     B: Tensor,  # noqa: N803
     C: Tensor,  # noqa: N803
-    D: Optional[Tensor] = None,  # noqa: N803
-    z: Optional[Tensor] = None,
-    delta_bias: Optional[Tensor] = None,
+    D: Tensor | None = None,  # noqa: N803
+    z: Tensor | None = None,
+    delta_bias: Tensor | None = None,
     delta_softplus: bool = False,
 ) -> Tensor:
     """mamba-ssm's fused CUDA selective scan (same contract as :func:`selective_scan_ref`).
@@ -156,15 +156,15 @@ def selective_scan_cuda(
     return kernel(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
 
 
-def selective_scan(
+def selective_scan(  # noqa: D417 - parameters as selective_scan_ref
     u: Tensor,
     delta: Tensor,
     A: Tensor,  # noqa: N803
     B: Tensor,  # noqa: N803
     C: Tensor,  # noqa: N803
-    D: Optional[Tensor] = None,  # noqa: N803
-    z: Optional[Tensor] = None,
-    delta_bias: Optional[Tensor] = None,
+    D: Tensor | None = None,  # noqa: N803
+    z: Tensor | None = None,
+    delta_bias: Tensor | None = None,
     delta_softplus: bool = False,
 ) -> Tensor:
     """Selective scan on the best implementation for the tensors' device (logged once).
@@ -223,8 +223,8 @@ def _log_once(key: str, message: str) -> None:
         LOG.info(message)
 
 
-@functools.lru_cache(maxsize=None)
-def _cuda_kernel() -> Optional[Callable[..., Tensor]]:
+@functools.cache
+def _cuda_kernel() -> Callable[..., Tensor] | None:
     """mamba-ssm's ``selective_scan_fn``, or None when it does not import."""
     try:
         from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
@@ -234,8 +234,8 @@ def _cuda_kernel() -> Optional[Callable[..., Tensor]]:
     return selective_scan_fn
 
 
-@functools.lru_cache(maxsize=None)
-def _numba_import() -> tuple[Optional[Callable[..., Tensor]], str]:
+@functools.cache
+def _numba_import() -> tuple[Callable[..., Tensor] | None, str]:
     """The numba core scan and "", or None and why it does not import."""
     try:
         from .scan_numba import numba_scan
@@ -244,6 +244,6 @@ def _numba_import() -> tuple[Optional[Callable[..., Tensor]], str]:
     return numba_scan, ""
 
 
-def _numba_core() -> Optional[Callable[..., Tensor]]:
+def _numba_core() -> Callable[..., Tensor] | None:
     """The numba core scan, or None when numba does not import."""
     return _numba_import()[0]

@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Optional
+from typing import Any, Callable
 
 import torch
+
+from .layout import time_major
 
 try:
     import numpy as np  # numba's own dependency: kernels allocate their work arrays with it
@@ -41,7 +43,7 @@ except ImportError as err:  # the dispatcher logs this and uses the chunked PyTo
 
 Tensor = torch.Tensor
 
-_JIT = dict(nogil=True, fastmath={"reassoc", "contract", "nsz", "arcp", "afn"}, cache=True)
+_JIT: dict[str, Any] = dict(nogil=True, fastmath={"reassoc", "contract", "nsz", "arcp", "afn"}, cache=True)
 
 
 @intrinsic
@@ -193,11 +195,6 @@ def numba_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor) -> Ten
     return _NumbaScan.apply(u, delta, A, B, C)
 
 
-def _time_major(x: Tensor) -> Tensor:
-    """(b, X, L) -> (b, L, X), contiguous (a view when the memory is already time-major)."""
-    return x.detach().transpose(1, 2).contiguous()
-
-
 def _arrays(*tensors: Tensor) -> list[np.ndarray]:
     return [t.detach().contiguous().numpy() for t in tensors]
 
@@ -219,7 +216,7 @@ def _run(kernel: Callable[..., None], batched: list[np.ndarray], shared: list[np
 class _NumbaScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor) -> Tensor:  # noqa: N803
-        ut, dt, bt, ct = (_time_major(x) for x in (u, delta, B, C))  # (b, L, D) x2, (b, L, N) x2
+        ut, dt, bt, ct = (time_major(x) for x in (u, delta, B, C))  # (b, L, D) x2, (b, L, N) x2
         y = ut.new_empty(ut.shape)  # (b, L, D)
         *batched, a_np = _arrays(ut, dt, bt, ct, y, A)
         _run(_forward, batched, [a_np])
@@ -227,11 +224,11 @@ class _NumbaScan(torch.autograd.Function):
         return y.transpose(1, 2)  # (b, D, L)
 
     @staticmethod
-    def backward(ctx, dy: Tensor) -> tuple[Optional[Tensor], ...]:
+    def backward(ctx, dy: Tensor) -> tuple[Tensor | None, ...]:
         ut, dt, A, bt, ct = ctx.saved_tensors  # noqa: N806
         du, ddelta = torch.empty_like(ut), torch.empty_like(ut)  # (b, L, D) each
         dA = ut.new_zeros(ut.shape[0], *A.shape)  # (b, D, N) # noqa: N806
         dbt, dct = torch.zeros_like(bt), torch.zeros_like(ct)  # (b, L, N) each
-        *batched, a_np = _arrays(ut, dt, bt, ct, _time_major(dy), du, ddelta, dA, dbt, dct, A)
+        *batched, a_np = _arrays(ut, dt, bt, ct, time_major(dy), du, ddelta, dA, dbt, dct, A)
         _run(_backward, batched, [a_np])
         return du.transpose(1, 2), ddelta.transpose(1, 2), dA.sum(0), dbt.transpose(1, 2), dct.transpose(1, 2)

@@ -17,9 +17,9 @@ recurrence ``g_t = C_t dy_t + a_{t+1} g_{t+1}`` (g_t = dL/dh_t). With ``h_{t-1}`
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
+
+from .layout import time_major
 
 Tensor = torch.Tensor
 
@@ -57,14 +57,11 @@ def _run_chunk(decay: Tensor, drive: Tensor, h: Tensor) -> Tensor:
     return drive  # (K, b, D, N)
 
 
-def _time_major(x: Tensor) -> Tensor:
-    return x.permute(2, 0, 1).contiguous()  # (b, X, L) -> (L, b, X)
-
-
 class _ChunkedScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor) -> Tensor:  # noqa: N803
-        u_t, delta_t, b_t, c_t = (_time_major(x) for x in (u, delta, B, C))  # (L, b, D) x2, (L, b, N) x2
+        u_t, delta_t, b_t, c_t = (time_major(x, time_first=True)
+                                  for x in (u, delta, B, C))  # (L, b, D) x2, (L, b, N) x2
         length, batch, dim = u_t.shape
         h = u.new_zeros(batch, dim, A.shape[1])  # (b, D, N)
         starts = []
@@ -80,10 +77,10 @@ class _ChunkedScan(torch.autograd.Function):
         return y.permute(1, 2, 0)  # (b, D, L)
 
     @staticmethod
-    def backward(ctx, dy: Tensor) -> tuple[Optional[Tensor], ...]:
+    def backward(ctx, dy: Tensor) -> tuple[Tensor | None, ...]:
         u_t, delta_t, A, b_t, c_t, *starts = ctx.saved_tensors  # noqa: N806
         length, batch, dim = u_t.shape
-        dy = _time_major(dy)  # (L, b, D)
+        dy = time_major(dy, time_first=True)  # (L, b, D)
         du, ddelta = torch.empty_like(dy), torch.empty_like(dy)  # (L, b, D) each
         dB, dC = torch.empty_like(b_t), torch.empty_like(c_t)  # (L, b, N) each # noqa: N806
         dA = torch.zeros_like(A)  # (D, N) # noqa: N806
@@ -107,5 +104,5 @@ class _ChunkedScan(torch.autograd.Function):
             grads[0].mul_(starts[index])
             grads[1:].mul_(hist[:-1])  # (K, b, D, N): dL/d(delta A) = g_t a_t h_{t-1}
             ddelta[t0:t1] = g_b * uu + (grads * A).sum(-1)  # (K, b, D)
-            dA += (grads * dl[..., None]).sum((0, 1))  # (D, N)
+            dA += (grads * dl[..., None]).sum((0, 1))  # (D, N) # noqa: N806
         return (du.permute(1, 2, 0), ddelta.permute(1, 2, 0), dA, dB.permute(1, 2, 0), dC.permute(1, 2, 0))

@@ -44,7 +44,7 @@ def step(title: str, args: list[str], env: dict[str, str]) -> float:
 
 def quicklook(score: Path, png: Path) -> float:
     """Write the PNG quicklook of ``score`` with the engine; return the duration."""
-    from dms2f_had.dms2f_plugin.engine.quicklook import write_quicklook
+    from dms2f_had.dms2f_plugin.engine.products.quicklook import write_quicklook
 
     print(f"\n== Quicklook\n{score} -> {png}", flush=True)
     start = time.perf_counter()

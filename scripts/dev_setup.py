@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 NAME = "dms2f_had"
 ENTRY = '''#!{python}
 """dms2f-had command line (written by scripts/dev_setup.py)."""
-from dms2f_had.dms2f_plugin.engine.cli import main
+from dms2f_had.dms2f_plugin.engine.app.cli import main
 
 raise SystemExit(main())
 '''

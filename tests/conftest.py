@@ -52,3 +52,27 @@ def qgis_app():
     yield app
     # exitQgis() at interpreter end can crash some QGIS builds after torch loads; leave teardown
     # to process exit, which is what qgis_process does too.
+
+
+TIERS = ("unit", "integration", "qgis", "gpu")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with its tier, the name of the folder it lives in (tests/<tier>/...)."""
+    for item in items:
+        tier = Path(str(item.fspath)).relative_to(REPO_ROOT / "tests").parts[0]
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A GPU test without a usable CUDA device fails loudly instead of skipping."""
+    if item.get_closest_marker("gpu") is None:
+        return
+    try:
+        import torch
+    except ImportError:
+        pytest.fail("the gpu tier needs torch with CUDA; this environment has no torch")
+    if not torch.cuda.is_available():
+        pytest.fail(f"the gpu tier needs a CUDA GPU, and torch {torch.__version__} sees none "
+                    f"(torch.version.cuda = {torch.version.cuda}); run it on a CUDA machine")

@@ -15,7 +15,7 @@ from qgis.core import Qgis, QgsApplication, QgsTask
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtWidgets import QAction, QApplication, QMessageBox, QPushButton
 
-from .. import deps, private_env
+from .. import deps, diagnostics, private_env
 
 LOG = logging.getLogger(__name__)
 
@@ -97,6 +97,6 @@ class DependencyMenu:
 
     def copy_report(self) -> None:
         """Copy the diagnostics report to the clipboard for a bug report."""
-        QApplication.clipboard().setText(deps.diagnostics_report())
+        QApplication.clipboard().setText(diagnostics.diagnostics_report())
         self.iface.messageBar().pushInfo(_tr("DMS2F-HAD"),
                                          _tr("Diagnostics report copied to the clipboard."))

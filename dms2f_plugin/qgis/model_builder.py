@@ -4,7 +4,7 @@
 map" (score -> mask -> detections). It is built here with the ``QgsProcessingModelAlgorithm`` API,
 so its definition is reviewed as code, and written with::
 
-    python -m dms2f_had.dms2f_plugin.qgis.model_builder
+    .venv/bin/python scripts/make_models.py   (make models)
 
 The provider loads every ``*.model3`` of that folder as ``dms2f:<file stem>`` (Toolbox group
 "Workflows"); users can also open the file in the Model Designer to copy and adapt it.
@@ -13,7 +13,6 @@ The provider loads every ``*.model3`` of that folder as ``dms2f:<file stem>`` (T
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 from qgis.core import (
@@ -157,27 +156,3 @@ def write_models(folder: Path | None = None) -> list[Path]:
         raise OSError(f"could not write {path}")
     path.write_text(canonical_xml(path.read_text(encoding="utf-8")), encoding="utf-8")
     return [path]
-
-
-def main() -> int:
-    """Write the packaged models from a headless QGIS with the ``dms2f`` provider registered.
-
-    The steps must resolve in the registry, or the model file would lack its output definitions.
-    """
-    from qgis.core import QgsApplication
-
-    app = QgsApplication([], False)
-    app.initQgis()
-    sys.path.append(str(Path(QgsApplication.pkgDataPath()) / "python" / "plugins"))
-    from .provider import Dms2fProvider
-
-    provider = Dms2fProvider()
-    QgsApplication.processingRegistry().addProvider(provider)
-    for path in write_models():
-        print(path)
-    QgsApplication.processingRegistry().removeProvider(provider)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -42,7 +42,7 @@ class Dms2fPlugin:
     """
 
     def __init__(self, iface: object | None) -> None:
-        from ..engine.device import passive_openmp_wait
+        from ..engine.detectors.device import passive_openmp_wait
 
         passive_openmp_wait()  # before anything loads torch in this QGIS process
         self.iface = iface

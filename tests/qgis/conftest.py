@@ -37,7 +37,7 @@ def short_fit(monkeypatch: pytest.MonkeyPatch) -> None:
     """
     import dataclasses
 
-    from dms2f_had.dms2f_plugin.engine import fit
+    from dms2f_had.dms2f_plugin.engine.detectors import fitting as fit
 
     monkeypatch.setitem(fit.SCHEDULES, "fast", dataclasses.replace(fit.SCHEDULES["fast"], steps=2))
 

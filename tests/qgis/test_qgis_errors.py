@@ -98,7 +98,7 @@ def test_cancel_after_the_first_tile_leaves_no_file(scene, tmp_path):
 
 
 def test_unexpected_errors_become_processing_exceptions_with_diagnostics(scene, tmp_path, monkeypatch):
-    from dms2f_had.dms2f_plugin.engine import jobs
+    from dms2f_had.dms2f_plugin.engine.app import jobs
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("boom")

@@ -18,7 +18,7 @@ def test_committed_model_is_what_the_builder_writes(tmp_path):
 
     [written] = write_models(tmp_path)
     assert written.read_text(encoding="utf-8") == DETECT_AND_THRESHOLD.read_text(encoding="utf-8"), (
-        "resources/models is stale: run python -m dms2f_had.dms2f_plugin.qgis.model_builder")
+        "resources/models is stale: run make models")
 
 
 def test_model_is_in_the_toolbox_with_its_inputs_and_outputs():

@@ -10,12 +10,13 @@ import struct
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from dms2f_had.models import (
     BandMismatchError,
+    CheckpointError,
     Dms2fConfig,
     Dms2fHad,
-    ModelFileError,
     load_model,
     save_model,
 )
@@ -81,7 +82,7 @@ def test_header_describes_the_model(saved):
     (size,) = struct.unpack("<Q", saved.read_bytes()[:8])
     header = json.loads(saved.read_bytes()[8 : 8 + size])
     info = json.loads(header["__metadata__"]["dms2f_had"])
-    assert info["format"] == "dms2f-had-model" and info["format_version"] == 1
+    assert info["format"] == "dms2f-had-model" and info["format_version"] == 2
     assert info["config"]["bands"] == 7 and info["metadata"]["plugin_version"] == "0.3.0"
 
 
@@ -105,7 +106,7 @@ def test_pickle_file_is_refused_without_being_run(tmp_path, protocol):
     marker = tmp_path / "pwned"
     path = tmp_path / "model.safetensors"
     path.write_bytes(pickle.dumps(_CreatesFile(str(marker)), protocol=protocol))
-    with pytest.raises(ModelFileError, match="pickle"):
+    with pytest.raises(CheckpointError, match="pickle"):
         load_model(path)
     assert not marker.exists()
 
@@ -113,7 +114,7 @@ def test_pickle_file_is_refused_without_being_run(tmp_path, protocol):
 def test_torch_save_archive_is_refused(tmp_path, model):
     path = tmp_path / "model.pt"
     torch.save(model.state_dict(), path)
-    with pytest.raises(ModelFileError, match="refused because loading it could run code"):
+    with pytest.raises(CheckpointError, match="refused because loading it could run code"):
         load_model(path)
 
 
@@ -122,22 +123,22 @@ def test_truncated_file_is_refused(tmp_path, saved):
     for cut in (4, 100, len(data) // 2, len(data) - 1):
         path = tmp_path / f"cut{cut}.safetensors"
         path.write_bytes(data[:cut])
-        with pytest.raises(ModelFileError, match=f"{path.name}.*re-fit and save the model again"):
+        with pytest.raises(CheckpointError, match=f"{path.name}.*re-fit and save the model again"):
             load_model(path)
 
 
 def test_other_files_are_refused(tmp_path):
     text = tmp_path / "notes.safetensors"
     text.write_text("not a model")
-    with pytest.raises(ModelFileError, match="not a readable safetensors model file"):
+    with pytest.raises(CheckpointError, match="not a readable safetensors model file"):
         load_model(text)
     from safetensors.torch import save_file
 
     foreign = tmp_path / "foreign.safetensors"
     save_file({"w": torch.zeros(2)}, foreign)
-    with pytest.raises(ModelFileError, match="not a DMS2F-HAD model"):
+    with pytest.raises(CheckpointError, match="not a DMS2F-HAD model"):
         load_model(foreign)
-    with pytest.raises(ModelFileError, match="cannot read model file"):
+    with pytest.raises(CheckpointError, match="cannot read model file"):
         load_model(tmp_path / "missing.safetensors")
 
 
@@ -149,12 +150,33 @@ def test_newer_format_version_is_refused(tmp_path, model):
     path = tmp_path / "future.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path,
               metadata={"dms2f_had": json.dumps(header)})
-    with pytest.raises(ModelFileError, match="format version 99"):
+    with pytest.raises(CheckpointError, match="format version 99"):
         load_model(path)
 
 
 def test_unserialisable_metadata_is_refused_and_leaves_no_file(tmp_path, model):
     path = tmp_path / "model.safetensors"
-    with pytest.raises(ModelFileError, match="not JSON-serialisable"):
+    with pytest.raises(CheckpointError, match="not JSON-serialisable"):
         save_model(path, model, {"when": object()})
     assert os.listdir(tmp_path) == []
+
+
+def test_version_1_files_are_refused_with_a_refit(tmp_path, model):
+    path = tmp_path / "old.safetensors"
+    header = {"format": "dms2f-had-model", "format_version": 1, "config": model.config.to_dict(),
+              "metadata": {}}
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path),
+              metadata={"dms2f_had": json.dumps(header)})
+    with pytest.raises(CheckpointError,
+                       match="version 1, written by DMS2F-HAD 0.2.x or older.*fit the model again"):
+        load_model(path)
+
+
+def test_weights_that_disagree_with_the_config_are_refused_before_building(tmp_path, model):
+    path = tmp_path / "big.safetensors"
+    config = {**model.config.to_dict(), "d_state": 256}
+    header = {"format": "dms2f-had-model", "format_version": 2, "config": config, "metadata": {}}
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path),
+              metadata={"dms2f_had": json.dumps(header)})
+    with pytest.raises(CheckpointError, match="does not match its config .*A_log"):
+        load_model(path)

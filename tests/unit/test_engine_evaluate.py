@@ -7,9 +7,9 @@ import pytest
 from engine_fixtures import write_geotiff
 from osgeo import ogr
 
-from dms2f_had.dms2f_plugin.engine import jobs
+from dms2f_had.dms2f_plugin.engine.app import jobs
 from dms2f_had.dms2f_plugin.engine.errors import InputError
-from dms2f_had.dms2f_plugin.engine.evaluate import evaluate_arrays, roc_auc, roc_curve, tau_aucs
+from dms2f_had.dms2f_plugin.engine.products.evaluate import evaluate_arrays, roc_auc, roc_curve, tau_aucs
 
 
 def test_auc_hand_computed_with_ties():

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from engine_fixtures import CUSTOM_WKT, ROTATED_GT, CancelAfter, read_band, synthetic_scene, write_geotiff
 
-from dms2f_had.dms2f_plugin.engine import device, jobs
+from dms2f_had.dms2f_plugin.engine.app import jobs
+from dms2f_had.dms2f_plugin.engine.detectors import device
+from dms2f_had.dms2f_plugin.engine.detectors.fitting import fit_schedule
 from dms2f_had.dms2f_plugin.engine.errors import (
     CancelledError,
     Dms2fError,
@@ -17,7 +19,6 @@ from dms2f_had.dms2f_plugin.engine.errors import (
     OutputError,
     RasterReadError,
 )
-from dms2f_had.dms2f_plugin.engine.fit import fit_schedule
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import scipy.io
 from engine_fixtures import read_band
 from osgeo import gdal
 
-from dms2f_had.dms2f_plugin.engine import jobs
+from dms2f_had.dms2f_plugin.engine.app import jobs
 from dms2f_had.dms2f_plugin.engine.errors import InputError, RasterReadError
-from dms2f_had.dms2f_plugin.engine.matfile import load_mat
-from dms2f_had.dms2f_plugin.engine.raster import open_raster
+from dms2f_had.dms2f_plugin.engine.io.matfile import load_mat
+from dms2f_had.dms2f_plugin.engine.io.raster import open_raster
 
 
 @pytest.fixture

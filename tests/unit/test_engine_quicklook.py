@@ -8,7 +8,7 @@ from engine_fixtures import write_geotiff
 from osgeo import gdal
 
 from dms2f_had.dms2f_plugin.engine.errors import InputError, OutputError
-from dms2f_had.dms2f_plugin.engine.quicklook import colour_lut, write_quicklook
+from dms2f_had.dms2f_plugin.engine.products.quicklook import colour_lut, write_quicklook
 
 
 def test_quicklook_png(tmp_path):

@@ -7,8 +7,8 @@ import pytest
 from engine_fixtures import synthetic_scene, write_envi, write_geotiff
 
 from dms2f_had.dms2f_plugin.engine.errors import InputError, RasterReadError
-from dms2f_had.dms2f_plugin.engine.raster import Window, open_raster
-from dms2f_had.dms2f_plugin.engine.rasterinfo import format_band_list, parse_band_list
+from dms2f_had.dms2f_plugin.engine.io.bands import format_band_list, parse_band_list
+from dms2f_had.dms2f_plugin.engine.io.raster import Window, open_raster
 
 WAVES = ["450", "550", "650", "750"]
 

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 from engine_fixtures import synthetic_scene, write_geotiff
 
+from dms2f_had.dms2f_plugin.engine.detectors.rx import GlobalRxScorer, LocalRxScorer
+from dms2f_had.dms2f_plugin.engine.detectors.tiled import score_array
+from dms2f_had.dms2f_plugin.engine.detectors.whitening import whitening_matrix
 from dms2f_had.dms2f_plugin.engine.errors import InputError
-from dms2f_had.dms2f_plugin.engine.evaluate import roc_auc
-from dms2f_had.dms2f_plugin.engine.matfile import load_mat
-from dms2f_had.dms2f_plugin.engine.raster import open_raster
-from dms2f_had.dms2f_plugin.engine.rx import GlobalRxScorer, LocalRxScorer, whitening_matrix
-from dms2f_had.dms2f_plugin.engine.tiling import score_array
+from dms2f_had.dms2f_plugin.engine.io.matfile import load_mat
+from dms2f_had.dms2f_plugin.engine.io.raster import open_raster
+from dms2f_had.dms2f_plugin.engine.products.evaluate import roc_auc
 
 
 def _brute_lrx(cube, valid, inner, outer, whiten, mean):

@@ -7,10 +7,10 @@ import pytest
 from engine_fixtures import CUSTOM_WKT, ROTATED_GT, read_band, write_geotiff
 from osgeo import ogr
 
-from dms2f_had.dms2f_plugin.engine import jobs
-from dms2f_had.dms2f_plugin.engine import threshold as thr
+from dms2f_had.dms2f_plugin.engine.app import jobs
 from dms2f_had.dms2f_plugin.engine.errors import InputError
-from dms2f_had.dms2f_plugin.engine.raster import open_raster
+from dms2f_had.dms2f_plugin.engine.io.raster import open_raster
+from dms2f_had.dms2f_plugin.engine.products import threshold as thr
 
 
 @pytest.fixture

@@ -6,15 +6,16 @@ import numpy as np
 import pytest
 from engine_fixtures import Recorder, synthetic_scene, write_geotiff
 
-from dms2f_had.dms2f_plugin.engine.blocks import (
+from dms2f_had.dms2f_plugin.engine.detectors.blocks import (
     BlockAccumulator,
     accumulate_blocks,
     extract_blocks,
     grid_block_origins,
 )
-from dms2f_had.dms2f_plugin.engine.raster import Window, open_raster
-from dms2f_had.dms2f_plugin.engine.rx import GlobalRxScorer, LocalRxScorer
-from dms2f_had.dms2f_plugin.engine.tiling import TileGrid, score_array
+from dms2f_had.dms2f_plugin.engine.detectors.rx import GlobalRxScorer, LocalRxScorer
+from dms2f_had.dms2f_plugin.engine.detectors.tiled import score_array
+from dms2f_had.dms2f_plugin.engine.io.raster import Window, open_raster
+from dms2f_had.dms2f_plugin.engine.io.tiles import TileGrid
 
 
 class BlockScorer:

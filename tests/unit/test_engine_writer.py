@@ -9,11 +9,11 @@ import pytest
 from engine_fixtures import CUSTOM_WKT, ROTATED_GT, CancelAfter, synthetic_scene, write_geotiff
 from osgeo import gdal, osr
 
+from dms2f_had.dms2f_plugin.engine.detectors.rx import GlobalRxScorer
+from dms2f_had.dms2f_plugin.engine.detectors.tiled import score_raster
 from dms2f_had.dms2f_plugin.engine.errors import CancelledError, OutputError
-from dms2f_had.dms2f_plugin.engine.raster import Window, open_raster
-from dms2f_had.dms2f_plugin.engine.rx import GlobalRxScorer
-from dms2f_had.dms2f_plugin.engine.tiling import score_raster
-from dms2f_had.dms2f_plugin.engine.writer import mask_writer, score_writer, validate_output_path
+from dms2f_had.dms2f_plugin.engine.io.raster import Window, open_raster
+from dms2f_had.dms2f_plugin.engine.io.writer import mask_writer, score_writer, validate_output_path
 
 
 @pytest.fixture

@@ -132,12 +132,13 @@ def test_engine_never_imports_qgis_nor_a_second_gdal():
     assert not bad, "\n".join(bad)
 
 
-@pytest.mark.parametrize("module", ["deps.py", "private_env.py", "metadata.py"])
+@pytest.mark.parametrize("module", ["deps.py", "diagnostics.py", "private_env.py", "metadata.py"])
 def test_foundation_modules_are_stdlib_only(module):
     """They run before torch is found, and deps.py also as a plain script with QGIS's Python
-    (hence its one absolute import of its sibling ``private_env``)."""
+    (hence its absolute imports of its siblings ``private_env`` and ``diagnostics``)."""
     path = ROOT / "dms2f_plugin" / module
-    siblings = {"private_env"} if module == "deps.py" else set()
+    siblings = {"deps.py": {"private_env", "diagnostics"},
+                "diagnostics.py": {"private_env"}}.get(module, set())
     bad = [str(i) for i in imports(path) if i.level == 0 and i.top not in STDLIB | siblings]
     assert not bad, "\n".join(bad)
 

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 from engine_fixtures import write_geotiff
 
-from dms2f_had.dms2f_plugin.engine.local_background import (
+from dms2f_had.dms2f_plugin.engine.detectors.local_background import (
     LocalBackgroundScorer,
     check_local_window,
     local_median,
     with_local_background,
 )
-from dms2f_had.dms2f_plugin.engine.raster import open_raster
-from dms2f_had.dms2f_plugin.engine.tiling import score_array
-from dms2f_had.dms2f_plugin.engine.window import Window
+from dms2f_had.dms2f_plugin.engine.detectors.tiled import score_array
+from dms2f_had.dms2f_plugin.engine.io.raster import open_raster
+from dms2f_had.dms2f_plugin.engine.io.window import Window
 
 
 def _naive_median(scores: np.ndarray, window: int) -> np.ndarray:

@@ -48,9 +48,17 @@ def test_config_round_trip_and_validation():
         Dms2fConfig.preset("huge", 10)
     with pytest.raises(ConfigError, match="unknown model config keys"):
         Dms2fConfig.from_dict({**cfg.to_dict(), "heads": 4})
-    with pytest.raises(ValueError, match="bands must be a positive integer"):
+    with pytest.raises(ValueError, match="bands must be a whole number from 1 to 4096, got 0"):
         Dms2fConfig(bands=0)
     assert issubclass(ConfigError, ModelError)
+
+
+@pytest.mark.parametrize("field, value", [("width", float("nan")), ("width", float("inf")),
+                                          ("bands", True), ("d_state", 10_000_000),
+                                          ("width", "64"), ("dropout", float("nan"))])
+def test_hostile_config_values_are_refused_by_name(field, value):
+    with pytest.raises(ConfigError, match=field):
+        Dms2fConfig.from_dict({**Dms2fConfig.preset("fast", 20).to_dict(), field: value})
 
 
 def test_forward_shape_and_backward(tiny):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812 - PyTorch convention
 
 from dms2f_had.models.mamba import Mamba, ResidualMamba
 from dms2f_had.models.scan import selective_scan_ref

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dms2f_had.dms2f_plugin.engine.residual_score import ResidualCalibration, calibrate_on_blocks
+from dms2f_had.dms2f_plugin.engine.detectors.residual_score import ResidualCalibration, calibrate_on_blocks
 
 
 def _background(n: int = 4000, seed: int = 0) -> np.ndarray:

@@ -22,7 +22,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP, QCoreApplication
 
 from ...engine.errors import Dms2fError
-from ...engine.rasterinfo import parse_band_list
+from ...engine.io.bands import parse_band_list
 from ...metadata import plugin_metadata
 from .. import settings
 from ..log_bridge import feedback_logging
@@ -277,8 +277,8 @@ def install_hint() -> str:
 def diagnostics() -> str:
     """The dependency diagnostics report, or a note when it cannot be produced."""
     try:
-        from ... import deps
+        from ... import diagnostics as report
 
-        return deps.diagnostics_report()
+        return report.diagnostics_report()
     except Exception as err:  # noqa: BLE001 - diagnostics must never hide the original error
         return f"(diagnostics unavailable: {type(err).__name__}: {err})"

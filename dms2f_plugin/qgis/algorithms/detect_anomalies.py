@@ -90,7 +90,7 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
         """Fit and score through the engine; style the score and report the kept model."""
         self.require_dependencies()
-        from ...engine import jobs
+        from ...engine.app import jobs
 
         source = self.raster_source(parameters, p.INPUT, context, min_bands=2)
         output = self.parameterAsOutputLayer(parameters, p.OUTPUT, context)

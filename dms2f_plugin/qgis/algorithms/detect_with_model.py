@@ -50,7 +50,7 @@ class DetectWithModelAlgorithm(NetworkAlgorithm):
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
         """Apply the model through the engine and style the score output."""
         self.require_dependencies()
-        from ...engine import jobs
+        from ...engine.app import jobs
 
         source = self.raster_source(parameters, p.INPUT, context, min_bands=2)
         model = self.parameterAsFile(parameters, MODEL, context)

@@ -85,7 +85,7 @@ class EvaluateDetectionAlgorithm(Dms2fAlgorithm):
     def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
         """Evaluate through the engine and return the report and the AUC values."""
-        from ...engine import jobs
+        from ...engine.app import jobs
 
         score = self.raster_source(parameters, p.INPUT, context)
         truth, problem = self._truth_file(self.parameterAsLayer(parameters, GROUND_TRUTH, context))

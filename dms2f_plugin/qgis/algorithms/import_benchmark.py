@@ -48,7 +48,7 @@ class ImportBenchmarkAlgorithm(Dms2fAlgorithm):
     def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
         """Convert through the engine; style the ground truth like a mask."""
-        from ...engine import jobs
+        from ...engine.app import jobs
 
         mat_path = self.parameterAsFile(parameters, p.INPUT, context)
         cube = self.parameterAsOutputLayer(parameters, p.OUTPUT, context)

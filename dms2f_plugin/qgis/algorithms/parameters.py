@@ -15,7 +15,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication
 
-from ...engine.local_background import DEFAULT_LOCAL_WINDOW
+from ...engine.detectors.local_background import DEFAULT_LOCAL_WINDOW
 from .. import settings
 
 INPUT = "INPUT"

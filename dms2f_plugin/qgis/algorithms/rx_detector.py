@@ -80,7 +80,7 @@ class RxDetectorAlgorithm(Dms2fAlgorithm):
     def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
         """Run RX through the engine and style the score output."""
-        from ...engine import jobs
+        from ...engine.app import jobs
 
         source = self.raster_source(parameters, p.INPUT, context, min_bands=2)
         output = self.parameterAsOutputLayer(parameters, p.OUTPUT, context)

@@ -99,7 +99,7 @@ class ThresholdAnomaliesAlgorithm(Dms2fAlgorithm):
     def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
         """Threshold through the engine; style mask and detections."""
-        from ...engine import jobs
+        from ...engine.app import jobs
 
         score = self.raster_source(parameters, p.INPUT, context)
         mask = self.parameterAsOutputLayer(parameters, p.OUTPUT, context)

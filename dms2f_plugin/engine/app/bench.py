@@ -1,0 +1,226 @@
+"""``dms2f-had bench``: honest detection quality and speed on benchmark scenes, beside RX.
+
+Protocol (docs in README, "Benchmark"): every run fits on the scene with the preset's fixed
+schedule and no labels, scores in eval mode and writes the score map; only then does this module
+read the scene's ground truth, to compute the ROC AUC of the finished map. Each (scene, method,
+seed) runs in a fresh subprocess so that its peak RSS is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import subprocess  # nosec B404 - runs this same module with an argument list, never a shell
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LOG = logging.getLogger(__name__)
+METHODS = ("dms2f", "rx", "lrx")
+_DETERMINISTIC = ("rx", "lrx")  # one run is enough: seeds do not change them
+
+
+def run_one(scene: Path, method: str, preset: str, seed: int, threads: int | None,
+            steps: int | None = None) -> dict[str, Any]:
+    """Detect on one scene in THIS process and return timings; the score map is kept in memory.
+
+    Ground truth is not read here.
+
+    Returns:
+        ``{"fit_s", "detect_s", "peak_rss_mb", "score_file"}``; the score is written to a
+        temporary GeoTIFF whose path is returned for the parent to evaluate.
+    """
+    from .jobs import detect
+
+    out = Path(tempfile.mkdtemp(prefix="dms2f-bench-")) / "score.tif"
+    result = detect(str(scene), str(out), method=method, preset=preset, seed=seed, threads=threads,
+                    steps=steps)
+    peak_kb = _peak_rss_kb()
+    fit_s = result.fit_seconds or 0.0
+    return {"fit_s": round(fit_s, 3), "detect_s": round(result.seconds - fit_s, 3),
+            "peak_rss_mb": round(peak_kb / 1024.0, 1), "score_file": str(out)}
+
+
+def _peak_rss_kb() -> int:
+    """This process's peak RSS in kB: VmHWM on Linux, else ``ru_maxrss``.
+
+    ``ru_maxrss`` survives fork + exec on Linux (a child would report its parent's peak), VmHWM
+    belongs to the new address space.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def _run_subprocess(scene: Path, method: str, preset: str, seed: int,
+                    threads: int | None, steps: int | None) -> dict[str, Any]:
+    module = __spec__.name if __spec__ is not None else __name__  # "__main__" under -m
+    cmd = [sys.executable, "-m", module, "--worker", str(scene), method, preset, str(seed),
+           str(threads or 0), str(steps or 0)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)  # nosec B603
+    if proc.returncode != 0:
+        raise RuntimeError(f"{scene.name}/{method}/seed {seed} failed: {proc.stderr.strip()[-500:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def score_auc(score_file: str, scene: Path) -> float:
+    """ROC AUC of a finished score map against the scene's ground truth (read here, only)."""
+    from osgeo import gdal
+
+    from ..io.matfile import load_mat
+    from ..products.evaluate import roc_auc
+
+    truth = load_mat(scene).ground_truth
+    if truth is None:
+        raise ValueError(f"{scene} has no ground truth map")
+    score = gdal.Open(score_file).ReadAsArray().astype(np.float64)  # (H, W)
+    return float(roc_auc(score, truth))
+
+
+def machine_info() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
+                            "cpus": os.cpu_count(), "processor": platform.processor()}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            names = [ln.split(":", 1)[1].strip() for ln in handle if ln.startswith("model name")]
+        info["cpu_model"] = names[0] if names else ""
+    except OSError:
+        pass
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:
+        info["torch"] = None
+    return info
+
+
+def _table(results: list[dict[str, Any]]) -> list[str]:
+    """Markdown rows: one per (scene, method), mean and std over seeds, then mean rows."""
+    lines = ["| scene | bands | pixels | method | AUC mean | AUC std | fit s | detect s | peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r["scene"], r["method"]), []).append(r)
+    per_method: dict[str, list[float]] = {}
+    for (scene, method), runs in groups.items():
+        aucs = np.array([r["auc"] for r in runs])
+        per_method.setdefault(method, []).append(float(aucs.mean()))
+        lines.append(
+            f"| {scene} | {runs[0]['bands']} | {runs[0]['pixels']} | {method} | {aucs.mean():.4f} | "
+            f"{aucs.std():.4f} | {np.mean([r['fit_s'] for r in runs]):.1f} | "
+            f"{np.mean([r['detect_s'] for r in runs]):.1f} | {max(r['peak_rss_mb'] for r in runs):.0f} |")
+    for method, means in per_method.items():
+        lines.append(f"| **mean** | | | {method} | {np.mean(means):.4f} | | | | |")
+    return lines
+
+
+def summary_line(results: list[dict[str, Any]]) -> str:
+    """``mean_auc dms2f=<x> rx=<y> scenes=<n> wins=<scenes where dms2f beats rx>``."""
+    means: dict[tuple[str, str], float] = {}
+    for key in {(r["scene"], r["method"]) for r in results}:
+        means[key] = float(np.mean([r["auc"] for r in results if (r["scene"], r["method"]) == key]))
+    scenes = sorted({s for s, _ in means})
+    def avg(method: str) -> str:
+        vals = [means[(s, method)] for s in scenes if (s, method) in means]
+        return f"{np.mean(vals):.4f}" if vals else "nan"
+    wins = sum(1 for s in scenes if (s, "dms2f") in means and (s, "rx") in means
+               and means[(s, "dms2f")] > means[(s, "rx")])
+    return f"mean_auc dms2f={avg('dms2f')} rx={avg('rx')} scenes={len(scenes)} wins={wins}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``dms2f-had bench`` (see ``--help``). Returns the exit code."""
+    parser = argparse.ArgumentParser(prog="dms2f-had bench", description=(
+        "Fit and detect on every .mat scene of a folder with the honest protocol (no labels "
+        "during fitting; ground truth read only to score the finished map) and print a table."))
+    parser.add_argument("--scenes", required=True, type=Path, help="folder of .mat scenes")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per scene for dms2f (default 3)")
+    parser.add_argument("--methods", default="dms2f,rx", help="comma list of dms2f,rx,lrx")
+    parser.add_argument("--preset", default="fast", choices=("fast", "paper"))
+    parser.add_argument("--only", default="", help="comma list of scene names to run (default all)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="DMS2F optimiser steps instead of the preset's (quick checks)")
+    parser.add_argument("--json", type=Path, default=None, help="write all results here")
+    args = parser.parse_args(argv)
+    if args.steps is not None and args.steps < 1:
+        parser.error(f"--steps must be >= 1, got {args.steps}; omit it for the preset's")
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        parser.error(f"unknown method(s) {unknown}; use {','.join(METHODS)}")
+    scenes = sorted(args.scenes.glob("*.mat"))
+    if args.only:
+        wanted = set(args.only.split(","))
+        scenes = [s for s in scenes if s.stem in wanted]
+    if not scenes:
+        parser.error(f"no .mat scenes in {args.scenes}")
+    results: list[dict[str, Any]] = []
+    for scene in scenes:
+        from ..io.matfile import load_mat
+
+        cube = load_mat(scene).cube  # (rows, cols, bands); ground truth not looked at here
+        for method in methods:
+            for seed in range(1 if method in _DETERMINISTIC else args.seeds):
+                run = _run_subprocess(scene, method, args.preset, seed, args.threads, args.steps)
+                run.update(scene=scene.stem, method=method, preset=args.preset, seed=seed,
+                           steps=_steps(method, args.preset, args.steps),
+                           bands=int(cube.shape[2]), pixels=int(cube.shape[0] * cube.shape[1]),
+                           auc=round(score_auc(run["score_file"], scene), 5))
+                score_file = Path(run.pop("score_file"))
+                score_file.unlink()
+                score_file.parent.rmdir()
+                results.append(run)
+                print(f"{scene.stem:14s} {method:6s} seed {seed}: AUC {run['auc']:.4f} "
+                      f"fit {run['fit_s']:.1f} s detect {run['detect_s']:.1f} s "
+                      f"RSS {run['peak_rss_mb']:.0f} MB", flush=True)
+    print()
+    print(f"Measured {time.strftime('%Y-%m-%d')} on {machine_info().get('cpu_model', platform.machine())}, "
+          f"{os.cpu_count()} cores, preset {args.preset}, {_steps('dms2f', args.preset, args.steps)} "
+          f"steps, {args.threads or 'default'} thread(s)")
+    print("\n".join(_table(results)))
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine_info(), "results": results}, indent=1))
+    print(summary_line(results))
+    return 0
+
+
+def _steps(method: str, preset: str, steps: int | None) -> int | None:
+    """Optimiser steps of a DMS2F run (None for RX and local RX)."""
+    from ..detectors.fitting import fit_schedule
+
+    return fit_schedule(preset, steps).steps if method == "dms2f" else None
+
+
+def _worker(argv: list[str]) -> int:
+    from ..detectors.device import passive_openmp_wait
+
+    passive_openmp_wait()
+    scene, method, preset, seed, threads, steps = argv
+    logging.basicConfig(level=logging.WARNING)
+    print(json.dumps(run_one(Path(scene), method, preset, int(seed), int(threads) or None,
+                             int(steps) or None)))
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        sys.exit(_worker(sys.argv[2:]))
+    sys.exit(main())

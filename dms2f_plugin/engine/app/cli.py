@@ -1,0 +1,273 @@
+"""``dms2f-had``: the command line of the engine (a stable public interface).
+
+Subcommands: ``detect``, ``fit``, ``apply``, ``threshold``, ``evaluate``, ``import-mat``,
+``bench``. Exit status: 0 on success; 1 with ONE line ``dms2f-had: error: <message>`` on stderr
+for any engine error (no traceback); 2 for command-line usage errors (argparse); 130 when
+interrupted or cancelled; 3 for an unexpected internal error (traceback with ``-v``).
+A progress bar is drawn on stderr only when stderr is a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from ..detectors.local_background import DEFAULT_LOCAL_WINDOW
+from ..errors import CancelledError, Dms2fError
+
+PROG = "dms2f-had"
+LOGGER = logging.getLogger(__name__)
+EXIT_OK, EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 3, 130
+_CACHE_MAX_BYTES = 256 * 1024 * 1024
+
+
+class TerminalProgress:
+    """A one-line progress bar on a terminal stream (the engine's ``Progress`` protocol)."""
+
+    def __init__(self, stream: TextIO, label: str, width: int = 30) -> None:
+        self._stream, self._label, self._width = stream, label, width
+        self._shown = -1
+
+    def set_progress(self, percent: float) -> None:
+        """Redraw when the whole percentage changes."""
+        value = int(max(0.0, min(100.0, percent)))
+        if value != self._shown:
+            self._shown = value
+            filled = self._width * value // 100
+            bar = "#" * filled + "." * (self._width - filled)
+            self._stream.write(f"\r{self._label} [{bar}] {value:3d}%")
+            self._stream.flush()
+
+    def is_canceled(self) -> bool:
+        """Never: Ctrl-C interrupts the run instead."""
+        return False
+
+    def finish(self) -> None:
+        """End the bar's line."""
+        if self._shown >= 0:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+def _version() -> str:
+    """The plugin version from ``metadata.txt`` (the single source of truth)."""
+    try:
+        from ...metadata import plugin_version
+
+        return plugin_version()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def _common() -> argparse.ArgumentParser:
+    """Options every subcommand accepts."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                        help="more log output (-v info, -vv debug)")
+    return parent
+
+
+def _add_detect_options(p: argparse.ArgumentParser, *, fitting: bool) -> None:
+    """Options shared by detect/fit/apply."""
+    if fitting:
+        p.add_argument("--bands", metavar="LIST", help="bands to use, 1-based, e.g. 1-100,120 "
+                       "(default: all but the bad bands in the metadata)")
+        p.add_argument("--preset", choices=("fast", "paper"), default="fast",
+                       help="DMS2F fitting preset (default: fast)")
+        p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+        p.add_argument("--steps", type=int, metavar="N", help="DMS2F optimiser steps instead of "
+                       "the preset's fixed number (default: the preset's)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where DMS2F runs (default: auto = CUDA if available)")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch")
+
+
+def _add_local_window(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--local-window", type=int, metavar="N", default=DEFAULT_LOCAL_WINDOW,
+                   help="DMS2F: subtract the median score of the N x N neighbourhood (odd; keeps "
+                   "targets under about N*N/2 pixels; 0 = off; default "
+                   f"{DEFAULT_LOCAL_WINDOW})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``dms2f-had`` argument parser."""
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Hyperspectral anomaly detection (DMS2F-HAD, RX) on any GDAL "
+        "raster.", parents=[_common()])
+    parser.set_defaults(verbose=0)
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("detect", parents=[common], help="score a raster for anomalies",
+                       description="Write a float32 anomaly-score GeoTIFF on the input's grid.")
+    p.add_argument("input", metavar="INPUT", help="raster (GeoTIFF, ENVI, VRT, ...) or .mat")
+    p.add_argument("output", metavar="OUTPUT", help="score GeoTIFF to write (.tif)")
+    p.add_argument("--method", choices=("dms2f", "rx", "lrx"), default="dms2f",
+                   help="detector (default: dms2f)")
+    _add_detect_options(p, fitting=True)
+    p.add_argument("--save-model", metavar="PATH", help="also save the fitted DMS2F model")
+    _add_local_window(p)
+    p.add_argument("--inner-window", type=int, default=5, help="LRX guard window (default 5)")
+    p.add_argument("--outer-window", type=int, default=21, help="LRX outer window (default 21)")
+    p.add_argument("--tile-size", type=int, default=512, help="I/O tile edge (default 512)")
+
+    p = sub.add_parser("fit", parents=[common], help="fit DMS2F-HAD on a scene, save the model",
+                       description="Fit DMS2F-HAD on INPUT (no labels) and save it to MODEL.")
+    p.add_argument("input", metavar="INPUT")
+    p.add_argument("model", metavar="MODEL")
+    _add_detect_options(p, fitting=True)
+
+    p = sub.add_parser("apply", parents=[common], help="score a raster with a saved model",
+                       description="Score INPUT with the model in MODEL (same band set).")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("input", metavar="INPUT")
+    p.add_argument("output", metavar="OUTPUT")
+    _add_detect_options(p, fitting=False)
+    _add_local_window(p)
+    p.add_argument("--tile-size", type=int, default=512, help="I/O tile edge (default 512)")
+
+    p = sub.add_parser("threshold", parents=[common], help="score -> mask (+ polygons)",
+                       description="Flag pixels with score > threshold; 255 = nodata.")
+    p.add_argument("score", metavar="SCORE")
+    p.add_argument("mask", metavar="MASK", help="uint8 mask GeoTIFF to write")
+    p.add_argument("--method", choices=("percentile", "sigma", "otsu", "value"),
+                   default="percentile", help="default: percentile")
+    p.add_argument("--value", type=float, help="percentile (default 99.5 = top 0.5%%), k of "
+                   "mean + k sigma (default 3), or the score for 'value'")
+    p.add_argument("--min-size", type=int, default=1, help="smallest object kept, in pixels")
+    p.add_argument("--vector", metavar="OUT.gpkg", help="also write detection polygons")
+
+    p = sub.add_parser("evaluate", parents=[common], help="ROC AUC against ground truth",
+                       description="Print ROC AUC, AUC(D,tau), AUC(F,tau) of SCORE.")
+    p.add_argument("score", metavar="SCORE")
+    p.add_argument("ground_truth", metavar="GROUND_TRUTH", help="raster (nonzero = anomaly) "
+                   "on the score's grid, polygons, or the benchmark .mat scene")
+    p.add_argument("--plot", metavar="ROC.png", help="draw the ROC curve")
+    p.add_argument("--report", metavar="REPORT.html", help="write an HTML report")
+
+    p = sub.add_parser("import-mat", parents=[common], help="benchmark .mat -> GeoTIFFs",
+                       description="Convert a MATLAB v5/v7.3 scene to a GeoTIFF cube "
+                       "(+ ground truth); no CRS (local pixel grid).")
+    p.add_argument("mat", metavar="IN.mat")
+    p.add_argument("cube", metavar="OUT_CUBE.tif")
+    p.add_argument("gt", metavar="OUT_GT.tif", nargs="?")
+
+    p = sub.add_parser("bench", help="benchmark on the real scenes (see 'bench --help')",
+                       add_help=False)
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _run(args: argparse.Namespace, progress: Any | None, out: TextIO) -> int:
+    """Dispatch one parsed command; returns the exit status."""
+    from . import jobs
+
+    if args.command == "detect":
+        r = jobs.detect(args.input, args.output, method=args.method, bands=args.bands,
+                        preset=args.preset, device=args.device, seed=args.seed,
+                        threads=args.threads, steps=args.steps, save_model=args.save_model,
+                        local_window=args.local_window, inner_window=args.inner_window,
+                        outer_window=args.outer_window,
+                        tile_size=args.tile_size, progress=progress)
+        print(f"wrote {r.output_path} ({r.method}, {r.width}x{r.height}x{r.bands}, "
+              f"{r.seconds:.1f} s on {r.device})", file=out)
+    elif args.command == "fit":
+        f = jobs.fit(args.input, args.model, bands=args.bands, preset=args.preset,
+                     device=args.device, seed=args.seed, threads=args.threads, steps=args.steps,
+                     progress=progress)
+        print(f"wrote {f.model_path} ({f.bands} bands, {f.seconds:.1f} s on {f.device})", file=out)
+    elif args.command == "apply":
+        r = jobs.apply_model(args.model, args.input, args.output, device=args.device,
+                             threads=args.threads, local_window=args.local_window,
+                             tile_size=args.tile_size, progress=progress)
+        print(f"wrote {r.output_path} ({r.seconds:.1f} s on {r.device})", file=out)
+    elif args.command == "threshold":
+        t = jobs.threshold(args.score, args.mask, method=args.method, value=args.value,
+                           min_size=args.min_size, vector_path=args.vector, progress=progress)
+        print(f"wrote {t.mask_path}: {t.anomaly_pixels} anomaly pixels (score > "
+              f"{t.threshold:.6g})" + (f", {t.objects} objects" if t.objects is not None else ""),
+              file=out)
+    elif args.command == "evaluate":
+        e = jobs.evaluate(args.score, args.ground_truth, plot_path=args.plot,
+                          report_path=args.report)
+        print(f"auc={e.auc:.6f}\nauc_d_tau={e.auc_d_tau:.6f}\nauc_f_tau={e.auc_f_tau:.6f}",
+              file=out)
+    elif args.command == "import-mat":
+        i = jobs.import_mat(args.mat, args.cube, args.gt)
+        print(f"wrote {i.cube_path} ({i.rows}x{i.cols}x{i.bands})"
+              + (f" and {i.gt_path} ({i.anomaly_pixels} anomaly pixels)" if i.gt_path else ""),
+              file=out)
+    return EXIT_OK
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _limit_gdal_cache() -> None:
+    """Keep GDAL's block cache small unless the user set GDAL_CACHEMAX (memory ~ tile size)."""
+    if "GDAL_CACHEMAX" not in os.environ:
+        from osgeo import gdal
+
+        gdal.SetCacheMax(_CACHE_MAX_BYTES)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``dms2f-had`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    from ..detectors.device import passive_openmp_wait
+
+    passive_openmp_wait()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((i for i, token in enumerate(argv) if not token.startswith("-")), None)
+    if first is not None and argv[first] == "bench":  # bench parses its own options (--help)
+        from .bench import main as bench_main
+
+        _setup_logging(sum(t.count("v") if not t.startswith("--") else 1 for t in argv[:first]))
+        return int(bench_main(argv[first + 1:]) or 0)
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    _limit_gdal_cache()
+    bar = TerminalProgress(sys.stderr, args.command) if sys.stderr.isatty() else None
+    try:
+        return _run(args, bar, sys.stdout)
+    except CancelledError as exc:
+        _fail(f"{exc}")
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        _fail("interrupted; no output was written.")
+        return EXIT_INTERRUPTED
+    except Dms2fError as exc:
+        _fail(_one_line(str(exc)))
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - last resort: a bug, not a user error
+        if args.verbose:
+            LOGGER.exception("internal error")
+        _fail(f"internal error: {type(exc).__name__}: {_one_line(str(exc))} (run with -v for "
+              "the traceback and please report it)")
+        return EXIT_INTERNAL
+    finally:
+        if bar is not None:
+            bar.finish()
+
+
+def _fail(message: str) -> None:
+    """The one error line on stderr."""
+    sys.stderr.write(f"{PROG}: error: {message}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""The engine's facade: one function per user-level task, called by the CLI and the QGIS layer.
+
+``detect``, ``fit`` and ``apply_model`` live here; ``threshold``, ``evaluate`` and ``import_mat``
+(tasks on finished maps and benchmark scenes) live in :mod:`.map_jobs` and are re-exported.
+
+Every function takes keyword-only options, validates all outputs before any work starts, writes
+files atomically (nothing is left behind on an error or a cancel), logs through
+``logging.getLogger(__name__)`` and raises only :class:`~.errors.Dms2fError` subclasses for
+anything a user can cause (bad input, unwritable output, missing dependency, cancel).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ..detectors.local_background import DEFAULT_LOCAL_WINDOW, check_local_window, with_local_background
+from ..detectors.tiled import TileScorer, score_raster
+from ..errors import InputError, ModelFileError, user_errors
+from ..io.bands import format_band_list
+from ..io.raster import BandSpec, RasterSource, open_raster
+from ..io.statistics import check_usable
+from ..io.writer import validate_output_path
+from ..progress import NullProgress, Progress, SubProgress
+from ..types import PathLike
+from .map_jobs import evaluate, import_mat, threshold
+from .results import DetectResult, EvaluationResult, FitResult, ImportResult, ThresholdResult
+
+__all__ = ["DetectResult", "EvaluationResult", "FitResult", "ImportResult", "ThresholdResult",
+           "METHODS", "apply_model", "detect", "evaluate", "fit", "import_mat", "threshold"]
+
+LOGGER = logging.getLogger(__name__)
+METHODS = ("dms2f", "rx", "lrx")
+MIN_BANDS = 2
+DEFAULT_BATCH_SIZE = 64
+
+
+def _check_common(method: str, tile_size: int, local_window: int) -> None:
+    if method not in METHODS:
+        raise InputError(f"Unknown method '{method}'; use one of {', '.join(METHODS)}.")
+    if tile_size < 16:
+        raise InputError(f"tile_size {tile_size} is too small; use 256 or more (default 512).")
+    try:
+        check_local_window(local_window)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _dms2f_scorer(scorer_cls: Any, fitted: Any, source: RasterSource, device: Any,
+                  local_window: int) -> TileScorer:
+    """The DMS2F-HAD scorer, with the local background removed unless ``local_window`` is 0."""
+    scorer = scorer_cls(fitted, source.height, source.width, device=device,
+                        batch_size=DEFAULT_BATCH_SIZE)
+    return with_local_background(scorer, local_window, source.height, source.width)
+
+
+def _usable_source(input_path: PathLike, bands: BandSpec) -> RasterSource:
+    """Open a detection input (>= MIN_BANDS bands); a missing CRS is allowed but warned."""
+    source = open_raster(input_path, bands=bands, min_bands=MIN_BANDS)
+    if not source.info.has_crs:
+        LOGGER.warning("'%s' has no CRS: the outputs are on the same local pixel grid, without "
+                       "georeferencing (assign a CRS to the input to georeference them).",
+                       source.path)
+    return source
+
+
+def _dms2f_parts() -> tuple[Any, Any]:
+    """The lead's fitting and scoring code, imported only when DMS2F is used (needs torch)."""
+    from ..detectors.device import _torch
+
+    _torch()  # a clear DependencyError when torch is missing
+    from ..detectors.dms2f_scorer import Dms2fScorer
+    from ..detectors.fitting import fit_scene
+
+    return fit_scene, Dms2fScorer
+
+
+def _save_model(fitted: Any, model_path: Path) -> None:
+    """Save atomically: the model file appears only once complete."""
+    from ..io.writer import atomic_output
+
+    with atomic_output(model_path) as temp:
+        fitted.save(temp)
+
+
+@user_errors
+def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f",
+           bands: BandSpec = None, preset: str = "fast", device: str = "auto", seed: int = 0,
+           threads: int | None = None, steps: int | None = None,
+           save_model: PathLike | None = None, local_window: int = DEFAULT_LOCAL_WINDOW,
+           inner_window: int = 5, outer_window: int = 21, tile_size: int = 512,
+           progress: Progress | None = None) -> DetectResult:
+    """Detect anomalies in a raster and write a float32 score GeoTIFF on the same grid.
+
+    Args:
+        input_path: any GDAL raster or a benchmark .mat file.
+        output_path: the score GeoTIFF (.tif); nodata (NaN) where the input is invalid.
+        method: ``"dms2f"`` (fit DMS2F-HAD on this scene, then score), ``"rx"`` (global RX)
+            or ``"lrx"`` (local dual-window RX).
+        bands: band selection (``"1-10,15"`` or 1-based list); None = all but bad bands.
+        preset: DMS2F fitting preset (``"fast"`` or ``"paper"``).
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (DMS2F only).
+        seed: DMS2F seed (reproducible on the CPU).
+        threads: CPU threads for torch (None = default).
+        steps: DMS2F optimiser steps instead of the preset's (None = the preset's).
+        save_model: also save the fitted DMS2F model here (written after detection succeeds).
+        local_window: DMS2F only: subtract the median score of this odd neighbourhood from each
+            score (removes broad bright backgrounds, keeps targets under about half its area);
+            0 turns it off.
+        inner_window: LRX guard window (odd).
+        outer_window: LRX outer window (odd, > inner).
+        tile_size: I/O tile edge in pixels; bounds memory, never changes the result.
+        progress: progress/cancel sink.
+
+    Returns:
+        A :class:`DetectResult`.
+
+    Raises:
+        InputError, RasterReadError, OutputError, DependencyError, CancelledError.
+    """
+    _check_common(method, tile_size, local_window)
+    started = time.perf_counter()
+    progress = progress or NullProgress()
+    out = validate_output_path(output_path, inputs=[input_path])
+    model_out = None
+    if save_model is not None:
+        if method != "dms2f":
+            raise InputError(f"--save-model only applies to method dms2f, not '{method}'.")
+        model_out = validate_output_path(save_model, inputs=[input_path, out], extensions=None,
+                                         what="model file")
+    fit_seconds = None
+    with _usable_source(input_path, bands) as source:
+        meta = {"method": method, "input": os.fspath(input_path),
+                "bands": format_band_list(source.band_indices)}
+        scorer: TileScorer
+        if method == "dms2f":
+            from ..detectors.device import resolve_device
+
+            fit_scene, scorer_cls = _dms2f_parts()
+            fitted = fit_scene(source, preset=preset, device=device, seed=seed, threads=threads,
+                               steps=steps, progress=SubProgress(progress, 0, 60))
+            fit_seconds = time.perf_counter() - started
+            torch_device = resolve_device(device)
+            scorer = _dms2f_scorer(scorer_cls, fitted, source, torch_device, local_window)
+            used = str(torch_device)
+            meta.update(preset=preset, seed=str(seed), steps=str(fitted.steps),
+                        local_window=str(local_window))
+            rest = SubProgress(progress, 60, 100)
+        else:
+            scorer = _rx_scorer(source, method, inner_window, outer_window,
+                                SubProgress(progress, 0, 30))
+            used, rest = "cpu", SubProgress(progress, 30, 100)
+            if method == "lrx":
+                meta.update(inner_window=str(inner_window), outer_window=str(outer_window))
+        summary = score_raster(source, out, scorer, tile_size=tile_size, progress=rest,
+                               metadata=meta)
+        if model_out is not None:
+            _save_model(fitted, model_out)
+        result = DetectResult(output_path=out, method=method, device=used,
+                              seconds=time.perf_counter() - started, fit_seconds=fit_seconds,
+                              width=source.width, height=source.height, bands=source.band_count,
+                              valid_pixels=summary.valid_pixels, tiles=summary.tiles,
+                              model_path=model_out)
+    LOGGER.info("detect %s: %s in %.1f s on %s", method, out, result.seconds, used)
+    return result
+
+
+def _rx_scorer(source: RasterSource, method: str, inner: int, outer: int,
+               progress: Progress) -> TileScorer:
+    """Global or local RX scorer after the statistics (and covariance) pass."""
+    from ..detectors.rx import GlobalRxScorer, LocalRxScorer
+
+    if method == "lrx":  # validate the windows before the pass
+        LocalRxScorer.check_windows(inner, outer)
+    stats = source.statistics(covariance=True, progress=progress)
+    check_usable(stats, source.path)
+    if method == "rx":
+        return GlobalRxScorer.from_statistics(stats)
+    return LocalRxScorer(stats, inner_window=inner, outer_window=outer)
+
+
+@user_errors
+def fit(input_path: PathLike, model_path: PathLike, *, bands: BandSpec = None,
+        preset: str = "fast", device: str = "auto", seed: int = 0, threads: int | None = None,
+        steps: int | None = None, progress: Progress | None = None) -> FitResult:
+    """Fit DMS2F-HAD on a scene (no labels) and save the model file.
+
+    Args:
+        input_path: the raster to fit on.
+        model_path: the model file to write (self-describing, no pickle).
+        bands: band selection; the model remembers it.
+        preset: ``"fast"`` or ``"paper"``.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        seed: seed of the fit.
+        threads: CPU threads for torch.
+        steps: optimiser steps instead of the preset's (None = the preset's).
+        progress: progress/cancel sink.
+
+    Returns:
+        A :class:`FitResult`.
+
+    Raises:
+        InputError, RasterReadError, OutputError, DependencyError, CancelledError.
+    """
+    started = time.perf_counter()
+    model_out = validate_output_path(model_path, inputs=[input_path], extensions=None,
+                                     what="model file")
+    fit_scene, _ = _dms2f_parts()
+    with _usable_source(input_path, bands) as source:
+        fitted = fit_scene(source, preset=preset, device=device, seed=seed, threads=threads,
+                           steps=steps, progress=progress or NullProgress())
+        _save_model(fitted, model_out)
+        bands_used = source.band_count
+    from ..detectors.device import resolve_device
+
+    used = str(resolve_device(device))
+    return FitResult(model_path=model_out, device=used, seconds=time.perf_counter() - started,
+                     bands=bands_used, preset=preset, seed=seed)
+
+
+def _open_for_model(fitted: Any, input_path: PathLike, model_path: PathLike) -> RasterSource:
+    """Open ``input_path`` with the model's band selection; refuse another band set."""
+    indices = tuple(fitted.band_indices)
+    try:
+        source = open_raster(input_path, bands=list(indices), min_bands=1)
+    except InputError as exc:
+        raise ModelFileError(
+            f"The model '{model_path}' was fitted on {len(indices)} band(s) (bands "
+            f"{indices[0]}..{indices[-1]}) but '{input_path}' does not have them ({exc}). Apply "
+            "it to a raster with the same band set, or fit a new model on this raster.") from None
+    expected = fitted.raster_band_count
+    if expected is not None and expected != source.info.band_count:
+        source.close()
+        raise ModelFileError(
+            f"The model '{model_path}' was fitted on a raster with {expected} bands but "
+            f"'{input_path}' has {source.info.band_count}; apply it to a raster with the same "
+            "band set, or fit a new model on this raster.")
+    theirs, ours = fitted.wavelengths_nm, source.wavelengths_nm
+    if theirs and ours and max(abs(a - b) for a, b in zip(theirs, ours)) > 1.0:
+        LOGGER.warning("The raster's wavelengths differ from the model's by more than 1 nm; "
+                       "scores may be meaningless.")
+    return source
+
+
+@user_errors
+def apply_model(model_path: PathLike, input_path: PathLike, output_path: PathLike, *,
+                device: str = "auto", threads: int | None = None,
+                local_window: int = DEFAULT_LOCAL_WINDOW, tile_size: int = 512,
+                progress: Progress | None = None) -> DetectResult:
+    """Score a raster with a saved DMS2F-HAD model (no fitting).
+
+    Args:
+        model_path: a file written by :func:`fit` or ``detect(save_model=...)``.
+        input_path: raster with the same band set as the model's.
+        output_path: the score GeoTIFF.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        threads: CPU threads for torch.
+        local_window: odd neighbourhood whose median score is subtracted (0 = off).
+        tile_size: I/O tile edge.
+        progress: progress/cancel sink.
+
+    Returns:
+        A :class:`DetectResult` (``fit_seconds`` None).
+
+    Raises:
+        ModelFileError: missing, corrupt, unsafe (pickle) or mismatching model file.
+        InputError, RasterReadError, OutputError, DependencyError, CancelledError.
+    """
+    _check_common("dms2f", tile_size, local_window)
+    started = time.perf_counter()
+    progress = progress or NullProgress()
+    out = validate_output_path(output_path, inputs=[input_path, model_path])
+    if not Path(model_path).is_file():
+        raise ModelFileError(f"Model file '{model_path}' does not exist; check the path or fit "
+                             "one with 'dms2f-had fit'.")
+    _, scorer_cls = _dms2f_parts()
+    from ..detectors.device import resolve_device, set_threads
+    from ..detectors.model_file import FittedModel
+
+    torch_device = resolve_device(device)
+    set_threads(threads)
+    fitted = FittedModel.load(model_path, device=str(torch_device))
+    with _open_for_model(fitted, input_path, model_path) as source:
+        check_usable(source.statistics(progress=SubProgress(progress, 0, 10)), source.path)
+        scorer = _dms2f_scorer(scorer_cls, fitted, source, torch_device, local_window)
+        summary = score_raster(source, out, scorer, tile_size=tile_size,
+                               progress=SubProgress(progress, 10, 100),
+                               metadata={"method": "dms2f", "model": os.fspath(model_path),
+                                         "local_window": str(local_window)})
+        return DetectResult(output_path=out, method="dms2f", device=str(torch_device),
+                            seconds=time.perf_counter() - started, fit_seconds=None,
+                            width=source.width, height=source.height, bands=source.band_count,
+                            valid_pixels=summary.valid_pixels, tiles=summary.tiles,
+                            model_path=Path(model_path))

@@ -1,0 +1,114 @@
+"""Self-supervised fitting of a DMS2F-HAD network on the blocks of one scene.
+
+The schedule (number of optimiser steps, batch size, learning rate, corruption) is fixed in
+advance per preset and is the same for every scene: nothing here can see ground truth, and the
+stopping rule is simply "stop after ``steps`` optimiser steps". That is the honest protocol of
+``docs/benchmark.md``: an analyst has no labels to pick an epoch with.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from ..progress import NullProgress, Progress, check_cancel
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FitSchedule:
+    """How long and how a network is fitted to a scene; fixed in advance per preset.
+
+    Attributes:
+        steps: optimiser steps (the stopping rule: no early stopping, no label-based selection).
+        batch_size: blocks per step.
+        lr: Adam learning rate at the first step.
+        lr_final: learning rate at the last step as a fraction of ``lr``; the rate follows a
+            cosine from ``lr`` down to ``lr * lr_final`` (1.0: constant).
+        weight_decay: Adam weight decay.
+        max_blocks: most distinct blocks sampled from a scene (bounds memory on large scenes).
+        hole_probability: probability per batch that every block gets one zeroed 3x3 hole.
+    """
+
+    steps: int
+    batch_size: int = 32
+    lr: float = 5e-4
+    lr_final: float = 1.0
+    weight_decay: float = 1e-4
+    max_blocks: int = 1024
+    hole_probability: float = 0.5
+
+
+def train_network(
+    network,
+    blocks: np.ndarray,
+    schedule: FitSchedule,
+    *,
+    seed: int,
+    device,
+    progress: Progress | None = None,
+):
+    """Fit ``network`` to reconstruct ``blocks`` (the scene's own, unlabelled blocks).
+
+    Batches walk through seeded permutations of the blocks (epochs); with probability
+    ``schedule.hole_probability`` a batch is corrupted with one 3x3 hole per block and the loss
+    compares the reconstruction with the clean block (MSE + 0.1 L1). The learning rate follows
+    the schedule's fixed cosine (or stays constant). The network of the last step is returned:
+    no checkpoint is picked, by loss or otherwise.
+
+    Args:
+        network: a ``models.Dms2fHad`` (moved to ``device`` here).
+        blocks: normalised training blocks, shape (n, bands, block, block), float32.
+        schedule: the fixed fitting schedule.
+        seed: seeds the block order, the corruption and the weights' dropout.
+        device: torch device to fit on.
+        progress: progress sink; cancel is honoured between steps.
+
+    Returns:
+        The fitted network, in eval mode.
+
+    Raises:
+        InputError: when there are no blocks to fit on.
+        CancelledError: when the user cancels.
+    """
+    import torch
+
+    from ....models import corrupt_blocks, reconstruction_loss
+
+    progress = progress or NullProgress()
+    if len(blocks) == 0:
+        raise InputError("No valid 16x16 blocks to fit on; the raster has no valid pixels.")
+    generator = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    network = network.to(device).train()
+    optimiser = torch.optim.Adam(network.parameters(), lr=schedule.lr, weight_decay=schedule.weight_decay)
+    annealing = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimiser, T_max=max(1, schedule.steps), eta_min=schedule.lr * schedule.lr_final)
+    data = torch.from_numpy(np.ascontiguousarray(blocks, dtype=np.float32))  # (n, C, 16, 16)
+    order = np.empty(0, dtype=np.int64)
+    started = time.perf_counter()
+    loss_value = float("nan")
+    for step in range(schedule.steps):
+        check_cancel(progress)
+        if len(order) < schedule.batch_size:
+            order = np.concatenate([order, rng.permutation(len(data))])
+        take, order = order[: schedule.batch_size], order[schedule.batch_size :]
+        clean = data[torch.from_numpy(take)].to(device)  # (b, C, 16, 16)
+        noisy = corrupt_blocks(clean, generator, p=schedule.hole_probability)  # (b, C, 16, 16)
+        loss = reconstruction_loss(network(noisy), clean)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        annealing.step()
+        loss_value = float(loss.detach())
+        progress.set_progress(100.0 * (step + 1) / schedule.steps)
+    LOG.info(
+        "Fitted %d steps of %d blocks in %.1f s (final loss %.5f)",
+        schedule.steps, schedule.batch_size, time.perf_counter() - started, loss_value,
+    )
+    return network.eval()

@@ -1,0 +1,9 @@
+"""Products made from a finished score map.
+
+Thresholds and masks (:mod:`.threshold`), detection
+polygons (:mod:`.polygons`), evaluation against ground truth (:mod:`.evaluate`), the HTML report
+and ROC plot (:mod:`.report`) and the PNG quicklook (:mod:`.quicklook`).
+
+May import: numpy, scipy, scikit-image, GDAL/OGR, matplotlib (lazily), the foundation modules and
+:mod:`..io`; never :mod:`..detectors` (a score map is a file, whoever made it) or :mod:`..app`.
+"""
