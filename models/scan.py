@@ -100,10 +100,10 @@ def selective_scan_fast(  # noqa: D417 - parameters as selective_scan_ref
 ) -> Tensor:
     """Fast selective scan without mamba-ssm (same contract as :func:`selective_scan_ref`).
 
-    The core recurrence runs in numba kernels with a hand-written backward when numba imports and
-    the tensors are on the CPU, else (no numba, or another device) in a chunked PyTorch scan with
-    a hand-written backward. Bias, softplus, skip and gate are plain autograd ops around the core.
-    Computes in float32 at least (float64 stays float64).
+    On the CPU with numba, the recurrence, the skip and the gate run in numba kernels with a
+    hand-written backward; otherwise (no numba, or another device) the recurrence runs in a chunked
+    PyTorch scan with a hand-written backward and the skip and gate are autograd ops. Bias and
+    softplus of delta are autograd ops in both. Computes in float32 at least (float64 stays float64).
 
     Args:
         u, delta, A, B, C, D, z, delta_bias, delta_softplus: as :func:`selective_scan_ref`.
@@ -119,7 +119,11 @@ def selective_scan_fast(  # noqa: D417 - parameters as selective_scan_ref
     if delta_softplus:
         delta = F.softplus(delta)  # (b, D, L)
     core = _numba_core() if u.device.type == "cpu" else None
-    y = (core or chunked_scan)(u, delta, A, B, C)  # (b, D, L)
+    if core is not None:  # skip and gate fused into the kernels
+        skip = None if D is None else D.to(work)
+        gate = None if z is None else z.to(work)
+        return core(u, delta, A, B, C, skip, gate).to(dtype_in)  # (b, D, L)
+    y = chunked_scan(u, delta, A, B, C)  # (b, D, L)
     if D is not None:
         y = y + u * D.to(work)[:, None]  # (b, D, L)
     if z is not None:

@@ -9,13 +9,13 @@ import pytest
 import torch
 
 numba = pytest.importorskip("numba", reason="numba is a pinned requirement of the fast CPU scan")
-from dms2f_had.models import scan_numba  # noqa: E402
+from dms2f_had.models import numba_kernels, scan_numba  # noqa: E402
 
 
 @numba.njit
 def _exp_all(x, out):
     for i in range(x.shape[0]):
-        out[i] = scan_numba.fast_exp(x[i])
+        out[i] = numba_kernels.fast_exp(x[i])
 
 
 @pytest.mark.parametrize("dtype, ulps", [(np.float32, 2), (np.float64, 4)])

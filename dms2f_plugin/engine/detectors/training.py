@@ -89,7 +89,9 @@ def train_network(
     optimiser = torch.optim.Adam(network.parameters(), lr=schedule.lr, weight_decay=schedule.weight_decay)
     annealing = torch.optim.lr_scheduler.CosineAnnealingLR(
         optimiser, T_max=max(1, schedule.steps), eta_min=schedule.lr * schedule.lr_final)
-    data = torch.from_numpy(np.ascontiguousarray(blocks, dtype=np.float32))  # (n, C, 16, 16)
+    # Channels-last once, as the network computes: batches are then views the network and the
+    # loss use without layout copies.
+    data = torch.from_numpy(np.ascontiguousarray(blocks.transpose(0, 2, 3, 1), dtype=np.float32))  # (n, 16, 16, C)
     order = np.empty(0, dtype=np.int64)
     started = time.perf_counter()
     loss_value = float("nan")
@@ -98,7 +100,7 @@ def train_network(
         if len(order) < schedule.batch_size:
             order = np.concatenate([order, rng.permutation(len(data))])
         take, order = order[: schedule.batch_size], order[schedule.batch_size :]
-        clean = data[torch.from_numpy(take)].to(device)  # (b, C, 16, 16)
+        clean = data[torch.from_numpy(take)].to(device).permute(0, 3, 1, 2)  # (b, C, 16, 16) channels-last
         noisy = corrupt_blocks(clean, generator, p=schedule.hole_probability)  # (b, C, 16, 16)
         loss = reconstruction_loss(network(noisy), clean)
         optimiser.zero_grad(set_to_none=True)
