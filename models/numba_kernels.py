@@ -153,6 +153,76 @@ def _silu_grad_impl(x):  # noqa: ANN001, ANN202
     return grad
 
 
+def softplus(x):  # noqa: ANN001, ANN201 - typed by the overload below
+    """``log(1 + exp(x))`` for numba kernels, in the type of ``x``.
+
+    As ``max(x, 0) + log1p(exp(-|x|))``, with ``log1p(y) = 2 atanh(y / (2 + y))`` summed as its
+    odd series in ``s = y / (2 + y)``, ``0 < s <= 1/3``: to ``s^15`` (float32) or ``s^35``
+    (float64), below one unit in the last place.
+    """
+    raise NotImplementedError("softplus is only callable from numba kernels")
+
+
+@overload(softplus, inline="always")
+def _softplus_impl(x):  # noqa: ANN001, ANN202
+    if x == types.float32:
+        f = np.float32
+        zero, one, two = f(0.0), f(1.0), f(2.0)
+        c = tuple(f(1.0 / (2 * k + 1)) for k in range(8))
+
+        def softplus32(x):
+            y = fast_exp(-abs(x))
+            s = y / (two + y)
+            q = s * s
+            series = (((((((c[7] * q + c[6]) * q + c[5]) * q + c[4]) * q + c[3]) * q + c[2]) * q
+                       + c[1]) * q + c[0])
+            return max(x, zero) + two * s * series
+
+        return softplus32
+    if x == types.float64:
+        c64 = tuple(1.0 / (2 * k + 1) for k in range(18))
+
+        def softplus64(x):
+            y = fast_exp(-abs(x))
+            s = y / (2.0 + y)
+            q = s * s
+            series = c64[17]
+            series = series * q + c64[16]
+            series = series * q + c64[15]
+            series = series * q + c64[14]
+            series = series * q + c64[13]
+            series = series * q + c64[12]
+            series = series * q + c64[11]
+            series = series * q + c64[10]
+            series = series * q + c64[9]
+            series = series * q + c64[8]
+            series = series * q + c64[7]
+            series = series * q + c64[6]
+            series = series * q + c64[5]
+            series = series * q + c64[4]
+            series = series * q + c64[3]
+            series = series * q + c64[2]
+            series = series * q + c64[1]
+            series = series * q + c64[0]  # unrolled: a loop here upsets numba's inliner
+            return max(x, 0.0) + 2.0 * s * series
+
+        return softplus64
+    return None
+
+
+@njit(**JIT_OPTIONS)
+def _step_sizes(delta_raw, bias, use_softplus, dt, slope):  # noqa: ANN001, ANN202
+    """``dt = softplus(delta_raw + bias)`` (or without softplus) and its slope ``d dt / d delta_raw``."""
+    for d in range(dt.shape[0]):
+        x = delta_raw[d] + bias[d]
+        if use_softplus:
+            dt[d] = softplus(x)
+            slope[d] = fast_sigmoid(x)
+        else:
+            dt[d] = x
+            slope[d] = 1
+
+
 def as_arrays(*tensors: Tensor) -> list[np.ndarray]:
     """numpy views of ``tensors`` (contiguous copies only where they are not already)."""
     return [t.detach().contiguous().numpy() for t in tensors]
@@ -173,20 +243,24 @@ def run_batched(kernel: Callable[..., None], batched: list[np.ndarray], shared: 
 
 
 @njit(**JIT_OPTIONS)
-def scan_forward(u, delta, Bt, Ct, z, out, Dv, At, use_d, use_z):  # noqa: N803
+def scan_forward(u, delta, Bt, Ct, z, out, Dv, At, bias, use_d, use_z, use_softplus):  # noqa: N803
     """``out[b, t] = (sum_n Ct[b, t, n] h_t[n] + Dv u) * silu(z)``, vectorised across channels.
 
-    u, delta, z, out: (b, L, D); Bt, Ct: (b, L, N); At: (N, D), A transposed; Dv: (D,). ``use_d``
+    u, delta, z, out: (b, L, D); Bt, Ct: (b, L, N); At: (N, D), A transposed; Dv, bias: (D,).
+    The step sizes are ``softplus(delta + bias)`` (``use_softplus``) or ``delta + bias``. ``use_d``
     and ``use_z`` switch the skip and the gate (their arrays are then unused placeholders).
     """
     batch, length, dim = u.shape
     n_state = At.shape[0]
     h = np.empty((n_state, dim), dtype=u.dtype)  # (N, D)
     drive = np.empty(dim, dtype=u.dtype)  # (D,): delta_t u_t
+    dt = np.empty(dim, dtype=u.dtype)  # (D,): step sizes
+    slope = np.empty(dim, dtype=u.dtype)  # (D,): unused here
     for b in range(batch):
         h[:] = 0
         for t in range(length):
-            dt, ut, yt = delta[b, t], u[b, t], out[b, t]  # (D,) each
+            _step_sizes(delta[b, t], bias, use_softplus, dt, slope)
+            ut, yt = u[b, t], out[b, t]  # (D,) each
             for d in range(dim):
                 drive[d] = dt[d] * ut[d]
                 yt[d] = 0
@@ -207,17 +281,19 @@ def scan_forward(u, delta, Bt, Ct, z, out, Dv, At, use_d, use_z):  # noqa: N803
 
 
 @njit(**JIT_OPTIONS)
-def scan_backward(u, delta, Bt, Ct, z, dout, du, ddelta, dAt, dBt, dCt, dDv, dz, Dv, At,  # noqa: N803
-              use_d, use_z):
+def scan_backward(u, delta, Bt, Ct, z, dout, du, ddelta, dAt, dBt, dCt, dDv, dz, dbias,  # noqa: N803
+                  Dv, At, bias, use_d, use_z, use_softplus):
     """Gradients of :func:`scan_forward`, time-major and channel-vectorised like it.
 
-    dAt: (b, N, D) and dDv: (b, D) per-batch partial sums, zeroed by the caller; du, ddelta, dz:
-    (b, L, D) and dBt, dCt: (b, L, N) are written.
+    dAt: (b, N, D), dDv and dbias: (b, D) per-batch partial sums, zeroed by the caller; du,
+    ddelta (with respect to the raw delta), dz: (b, L, D) and dBt, dCt: (b, L, N) are written.
     """
     batch, length, dim = u.shape
     n_state = At.shape[0]
     hist = np.zeros((length + 1, n_state, dim), dtype=u.dtype)  # (L+1, N, D): hist[t+1] = h_t
     decay = np.empty((length, n_state, dim), dtype=u.dtype)  # (L, N, D): exp(delta_t A)
+    steps = np.empty((length, dim), dtype=u.dtype)  # (L, D): step sizes
+    slopes = np.empty((length, dim), dtype=u.dtype)  # (L, D): their slopes
     g = np.empty((n_state, dim), dtype=u.dtype)  # (N, D): dL/dh_t
     drive = np.empty(dim, dtype=u.dtype)  # (D,)
     gy = np.empty(dim, dtype=u.dtype)  # (D,): dL/dy_t of the scan's own output
@@ -225,7 +301,8 @@ def scan_backward(u, delta, Bt, Ct, z, dout, du, ddelta, dAt, dBt, dCt, dDv, dz,
     s_ddelta = np.empty(dim, dtype=u.dtype)  # (D,): sum_n A dL/d(delta A)
     for b in range(batch):
         for t in range(length):
-            dt, ut = delta[b, t], u[b, t]  # (D,) each
+            dt, ut = steps[t], u[b, t]  # (D,) each
+            _step_sizes(delta[b, t], bias, use_softplus, dt, slopes[t])
             for d in range(dim):
                 drive[d] = dt[d] * ut[d]
             for n in range(n_state):
@@ -238,7 +315,7 @@ def scan_backward(u, delta, Bt, Ct, z, dout, du, ddelta, dAt, dBt, dCt, dDv, dz,
         g[:] = 0
         da_b = dAt[b]  # (N, D)
         for t in range(length - 1, -1, -1):
-            dt, ut, go = delta[b, t], u[b, t], dout[b, t]  # (D,) each
+            dt, ut, go = steps[t], u[b, t], dout[b, t]  # (D,) each
             if use_z:
                 zt, dzt = z[b, t], dz[b, t]  # (D,) each
                 for d in range(dim):  # y_t again, for the gate's gradient
@@ -278,10 +355,11 @@ def scan_backward(u, delta, Bt, Ct, z, dout, du, ddelta, dAt, dBt, dCt, dDv, dz,
                     g_n[d] = grad * dec[d]
                 dCt[b, t, n] = acc_c
                 dBt[b, t, n] = acc_b
-            du_t, ddelta_t = du[b, t], ddelta[b, t]  # (D,) each
+            du_t, ddelta_t, slope, dbias_b = du[b, t], ddelta[b, t], slopes[t], dbias[b]  # (D,)
             for d in range(dim):
                 du_t[d] = s_gb[d] * dt[d] + (gy[d] * Dv[d] if use_d else 0)
-                ddelta_t[d] = s_ddelta[d] + s_gb[d] * ut[d]
+                ddelta_t[d] = (s_ddelta[d] + s_gb[d] * ut[d]) * slope[d]
+                dbias_b[d] += ddelta_t[d]
 
 
 @njit(**JIT_OPTIONS)

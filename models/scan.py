@@ -100,10 +100,9 @@ def selective_scan_fast(  # noqa: D417 - parameters as selective_scan_ref
 ) -> Tensor:
     """Fast selective scan without mamba-ssm (same contract as :func:`selective_scan_ref`).
 
-    On the CPU with numba, the recurrence, the skip and the gate run in numba kernels with a
-    hand-written backward; otherwise (no numba, or another device) the recurrence runs in a chunked
-    PyTorch scan with a hand-written backward and the skip and gate are autograd ops. Bias and
-    softplus of delta are autograd ops in both. Computes in float32 at least (float64 stays float64).
+    On the CPU with numba, the whole scan (bias, softplus, recurrence, skip and gate) runs in numba
+    kernels with a hand-written backward; otherwise (no numba, or another device) the recurrence
+    runs in a chunked PyTorch scan with a hand-written backward and the rest are autograd ops. Computes in float32 at least (float64 stays float64).
 
     Args:
         u, delta, A, B, C, D, z, delta_bias, delta_softplus: as :func:`selective_scan_ref`.
@@ -114,15 +113,14 @@ def selective_scan_fast(  # noqa: D417 - parameters as selective_scan_ref
     dtype_in = u.dtype
     work = torch.promote_types(u.dtype, torch.float32)
     u, delta, A, B, C = (t.to(work) for t in (u, delta, A, B, C))  # noqa: N806
+    core = _numba_core() if u.device.type == "cpu" else None
+    if core is not None:  # bias, softplus, skip and gate fused into the kernels
+        skip, gate, bias = (None if t is None else t.to(work) for t in (D, z, delta_bias))
+        return core(u, delta, A, B, C, skip, gate, bias, delta_softplus).to(dtype_in)  # (b, D, L)
     if delta_bias is not None:
         delta = delta + delta_bias.to(work)[:, None]  # (b, D, L)
     if delta_softplus:
         delta = F.softplus(delta)  # (b, D, L)
-    core = _numba_core() if u.device.type == "cpu" else None
-    if core is not None:  # skip and gate fused into the kernels
-        skip = None if D is None else D.to(work)
-        gate = None if z is None else z.to(work)
-        return core(u, delta, A, B, C, skip, gate).to(dtype_in)  # (b, D, L)
     y = chunked_scan(u, delta, A, B, C)  # (b, D, L)
     if D is not None:
         y = y + u * D.to(work)[:, None]  # (b, D, L)

@@ -83,3 +83,19 @@ def test_results_do_not_depend_on_the_thread_count(threads):
         torch.set_num_threads(previous)
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@numba.njit
+def _softplus_all(x, out):
+    for i in range(x.shape[0]):
+        out[i] = numba_kernels.softplus(x[i])
+
+
+@pytest.mark.parametrize("dtype, ulps", [(np.float32, 3), (np.float64, 8)])
+def test_softplus_is_within_a_few_ulp(dtype, ulps):
+    x = np.concatenate([np.linspace(-80, 80, 200_001), [0.0, -1e-30, 1e-30]]).astype(dtype)
+    out = np.empty_like(x)
+    _softplus_all(x, out)
+    exact = np.logaddexp(0.0, x.astype(np.float64))
+    ulp = np.spacing(exact.astype(dtype)).astype(np.float64)
+    assert np.max(np.abs(out - exact) / ulp) <= ulps

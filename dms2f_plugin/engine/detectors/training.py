@@ -86,7 +86,9 @@ def train_network(
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     network = network.to(device).train()
-    optimiser = torch.optim.Adam(network.parameters(), lr=schedule.lr, weight_decay=schedule.weight_decay)
+    # The fused Adam (one kernel for all parameters) on the CPU and CUDA; the same update rule.
+    optimiser = torch.optim.Adam(network.parameters(), lr=schedule.lr, weight_decay=schedule.weight_decay,
+                                 fused=torch.device(device).type in ("cpu", "cuda"))
     annealing = torch.optim.lr_scheduler.CosineAnnealingLR(
         optimiser, T_max=max(1, schedule.steps), eta_min=schedule.lr * schedule.lr_final)
     # Channels-last once, as the network computes: batches are then views the network and the
