@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Callable, Optional
+from typing import Callable
 
 import torch
 import torch.nn.functional as F  # noqa: N812 - PyTorch convention
@@ -30,7 +30,8 @@ def causal_conv_silu_ref(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
         (b, L, D).
     """
     length, k_size = x.shape[1], weight.shape[-1]
-    out = F.conv1d(x.transpose(1, 2), weight, bias, padding=k_size - 1, groups=weight.shape[0])  # (b, D, L+K-1)
+    out = F.conv1d(x.transpose(1, 2), weight, bias, padding=k_size - 1,
+                   groups=weight.shape[0])  # (b, D, L + K - 1)
     return F.silu(out[..., :length]).transpose(1, 2)  # (b, L, D)
 
 
@@ -58,8 +59,8 @@ def causal_conv_silu(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     return (kernel or _conv2d_silu)(x, weight, bias)
 
 
-@functools.lru_cache(maxsize=None)
-def _numba_kernel() -> Optional[Callable[[Tensor, Tensor, Tensor], Tensor]]:
+@functools.cache
+def _numba_kernel() -> Callable[[Tensor, Tensor, Tensor], Tensor] | None:
     """The numba path, or None when numba does not import (the scan dispatcher logs that)."""
     try:
         from .conv_numba import numba_causal_conv_silu

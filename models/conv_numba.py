@@ -2,9 +2,10 @@
 
 ``out[b, t, d] = silu(bias[d] + sum_k w[d, k] x[b, t - (K - 1) + k, d])`` (x is zero before t = 0),
 with a hand-written backward that recomputes the pre-activation instead of storing it. The
-kernels (in :mod:`.numba_kernels`) loop over the D channels innermost (contiguous in the time-major (b, L, D) layout), so
-they vectorise; the batch is split across threads (:func:`.numba_kernels.run_batched`), and dW and
-d(bias) are summed per batch row and reduced afterwards.
+kernels (in :mod:`.numba_kernels`) loop over the D channels innermost (contiguous in the
+time-major (b, L, D) layout), so they vectorise; the batch is split across threads
+(:func:`.numba_kernels.run_batched`), and dW and d(bias) are summed per batch row and reduced
+afterwards.
 """
 
 from __future__ import annotations

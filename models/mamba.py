@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F  # noqa: N812 - PyTorch convention
 from torch import nn
 
-from .config import dt_rank as default_dt_rank
 from .causal_conv import causal_conv_silu
+from .config import dt_rank as default_dt_rank
 from .scan import selective_scan
 
 Tensor = torch.Tensor
@@ -65,7 +66,7 @@ class Mamba(nn.Module):
             Mixed tokens, (batch, L, d_model).
         """
         x_in, z = self.in_proj(x).chunk(2, dim=-1)  # (b, L, D) each
-        x_in = causal_conv_silu(x_in, self.conv1d.weight, self.conv1d.bias)  # (b, L, D)
+        x_in = causal_conv_silu(x_in, self.conv1d.weight, cast(Tensor, self.conv1d.bias))  # (b, L, D)
         dt, b_mat, c_mat = self.x_proj(x_in).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = F.linear(dt, self.dt_proj.weight)  # (b, L, D); the bias goes to the scan
         a_mat = -torch.exp(self.A_log.float())  # (D, N)

@@ -167,7 +167,7 @@ def softplus(x):  # noqa: ANN001, ANN201 - typed by the overload below
 def _softplus_impl(x):  # noqa: ANN001, ANN202
     if x == types.float32:
         f = np.float32
-        zero, one, two = f(0.0), f(1.0), f(2.0)
+        zero, _one, two = f(0.0), f(1.0), f(2.0)
         c = tuple(f(1.0 / (2 * k + 1)) for k in range(8))
 
         def softplus32(x):
@@ -224,12 +224,15 @@ def _step_sizes(delta_raw, bias, use_softplus, dt, slope):  # noqa: ANN001, ANN2
 
 
 def as_arrays(*tensors: Tensor) -> list[np.ndarray]:
-    """numpy views of ``tensors`` (contiguous copies only where they are not already)."""
+    """Numpy views of ``tensors`` (contiguous copies only where they are not already)."""
     return [t.detach().contiguous().numpy() for t in tensors]
 
 
-def run_batched(kernel: Callable[..., None], batched: list[np.ndarray], shared: list[np.ndarray]) -> None:
-    """Run ``kernel(*batched, *shared)`` on slices of the batch (axis 0), one per torch thread."""
+def run_batched(kernel: Callable[..., None], batched: list[np.ndarray], shared: list[Any]) -> None:
+    """Run ``kernel(*batched, *shared)`` on slices of the batch (axis 0), one per torch thread.
+
+    ``shared`` (arrays, flags) is passed whole to every slice.
+    """
     batch = batched[0].shape[0]
     workers = max(1, min(torch.get_num_threads(), batch))
     bounds = [batch * i // workers for i in range(workers + 1)]
@@ -282,7 +285,7 @@ def scan_forward(u, delta, Bt, Ct, z, out, Dv, At, bias, use_d, use_z, use_softp
 
 @njit(**JIT_OPTIONS)
 def scan_backward(u, delta, Bt, Ct, z, dout, du, ddelta, dAt, dBt, dCt, dDv, dz, dbias,  # noqa: N803
-                  Dv, At, bias, use_d, use_z, use_softplus):
+                  Dv, At, bias, use_d, use_z, use_softplus):  # noqa: N803
     """Gradients of :func:`scan_forward`, time-major and channel-vectorised like it.
 
     dAt: (b, N, D), dDv and dbias: (b, D) per-batch partial sums, zeroed by the caller; du,

@@ -102,7 +102,8 @@ def selective_scan_fast(  # noqa: D417 - parameters as selective_scan_ref
 
     On the CPU with numba, the whole scan (bias, softplus, recurrence, skip and gate) runs in numba
     kernels with a hand-written backward; otherwise (no numba, or another device) the recurrence
-    runs in a chunked PyTorch scan with a hand-written backward and the rest are autograd ops. Computes in float32 at least (float64 stays float64).
+    runs in a chunked PyTorch scan with a hand-written backward and the rest are autograd ops.
+    Computes in float32 at least (float64 stays float64).
 
     Args:
         u, delta, A, B, C, D, z, delta_bias, delta_softplus: as :func:`selective_scan_ref`.

@@ -9,17 +9,16 @@ time-major (b, L, D) layout a Mamba layer produces:
 - forward: ``h[n] = exp(delta_t A[:, n]) h[n] + delta_t u_t B_t[n]``, ``y_t = sum_n C_t[n] h[n]``,
   then skip and gate; nothing but the inputs is kept for the backward.
 - backward: per batch row, the forward is recomputed into an (L+1, N, D) history of states, an
-  (L, N, D) history of decays and the step sizes with their slopes, then the adjoint ``g_t = C_t dy_t + a_{t+1} g_{t+1}`` runs
-  backwards with the gradient formulas of :mod:`.scan_torch`, after the gate's and the skip's
-  own gradients, and ends with the softplus's slope. dA, dD and d(bias) are accumulated per row and summed afterwards; dB and dC are
+  (L, N, D) history of decays and the step sizes with their slopes, then the adjoint
+  ``g_t = C_t dy_t + a_{t+1} g_{t+1}`` runs backwards with the gradient formulas of
+  :mod:`.scan_torch`, after the gate's and the skip's own gradients, and ends with the softplus's
+  slope. dA, dD and d(bias) are accumulated per batch row and summed afterwards; dB and dC are
   sums over the channels.
 
 The kernels, compile options, ``exp`` and threading: :mod:`.numba_kernels`.
 """
 
 from __future__ import annotations
-
-from typing import Optional
 
 import torch
 
@@ -30,8 +29,8 @@ Tensor = torch.Tensor
 
 
 def numba_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,  # noqa: N803
-               D: Optional[Tensor] = None, z: Optional[Tensor] = None,  # noqa: N803
-               delta_bias: Optional[Tensor] = None, delta_softplus: bool = False) -> Tensor:
+               D: Tensor | None = None, z: Tensor | None = None,  # noqa: N803
+               delta_bias: Tensor | None = None, delta_softplus: bool = False) -> Tensor:
     """The whole selective scan on numba kernels (CPU; one float dtype for all tensors).
 
     Same contract as :func:`.scan.selective_scan_ref`. The kernels work time-major: (batch, D, L)
@@ -58,7 +57,7 @@ def numba_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,  # noq
 class _NumbaScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,  # noqa: N803
-                D: Optional[Tensor], z: Optional[Tensor], delta_bias: Optional[Tensor],  # noqa: N803
+                D: Tensor | None, z: Tensor | None, delta_bias: Tensor | None,  # noqa: N803
                 delta_softplus: bool) -> Tensor:
         flags = (D is not None, z is not None, bool(delta_softplus))
         ut, dt, bt, ct = (time_major(x) for x in (u, delta, B, C))  # (b, L, D) x2, (b, L, N) x2
@@ -74,12 +73,13 @@ class _NumbaScan(torch.autograd.Function):
         return out.transpose(1, 2)  # (b, D, L)
 
     @staticmethod
-    def backward(ctx, dout: Tensor) -> tuple[Optional[Tensor], ...]:
+    def backward(ctx, dout: Tensor) -> tuple[Tensor | None, ...]:
         ut, dt, A, bt, ct, dv, zt, bias = ctx.saved_tensors  # noqa: N806
         use_d, use_z, _ = ctx.flags
         du, ddelta, dz = (torch.empty_like(ut) for _ in range(3))  # (b, L, D) each
         d_at = ut.new_zeros(ut.shape[0], A.shape[1], A.shape[0])  # (b, N, D)
-        d_dv, d_bias = ut.new_zeros(ut.shape[0], ut.shape[2]), ut.new_zeros(ut.shape[0], ut.shape[2])  # (b, D)
+        d_dv = ut.new_zeros(ut.shape[0], ut.shape[2])  # (b, D)
+        d_bias = torch.zeros_like(d_dv)  # (b, D)
         dbt, dct = torch.empty_like(bt), torch.empty_like(ct)  # (b, L, N) each
         run_batched(scan_backward, as_arrays(ut, dt, bt, ct, zt, time_major(dout).to(ut.dtype), du,
                                              ddelta, d_at, dbt, dct, d_dv, dz, d_bias),

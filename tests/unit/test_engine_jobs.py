@@ -138,7 +138,7 @@ def test_every_job_error_is_a_dms2f_error(tmp_path):
         jobs.import_mat(tmp_path / "nope.mat", tmp_path / "c.tif")
 
 
-def test_device_resolution_and_oom_retry(monkeypatch):
+def test_device_resolution(monkeypatch):
     torch = pytest.importorskip("torch")
     assert device.resolve_device("cpu").type == "cpu"
     assert device.resolve_device("auto").type in ("cpu", "cuda")
@@ -147,18 +147,6 @@ def test_device_resolution_and_oom_retry(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(InputError, match="CUDA is not available.*--device cpu"):
         device.resolve_device("cuda")
-    tried = []
-
-    def work(batch):
-        tried.append(batch)
-        if batch > 8:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
-        return batch
-
-    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
-    assert device.run_with_oom_retry(work, 64) == 8 and tried == [64, 32, 16, 8]
-    with pytest.raises(InputError, match="ran out of memory even with a batch of 1"):
-        device.run_with_oom_retry(lambda b: work(b * 100), 4)
 
 
 class _FakeFitted:

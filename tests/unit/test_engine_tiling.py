@@ -112,3 +112,21 @@ def test_progress_once_per_tile_and_monotonic(scene):
                     tile_size=16, progress=progress)
     assert len(progress.values) == 9 and progress.values == sorted(progress.values)
     assert progress.values[-1] == pytest.approx(100.0)
+
+
+def test_array_source_reads_like_a_geotiff(tmp_path):
+    """The in-memory source gives the same windows and statistics as the file it came from."""
+    from dms2f_had.dms2f_plugin.engine.io.array_source import ArraySource
+
+    cube, _ = synthetic_scene(bands=5, height=21, width=17)
+    path = write_geotiff(tmp_path / "scene.tif", cube)
+    memory = ArraySource(np.asarray(cube, dtype=np.float32))
+    with open_raster(path) as source:
+        window = Window(3, 4, 9, 11)
+        for got, expected in zip(memory.read_window(window), source.read_window(window)):
+            np.testing.assert_array_equal(got, expected)
+        a, b = memory.statistics(covariance=True), source.statistics(covariance=True)
+        np.testing.assert_allclose(a.mean, b.mean)
+        np.testing.assert_allclose(a.covariance, b.covariance)
+        assert (memory.width, memory.height, memory.band_count) == \
+            (source.width, source.height, source.band_count)

@@ -1,4 +1,4 @@
-"""Torch device choice, CPU threads and CUDA out-of-memory retries.
+"""Torch device choice and CPU threads (CUDA out-of-memory fallbacks: :mod:`.oom`).
 
 torch is imported lazily inside each function: RX, thresholding and evaluation must keep working
 where torch is not installed.
@@ -9,12 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 from ..errors import DependencyError, InputError
 
 LOGGER = logging.getLogger(__name__)
-T = TypeVar("T")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -102,35 +101,3 @@ def set_threads(threads: int | None) -> None:
         return
     torch.set_num_threads(int(threads))
     LOGGER.info("torch uses %d CPU thread(s)", threads)
-
-
-def run_with_oom_retry(fn: Callable[[int], T], batch_size: int, *, min_batch: int = 1) -> T:
-    """Call ``fn(batch_size)``, halving the batch after each CUDA out-of-memory error.
-
-    Args:
-        fn: the work, parameterised by its batch size.
-        batch_size: the first batch size to try.
-        min_batch: give up below this.
-
-    Returns:
-        What ``fn`` returns.
-
-    Raises:
-        InputError: out of memory even at ``min_batch`` (the message suggests the CPU).
-    """
-    torch = _torch()
-    oom = getattr(torch.cuda, "OutOfMemoryError", RuntimeError)
-    size = batch_size
-    while True:
-        try:
-            return fn(size)
-        except oom as exc:
-            if oom is RuntimeError and "out of memory" not in str(exc):
-                raise
-            torch.cuda.empty_cache()
-            if size // 2 < min_batch:
-                raise InputError(
-                    f"The GPU ran out of memory even with a batch of {size} blocks; close other "
-                    "GPU programs or use --device cpu.") from None
-            size //= 2
-            LOGGER.warning("CUDA out of memory; retrying with a batch of %d", size)

@@ -11,13 +11,14 @@ correction is a separate wrapper (:mod:`.local_background`).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..io.window import Window
 from .blocks import BLOCK_SIZE, BLOCK_STRIDE, BlockAccumulator, extract_blocks, grid_block_origins
 from .inference import reconstruct_blocks
+from .oom import run_with_fallback
 
 if TYPE_CHECKING:
     from .model_file import FittedModel
@@ -44,13 +45,14 @@ class Dms2fScorer:
             fitted: the fitted model (network in eval mode and its normalisation).
             raster_height: rows of the whole raster (the block grid is global).
             raster_width: columns of the whole raster.
-            device: torch device the network is on.
+            device: torch device to score on (the network is moved there).
             batch_size: blocks per forward pass.
         """
         self.fitted = fitted
         self.height = raster_height
         self.width = raster_width
         self.device = device
+        fitted.network.to(device)
         self.batch_size = batch_size
 
     def __call__(self, cube: np.ndarray, valid: np.ndarray, read_window: Window,
@@ -97,11 +99,16 @@ class Dms2fScorer:
         return accumulator.result() - data[:, rows, cols]  # (C, ch, cw)
 
     def _reconstruct(self, blocks: np.ndarray) -> np.ndarray:
-        """Reconstruct ``(b, C, 16, 16)`` blocks; on CUDA out-of-memory retry with smaller batches."""
-        from .device import run_with_oom_retry
+        """Reconstruct ``(b, C, 16, 16)`` blocks.
 
-        def run(batch_size: int) -> np.ndarray:
-            return reconstruct_blocks(self.fitted.network, blocks, device=self.device,
-                                      batch_size=batch_size)
+        After CUDA out-of-memory errors: smaller batches, then the CPU (:mod:`.oom`), kept for the
+        following tiles.
+        """
+        network = self.fitted.network
 
-        return run_with_oom_retry(run, len(blocks))
+        def run(batch_size: int, device: Any) -> np.ndarray:
+            return reconstruct_blocks(network, blocks, device=device, batch_size=batch_size)
+
+        out, self.batch_size, self.device = run_with_fallback(
+            run, self.batch_size, self.device, what="scoring", on_cpu=lambda: network.to("cpu"))
+        return out

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .inference import reconstruct_blocks
+from .oom import run_with_fallback
 from .whitening import whitening_matrix
 
 LOG = logging.getLogger(__name__)
@@ -160,6 +161,9 @@ def calibrate_on_blocks(network: Any, blocks: np.ndarray, valid: np.ndarray, *,
     pick = np.unique(np.linspace(0, len(blocks) - 1, min(len(blocks), CALIBRATION_BLOCKS))
                      .round().astype(np.int64))  # (m,) evenly spread, deterministic
     chosen = blocks[pick]  # (m, C, 16, 16)
-    residual = reconstruct_blocks(network, chosen, device=device) - chosen  # (m, C, 16, 16)
+    recon, _, _ = run_with_fallback(
+        lambda batch, where: reconstruct_blocks(network, chosen, device=where, batch_size=batch),
+        64, device, what="calibrating the score", on_cpu=lambda: network.to("cpu"))
+    residual = recon - chosen  # (m, C, 16, 16)
     pixels = residual.transpose(1, 0, 2, 3)[:, valid[pick]]  # (C, valid pixels)
     return ResidualCalibration.from_residuals(pixels)

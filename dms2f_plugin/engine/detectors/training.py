@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
 from ..progress import NullProgress, Progress, check_cancel
+from .oom import FallbackPlan, is_cuda_oom
 
 LOG = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ def train_network(
     """
     import torch
 
-    from ....models import corrupt_blocks, reconstruction_loss
+    from ....models import corrupt_blocks
 
     progress = progress or NullProgress()
     if len(blocks) == 0:
@@ -86,6 +88,7 @@ def train_network(
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     network = network.to(device).train()
+    plan = FallbackPlan(schedule.batch_size, device, "fitting")  # CUDA out of memory: split, then CPU
     # The fused Adam (one kernel for all parameters) on the CPU and CUDA; the same update rule.
     optimiser = torch.optim.Adam(network.parameters(), lr=schedule.lr, weight_decay=schedule.weight_decay,
                                  fused=torch.device(device).type in ("cpu", "cuda"))
@@ -93,7 +96,8 @@ def train_network(
         optimiser, T_max=max(1, schedule.steps), eta_min=schedule.lr * schedule.lr_final)
     # Channels-last once, as the network computes: batches are then views the network and the
     # loss use without layout copies.
-    data = torch.from_numpy(np.ascontiguousarray(blocks.transpose(0, 2, 3, 1), dtype=np.float32))  # (n, 16, 16, C)
+    nhwc = np.ascontiguousarray(blocks.transpose(0, 2, 3, 1), dtype=np.float32)  # (n, 16, 16, C)
+    data = torch.from_numpy(nhwc)  # (n, 16, 16, C)
     order = np.empty(0, dtype=np.int64)
     started = time.perf_counter()
     loss_value = float("nan")
@@ -102,17 +106,59 @@ def train_network(
         if len(order) < schedule.batch_size:
             order = np.concatenate([order, rng.permutation(len(data))])
         take, order = order[: schedule.batch_size], order[schedule.batch_size :]
-        clean = data[torch.from_numpy(take)].to(device).permute(0, 3, 1, 2)  # (b, C, 16, 16) channels-last
+        clean = data[torch.from_numpy(take)].permute(0, 3, 1, 2)  # (b, C, 16, 16) channels-last
         noisy = corrupt_blocks(clean, generator, p=schedule.hole_probability)  # (b, C, 16, 16)
-        loss = reconstruction_loss(network(noisy), clean)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
+        while True:
+            try:
+                loss_value = fit_step(network, optimiser, clean.to(plan.device), noisy.to(plan.device),
+                                      parts=-(-len(clean) // plan.batch_size))
+                break
+            except (RuntimeError, MemoryError) as exc:
+                if not is_cuda_oom(exc):
+                    raise
+                if plan.after_oom() == "cpu":
+                    network.to(plan.device)
+                    _move_optimiser_state(optimiser, plan.device)
         annealing.step()
-        loss_value = float(loss.detach())
         progress.set_progress(100.0 * (step + 1) / schedule.steps)
     LOG.info(
         "Fitted %d steps of %d blocks in %.1f s (final loss %.5f)",
         schedule.steps, schedule.batch_size, time.perf_counter() - started, loss_value,
     )
     return network.eval()
+
+
+def fit_step(network: Any, optimiser: Any, clean: Any, noisy: Any, *, parts: int = 1) -> float:
+    """One optimiser step on a batch, its gradient accumulated over ``parts`` slices of it.
+
+    With ``parts`` 1 this is the plain step; more parts use less memory for the same data (the
+    batch-norm statistics then come from each slice).
+
+    Args:
+        network: the network in training mode.
+        optimiser: its optimiser.
+        clean: the clean blocks, (b, C, 16, 16).
+        noisy: the corrupted blocks fed to the network, same shape.
+        parts: slices of the batch, 1 to b.
+
+    Returns:
+        The batch's loss (MSE + 0.1 L1).
+    """
+    from ....models import reconstruction_loss
+
+    optimiser.zero_grad(set_to_none=True)
+    total = 0.0
+    for part_clean, part_noisy in zip(clean.tensor_split(parts), noisy.tensor_split(parts)):
+        loss = reconstruction_loss(network(part_noisy), part_clean) * (len(part_clean) / len(clean))
+        loss.backward()
+        total += float(loss.detach())
+    optimiser.step()
+    return total
+
+
+def _move_optimiser_state(optimiser: Any, device: Any) -> None:
+    """Move the optimiser's per-parameter state (Adam's moments and step) to ``device``."""
+    for state in optimiser.state.values():
+        for key, value in state.items():
+            if hasattr(value, "to"):
+                state[key] = value.to(device)

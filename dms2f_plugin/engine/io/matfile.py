@@ -18,7 +18,6 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-from osgeo import gdal, gdal_array
 
 from ..errors import InputError, RasterReadError
 from ..types import PathLike
@@ -133,6 +132,8 @@ def vsimem_name(stem: str) -> str:
 
 def write_cube(cube: np.ndarray, target: str, options: list[str]) -> None:
     """Write ``cube`` ``(rows, cols, bands)`` as a GeoTIFF at ``target`` (no CRS)."""
+    from osgeo import gdal, gdal_array  # here: reading a scene works without GDAL
+
     rows, cols, bands = cube.shape
     gdal_type = gdal_array.NumericTypeCodeToGDALTypeCode(cube.dtype)
     ds = gdal.GetDriverByName("GTiff").Create(target, cols, rows, bands, gdal_type, options)
