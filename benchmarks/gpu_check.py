@@ -65,7 +65,8 @@ def _gpu_tests() -> int:
     return proc.returncode
 
 
-def _fit_and_detect(cube: np.ndarray, preset: str, device: str, seed: int) -> tuple[np.ndarray, float, float]:
+def _fit_and_detect(cube: np.ndarray, preset: str, device: str, seed: int,
+                    steps: int | None) -> tuple[np.ndarray, float, float]:
     """Score map of the engine's fit + detect on an in-memory cube, with fit and total seconds."""
     import torch
 
@@ -79,7 +80,7 @@ def _fit_and_detect(cube: np.ndarray, preset: str, device: str, seed: int) -> tu
 
     source = ArraySource(np.moveaxis(cube, 2, 0))  # (C, H, W)
     started = time.perf_counter()
-    fitted = fit_scene(source, preset=preset, device=device, seed=seed)
+    fitted = fit_scene(source, preset=preset, device=device, seed=seed, steps=steps)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     fit_s = time.perf_counter() - started
@@ -109,6 +110,7 @@ def main() -> int:
     parser.add_argument("--presets", default="fast,paper")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-tests", action="store_true")
+    parser.add_argument("--steps", type=int, default=None, help="fitting steps (default: each preset's)")
     args = parser.parse_args()
     if args.install:
         _install()
@@ -120,7 +122,7 @@ def main() -> int:
     scene = load_mat(args.scene)  # the cube; its ground truth is used only after each map exists
     summary = []
     for preset in args.presets.split(","):
-        score, fit_s, total_s = _fit_and_detect(scene.cube, preset, args.device, args.seed)
+        score, fit_s, total_s = _fit_and_detect(scene.cube, preset, args.device, args.seed, args.steps)
         auc = _auc(score, scene.ground_truth) if scene.ground_truth is not None else float("nan")
         _say(f"{args.scene.stem} {preset} on {args.device}: fit {fit_s:.1f} s, fit + detect "
              f"{total_s:.1f} s, AUC {auc:.4f}")

@@ -1,15 +1,16 @@
-"""Peak memory and time of detection versus scene size (engine issue: memory bounded by tiles).
+"""Peak memory and time of detection versus scene size (memory bounded by tiles, speed of scoring).
 
 Writes synthetic 100-band tiled GeoTIFFs of 500 x 500 and 2000 x 2000 pixels into a temporary
-folder, runs ``dms2f-had detect`` on each in a FRESH subprocess (so each peak RSS is that run's
-own), and prints peak RSS and wall time per size, then as the LAST line::
+folder, runs the detection on each in a FRESH subprocess (so each peak RSS is that run's own),
+and prints per size the peak RSS, wall and CPU time, the fitting time, the scoring time after the
+fit and the scoring throughput (pixels per second), then as the LAST line::
 
     rss_ratio_2000_vs_500=<r> time_ratio=<t>
 
 Targets: rss ratio <= 1.5 (memory bounded by the tile size), time ratio <= 20 (16x the pixels:
 linear). Usage::
 
-    .venv/bin/python benchmarks/scale.py [--method rx|lrx|dms2f] [--keep DIR]
+    .venv/bin/python benchmarks/scale.py [--method rx|lrx|dms2f] [--keep DIR] [--sizes 500,2000]
 """
 
 from __future__ import annotations
@@ -69,49 +70,67 @@ def peak_rss_kb() -> int:
 
 
 def child(argv: list[str]) -> int:
-    """Run the CLI in this process and report this process's own peak RSS."""
-    from dms2f_had.dms2f_plugin.engine.app.cli import main
+    """Detect in this process; report fit and scoring seconds, CPU seconds and the peak RSS."""
+    import resource
 
-    code = main(argv)
-    print(f"peak_rss_kb={peak_rss_kb()}", flush=True)
-    return code
+    from dms2f_had.dms2f_plugin.engine.app import jobs
+
+    path, out, method, steps = argv
+    result = jobs.detect(path, out, method=method, steps=int(steps) or None)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    fit_s = result.fit_seconds or 0.0
+    print(f"fit_s={fit_s:.2f} score_s={result.seconds - fit_s:.2f} "
+          f"cpu_s={usage.ru_utime + usage.ru_stime:.1f} peak_rss_kb={peak_rss_kb()}", flush=True)
+    return 0
 
 
-def run(path: Path, out: Path, method: str) -> tuple[float, float]:
-    """Detect in a fresh subprocess; returns (peak RSS MB, seconds)."""
-    command = [sys.executable, __file__, "--child", "detect", str(path), str(out),
-               "--method", method]
+def run(path: Path, out: Path, method: str, steps: int) -> dict[str, float]:
+    """Detect in a fresh subprocess; returns its numbers (and the wall time, ``wall_s``)."""
+    command = [sys.executable, __file__, "--child", str(path), str(out), method, str(steps)]
     start = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True, check=False)  # nosec B603
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"detection failed on {path.name}:\n{proc.stderr}")
-    peak = [line for line in proc.stdout.splitlines() if line.startswith("peak_rss_kb=")]
-    return int(peak[-1].split("=")[1]) / 1024.0, seconds
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("fit_s=")][-1]
+    numbers = {key: float(value) for key, value in (item.split("=") for item in line.split())}
+    numbers["wall_s"] = seconds
+    return numbers
 
 
 def main() -> int:
     """Write the scenes, run each size, print the numbers."""
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         return child(sys.argv[2:])
+    from dms2f_had.dms2f_plugin.engine.app.bench import machine_info
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--method", default=DEFAULT_METHOD, choices=("dms2f", "rx", "lrx"))
     parser.add_argument("--keep", type=Path, help="write the scenes here and keep them")
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
+                        help="two scene edges, small then large (default 500,2000)")
+    parser.add_argument("--steps", type=int, default=0, help="fitting steps (0: the preset's)")
     args = parser.parse_args()
+    small, large = (int(s) for s in args.sizes.split(","))
+    print(f"{machine_info().get('cpu_model', '?')}, {machine_info().get('cpus')} cores, "
+          f"method {args.method}", flush=True)
     with tempfile.TemporaryDirectory(prefix="dms2f_scale_") as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         results = {}
-        for size in SIZES:
+        for size in (small, large):
             scene = folder / f"synthetic_{size}x{size}x{BANDS}.tif"
             if not scene.exists():
                 write_scene(scene, size)
-            rss, seconds = run(scene, folder / f"score_{size}.tif", args.method)
-            results[size] = (rss, seconds)
-            print(f"{args.method} {size}x{size}x{BANDS}: peak_rss_mb={rss:.0f} "
-                  f"seconds={seconds:.1f}", flush=True)
-    (rss_small, t_small), (rss_big, t_big) = results[500], results[2000]
-    print(f"rss_ratio_2000_vs_500={rss_big / rss_small:.2f} time_ratio={t_big / t_small:.2f}")
+            r = run(scene, folder / f"score_{size}.tif", args.method, args.steps)
+            results[size] = r
+            print(f"{args.method} {size}x{size}x{BANDS}: peak_rss_mb={r['peak_rss_kb'] / 1024:.0f} "
+                  f"wall_s={r['wall_s']:.1f} cpu_s={r['cpu_s']:.1f} fit_s={r['fit_s']:.1f} "
+                  f"score_s={r['score_s']:.1f} score_px_per_s={size * size / r['score_s']:.0f}",
+                  flush=True)
+    ratio_rss = results[large]["peak_rss_kb"] / results[small]["peak_rss_kb"]
+    ratio_t = results[large]["wall_s"] / results[small]["wall_s"]
+    print(f"rss_ratio_{large}_vs_{small}={ratio_rss:.2f} time_ratio={ratio_t:.2f}")
     return 0
 
 

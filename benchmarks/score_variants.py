@@ -79,6 +79,7 @@ def main() -> int:
     parser.add_argument("--scenes", type=Path, required=True)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--only", help="comma-separated scene stems")
+    parser.add_argument("--steps", type=int, default=None, help="fitting steps (default: the preset's)")
     args = parser.parse_args()
     scenes = sorted(args.scenes.glob("*.mat"))
     if args.only:
@@ -87,7 +88,7 @@ def main() -> int:
     for scene in scenes:
         for seed in range(args.seeds):
             with open_raster(scene) as source:
-                fitted = fit_scene(source, preset="fast", device="cpu", seed=seed)
+                fitted = fit_scene(source, preset="fast", device="cpu", seed=seed, steps=args.steps)
                 maps = variants(fitted, source)
             truth = load_mat(scene).ground_truth  # read only now, after the maps exist
             for name, score in maps.items():

@@ -1,0 +1,55 @@
+"""Each benchmark script runs on tiny inputs and prints its final line (numbers not judged)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from engine_fixtures import synthetic_scene
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(script: str, *args: str) -> list[str]:
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *args],
+                          capture_output=True, text=True, check=False, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.strip().splitlines()
+
+
+@pytest.fixture(scope="module")
+def tiny_mat(tmp_path_factory) -> Path:
+    """A small benchmark scene (.mat: cube ``data`` rows x cols x bands, ground truth ``map``)."""
+    from scipy.io import savemat
+
+    cube, gt = synthetic_scene(bands=14, height=32, width=32, seed=3)
+    folder = tmp_path_factory.mktemp("mat")
+    savemat(folder / "tiny.mat", {"data": np.moveaxis(cube, 0, 2), "map": gt})
+    return folder / "tiny.mat"
+
+
+def test_scan_speed_prints_both_speedups():
+    lines = _run("scan_speed.py", "--repeats", "1", "--batch", "2", "--length", "16",
+                 "--d-inner", "8", "--d-state", "4", "--bands", "12")
+    assert lines[-2].startswith("scan_speedup_vs_reference=")
+    assert lines[-1].startswith("scan_fwd_bwd_speedup_vs_sequential_ref=")
+
+
+def test_scale_prints_its_ratios():
+    lines = _run("scale.py", "--method", "rx", "--sizes", "40,80")
+    assert lines[-1].startswith("rss_ratio_80_vs_40=") and "time_ratio=" in lines[-1]
+    assert any("score_px_per_s=" in line for line in lines)
+
+
+def test_score_variants_prints_the_best(tiny_mat):
+    lines = _run("score_variants.py", "--scenes", str(tiny_mat.parent), "--seeds", "1", "--steps", "2")
+    assert lines[-1].startswith("best=") and "mean_auc=" in lines[-1]
+
+
+def test_gpu_check_dry_runs_on_the_cpu(tiny_mat):
+    lines = _run("gpu_check.py", "--scene", str(tiny_mat), "--device", "cpu", "--steps", "2",
+                 "--skip-tests")
+    assert lines[-1].startswith("gpu_check fast_auc=") and "paper_s=" in lines[-1]
