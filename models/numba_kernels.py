@@ -26,6 +26,7 @@ it is cached on disk (``__pycache__``) for later sessions.
 from __future__ import annotations
 
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -228,21 +229,33 @@ def as_arrays(*tensors: Tensor) -> list[np.ndarray]:
     return [t.detach().contiguous().numpy() for t in tensors]
 
 
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """The kernels' worker threads, made once and grown when more are asked for."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < workers:  # noqa: SLF001 - its documented size
+            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dms2f-kernel")
+        return _POOL
+
+
 def run_batched(kernel: Callable[..., None], batched: list[np.ndarray], shared: list[Any]) -> None:
     """Run ``kernel(*batched, *shared)`` on slices of the batch (axis 0), one per torch thread.
 
-    ``shared`` (arrays, flags) is passed whole to every slice.
+    ``shared`` (arrays, flags) is passed whole to every slice. The calling thread runs the first
+    slice itself; the others run on a pool of threads kept for the process.
     """
     batch = batched[0].shape[0]
     workers = max(1, min(torch.get_num_threads(), batch))
     bounds = [batch * i // workers for i in range(workers + 1)]
     slices = [[a[lo:hi] for a in batched] + shared for lo, hi in zip(bounds, bounds[1:])]
-    if workers == 1:
-        kernel(*slices[0])
-        return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for future in [pool.submit(kernel, *args) for args in slices]:
-            future.result()
+    futures = [_pool(workers - 1).submit(kernel, *args) for args in slices[1:]] if workers > 1 else []
+    kernel(*slices[0])
+    for future in futures:
+        future.result()
 
 
 @njit(**JIT_OPTIONS)
