@@ -11,10 +11,14 @@ from engine_fixtures import write_geotiff
 
 from dms2f_had.dms2f_plugin.engine.detectors.local_background import (
     LocalBackgroundScorer,
+    background_for,
     check_local_window,
+    line_background,
     local_median,
+    square_background,
     with_local_background,
 )
+from dms2f_had.dms2f_plugin.engine.detectors.median_filters import footprint_median, lines
 from dms2f_had.dms2f_plugin.engine.detectors.tiled import score_array
 from dms2f_had.dms2f_plugin.engine.io.raster import open_raster
 from dms2f_had.dms2f_plugin.engine.io.window import Window
@@ -45,17 +49,24 @@ def test_local_median_matches_the_definition_with_and_without_nodata(window: int
     assert np.isnan(got[4, 11]) and np.isfinite(got[10, 10])
 
 
-@pytest.mark.parametrize("window", [-1, 1, 2, 4, 16])
+@pytest.mark.parametrize("window", [-1, 1, 2, 4, 16, 257])
 def test_bad_windows_are_refused_naming_the_value_and_the_fix(window: int) -> None:
-    with pytest.raises(ValueError, match=f"0 \\(off\\) or an odd number >= 3, got {window}; "
-                                         "the default is 15"):
+    with pytest.raises(ValueError, match=f"empty \\(automatic\\), 0 \\(off\\) or an odd number "
+                                         f"from 3 to 255, got {window}"):
         check_local_window(window)
+
+
+def test_a_window_larger_than_the_raster_is_refused() -> None:
+    with pytest.raises(ValueError, match="local window 61 is larger than the raster \\(60 x 60"):
+        background_for(61, 60, 60)
+    assert background_for(None).name == line_background().name
+    assert background_for(0) is None
 
 
 def test_window_zero_leaves_the_scorer_alone() -> None:
     inner = _FirstBand()
     assert with_local_background(inner, 0, 10, 10) is inner
-    wrapped = with_local_background(inner, 15, 10, 10)
+    wrapped = with_local_background(inner, 15, 20, 20)
     assert isinstance(wrapped, LocalBackgroundScorer)
     assert wrapped.halo == inner.halo + 8 and wrapped.align == inner.align  # margin on the grid
 
@@ -86,7 +97,8 @@ def _strip_scene(tmp_path: Path, nodata: bool = False) -> tuple[Path, np.ndarray
 def test_tiled_result_equals_the_whole_image_result(tmp_path: Path, nodata: bool) -> None:
     path, score = _strip_scene(tmp_path, nodata)
     with open_raster(path) as source:
-        scorer = LocalBackgroundScorer(_FirstBand(), 15, source.height, source.width)
+        scorer = LocalBackgroundScorer(_FirstBand(), square_background(15), source.height,
+                                       source.width)
         whole = score_array(source, scorer, tile_size=512)
         for tile_size in (16, 24, 40):
             np.testing.assert_allclose(score_array(source, scorer, tile_size=tile_size), whole,
@@ -102,8 +114,8 @@ def test_tiled_result_equals_the_whole_image_result(tmp_path: Path, nodata: bool
 def test_the_strip_drops_below_the_target_and_the_target_stays(tmp_path: Path) -> None:
     path, raw = _strip_scene(tmp_path)
     with open_raster(path) as source:
-        corrected = score_array(source, LocalBackgroundScorer(_FirstBand(), 15, source.height,
-                                                              source.width))
+        corrected = score_array(source, LocalBackgroundScorer(_FirstBand(), square_background(15),
+                                                              source.height, source.width))
     target = np.zeros(raw.shape, dtype=bool)
     target[30:32, 40:42] = True
     strip = np.zeros(raw.shape, dtype=bool)
@@ -111,3 +123,85 @@ def test_the_strip_drops_below_the_target_and_the_target_stays(tmp_path: Path) -
     assert (raw[strip] > raw[target].min()).sum() > 10  # before: strip pixels outrank the target
     assert corrected[target].min() > corrected[strip].max()  # after: none does
     assert corrected[target].mean() > 4.0  # the target keeps its contrast
+
+
+
+def _naive_line_background(scores: np.ndarray, length: int) -> np.ndarray:
+    """Pixel by pixel: the largest nanmedian along the 4 mirrored lines through the pixel."""
+    r = length // 2
+    padded = np.pad(scores.astype(np.float64), r, mode="symmetric")
+    steps = [(0, 1), (1, 0), (1, 1), (1, -1)]
+    out = np.empty(scores.shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for i in range(scores.shape[0]):
+            for j in range(scores.shape[1]):
+                medians = [np.nanmedian([padded[i + r + k * di, j + r + k * dj]
+                                         for k in range(-r, r + 1)]) for di, dj in steps]
+                out[i, j] = max(medians)
+    out[np.isnan(scores)] = np.nan
+    return out
+
+
+@pytest.mark.parametrize("length", [5, 11])
+def test_line_background_matches_the_definition_with_and_without_nodata(length: int) -> None:
+    scores = np.random.default_rng(length).normal(size=(19, 23))
+    background = line_background(length)
+    np.testing.assert_allclose(background(scores), _naive_line_background(scores, length))
+    scores[4:7, 8:12] = np.nan
+    scores[:, -1] = np.nan
+    np.testing.assert_allclose(background(scores), _naive_line_background(scores, length))
+
+
+def test_line_footprints_are_the_four_directions() -> None:
+    horizontal, vertical, diagonal, anti = lines(5)
+    assert horizontal[2].all() and horizontal.sum() == 5
+    assert vertical[:, 2].all() and vertical.sum() == 5
+    assert diagonal.trace() == 5 and anti[::-1].trace() == 5
+    values = np.arange(25.0).reshape(5, 5)
+    assert footprint_median(values, horizontal)[2, 2] == 12.0
+
+
+@pytest.mark.parametrize("nodata", [False, True])
+def test_line_correction_is_tile_invariant(tmp_path: Path, nodata: bool) -> None:
+    path, _ = _strip_scene(tmp_path, nodata)
+    with open_raster(path) as source:
+        scorer = LocalBackgroundScorer(_FirstBand(), line_background(21), source.height,
+                                       source.width)
+        whole = score_array(source, scorer, tile_size=512)
+        for tile_size in (16, 40):
+            np.testing.assert_allclose(score_array(source, scorer, tile_size=tile_size), whole,
+                                       rtol=1e-6, atol=1e-6)
+
+
+def test_lines_remove_the_strip_and_keep_a_large_target_that_a_square_removes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    score = rng.normal(0.0, 1.0, (90, 90)).astype(np.float32)  # (h, w)
+    score[:, :6] += 6.0  # a strip along the left edge
+    score[40:57, 40:58] += 6.0  # a target of 17 x 18 = 306 pixels
+    path = write_geotiff(tmp_path / "big.tif", np.stack([score, score]))
+    target = np.zeros(score.shape, dtype=bool)
+    target[40:57, 40:58] = True
+    strip = np.zeros(score.shape, dtype=bool)
+    strip[:, :6] = True
+    with open_raster(path) as source:
+        by_lines = score_array(source, LocalBackgroundScorer(_FirstBand(), line_background(61),
+                                                             source.height, source.width))
+        by_square = score_array(source, LocalBackgroundScorer(_FirstBand(), square_background(15),
+                                                              source.height, source.width))
+    assert np.median(by_lines[target]) > 4.0  # kept
+    assert np.median(by_lines[strip]) < 1.0  # removed
+    # what a 15 x 15 square does to it: most of its contrast is gone
+    assert np.median(by_square[target]) < 0.5 * np.median(by_lines[target])
+
+
+def test_the_scorer_says_how_much_it_lowered(tmp_path: Path) -> None:
+    path, _ = _strip_scene(tmp_path)
+    with open_raster(path) as source:
+        scorer = LocalBackgroundScorer(_FirstBand(), line_background(21), source.height,
+                                       source.width)
+        score_array(source, scorer, tile_size=24)
+    line = scorer.summary()
+    share = float(line.split("lowered ")[1].split("%")[0]) / 100
+    assert "line medians of 21 pixels" in line
+    assert 0.05 < share < 0.15  # the strip: 6 of 75 columns

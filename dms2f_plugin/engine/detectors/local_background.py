@@ -1,37 +1,114 @@
-"""Local background removal: each score minus the median score of its neighbourhood.
+"""Background correction: each score minus a robust estimate of the background around it.
 
-Targets are small; what covers a whole neighbourhood is background that scores high everywhere
-around it (a bright strip along a sensor edge, a large field of an unusual material, a band of
-haze). Subtracting the median of a ``window x window`` neighbourhood keeps a target whose area
-is under about half the window (about 110 pixels for 15) and removes such slowly varying
-baselines. On the eleven benchmark scenes it raised DMS2F-HAD's AUC everywhere it mattered and
-made it steadier across seeds (README, "Benchmark"); it did not help global RX, so it is part of
-the DMS2F-HAD scorer, on by default, and ``local_window=0`` turns it off.
+What scores high over a broad area is background the network or the calibration got wrong there
+(a bright strip along a sensor edge, a field of an unusual material, a band of haze), not a
+target. Two estimates of that background, both medians of the pixel's neighbours:
 
-Tiling: the wrapped scorer scores the core grown by a margin of at least ``window // 2`` pixels,
-the median is taken there (mirrored at the raster's edges, where the grown window is clipped) and
-the core is cut out, so the result equals a whole-image run whatever the tile size.
+- **lines** (the automatic default): the largest of the medians along four straight lines of
+  ``length`` pixels through the pixel (row, column, both diagonals). A structure at least
+  ``length / 2`` long in one of those directions (a strip, a road, a field) is its own median
+  and is removed; a compact target up to about ``length / 2`` pixels across in every direction
+  is not, whatever its area. No target size has to be known.
+- **square** (``window``): the median of the ``window x window`` neighbourhood. It also removes
+  targets whose area passes about half the window (about ``window^2 / 2`` pixels): for analysts
+  who know their targets are small, it removes more of a textured background.
+
+Tiling: the wrapped scorer scores the core grown by a margin of at least the footprint's radius,
+the median is taken there (mirrored at the raster's edges, where the grown window is clipped)
+and the core is cut out, so the result equals a whole-image run whatever the tile size. What the
+correction did (how much of the scene it lowered a lot) is summed over the tiles and logged.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from .median_filters import footprint_median, lines, square
 
 if TYPE_CHECKING:
     from ..io.window import Window
     from .tiled import TileScorer
 
-DEFAULT_LOCAL_WINDOW = 15
-_NAN_PIXELS = 16384  # pixels per chunk of the NaN-aware path (bounds its memory)
+LOGGER = logging.getLogger(__name__)
+
+#: The correction used when none is asked for: a square window, or None for the line medians.
+DEFAULT_LOCAL_WINDOW: int | None = 15
+#: Length of the line medians of the automatic correction (pixels, odd).
+LINE_LENGTH = 61
+#: Square windows accepted by ``local_window`` (odd; 0 turns the correction off).
+MIN_WINDOW, MAX_WINDOW = 3, 255
+#: A correction lowers a score "a lot" when by more than this, in the score's robust units.
+LARGE_CORRECTION = 3.0
 
 
-def check_local_window(window: int) -> None:
-    """Raise ``ValueError`` with the fix unless ``window`` is 0 (off) or an odd number >= 3."""
-    if window != 0 and (window < 3 or window % 2 == 0):
-        raise ValueError(f"local_window must be 0 (off) or an odd number >= 3, got {window}; "
-                         f"the default is {DEFAULT_LOCAL_WINDOW}.")
+def check_local_window(window: int | None) -> None:
+    """Raise ``ValueError`` with the fix unless ``window`` is None (automatic), 0 (off) or odd >= 3.
+
+    The raster's own size bounds it further (see :func:`background_for`).
+    """
+    if window is None or window == 0:
+        return
+    if int(window) != window or not MIN_WINDOW <= window <= MAX_WINDOW or window % 2 == 0:
+        raise ValueError(f"the local window must be empty (automatic), 0 (off) or an odd number "
+                         f"from {MIN_WINDOW} to {MAX_WINDOW}, got {window}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Background:
+    """A background estimate: the footprints whose medians are combined (by their maximum).
+
+    Attributes:
+        name: how the log and the score's metadata name it.
+        footprints: bool ``(k, k)`` footprints, k odd.
+    """
+
+    name: str
+    footprints: tuple[np.ndarray, ...]
+
+    @property
+    def radius(self) -> int:
+        """Pixels of context needed on each side."""
+        return max(fp.shape[0] for fp in self.footprints) // 2
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        """The background of every pixel of ``scores`` ``(h, w)`` (NaN where it is NaN)."""
+        return np.maximum.reduce([footprint_median(scores, fp) for fp in self.footprints])
+
+
+def line_background(length: int = LINE_LENGTH) -> Background:
+    """The automatic correction: the largest of four line medians of ``length`` pixels."""
+    return Background(f"line medians of {length} pixels in 4 directions", lines(length))
+
+
+def square_background(window: int) -> Background:
+    """The median of the ``window x window`` neighbourhood."""
+    return Background(f"median of {window} x {window} pixels", (square(window),))
+
+
+def background_for(window: int | None, height: int = 0, width: int = 0) -> Background | None:
+    """The correction a ``local_window`` value asks for: None automatic, 0 none, N a square.
+
+    Args:
+        window: the user's value.
+        height: raster rows (0: unknown); a square may not exceed the raster's smaller side.
+        width: raster columns.
+
+    Raises:
+        ValueError: an invalid window, or one larger than the raster.
+    """
+    check_local_window(window)
+    if window is None:
+        return line_background()
+    if window == 0:
+        return None
+    if height and width and window > min(height, width):
+        raise ValueError(f"the local window {window} is larger than the raster ({width} x {height} "
+                         "pixels); use a smaller odd window, or leave it empty (automatic)")
+    return square_background(window)
 
 
 def local_median(scores: np.ndarray, window: int) -> np.ndarray:
@@ -42,83 +119,69 @@ def local_median(scores: np.ndarray, window: int) -> np.ndarray:
         window: odd neighbourhood edge.
 
     Returns:
-        float64 ``(h, w)``: the neighbourhood medians (mirrored at the array's edges), NaN where
-        ``scores`` is NaN.
+        float64 ``(h, w)``, NaN where ``scores`` is NaN (mirrored at the array's edges).
     """
-    from scipy import ndimage
-
-    values = scores.astype(np.float64)  # (h, w)
-    invalid = np.isnan(values)
-    out = ndimage.median_filter(np.where(invalid, 0.0, values), size=window, mode="reflect")
-    if not invalid.any():
-        return out
-    # Only valid pixels with an invalid one in their neighbourhood need the NaN-aware median: on a
-    # raster with nodata borders that is a thin band, so the slow path stays cheap.
-    touched = ndimage.maximum_filter(invalid, size=window, mode="reflect") & ~invalid  # (h, w)
-    radius = window // 2
-    padded = np.pad(values, radius, mode="symmetric")  # (h + 2r, w + 2r), like mode="reflect"
-    views = np.lib.stride_tricks.sliding_window_view(padded, (window, window))  # (h, w, win, win)
-    rows, cols = np.nonzero(touched)  # (n,), (n,)
-    for start in range(0, len(rows), _NAN_PIXELS):
-        r, c = rows[start:start + _NAN_PIXELS], cols[start:start + _NAN_PIXELS]
-        neighbourhoods = views[r, c].reshape(len(r), -1)  # (m, window^2), the pixel itself valid
-        out[r, c] = np.nanmedian(neighbourhoods, axis=1)
-    out[invalid] = np.nan
-    return out
+    return footprint_median(scores, square(window))
 
 
 class LocalBackgroundScorer:
-    """A ``TileScorer`` that subtracts the local median from another scorer's scores.
+    """A ``TileScorer`` that subtracts a :class:`Background` from another scorer's scores.
 
     Attributes:
         halo: the inner scorer's halo plus the margin.
         align: the inner scorer's alignment.
+        background: the estimate subtracted.
     """
 
-    def __init__(self, inner: TileScorer, window: int, raster_height: int,
+    def __init__(self, inner: TileScorer, background: Background, raster_height: int,
                  raster_width: int) -> None:
         """Wrap ``inner``.
 
         Args:
             inner: the scorer whose scores are corrected.
-            window: odd neighbourhood edge >= 3.
+            background: what to subtract.
             raster_height: rows of the whole raster.
             raster_width: columns of the whole raster.
-
-        Raises:
-            ValueError: ``window`` is not an odd number >= 3.
         """
-        check_local_window(window)
-        if window == 0:
-            raise ValueError("window 0 means no local background; use the inner scorer itself")
         self.inner = inner
-        self.window = window
+        self.background = background
         self.height = raster_height
         self.width = raster_width
         # The margin is a multiple of the inner alignment, so grown cores stay on its grid.
-        self.margin = -(-(window // 2) // inner.align) * inner.align
+        self.margin = -(-background.radius // inner.align) * inner.align
         self.halo = inner.halo + self.margin
         self.align = inner.align
+        self._valid = self._lowered = 0
 
     def __call__(self, cube: np.ndarray, valid: np.ndarray, read_window: Window,
                  core: Window) -> np.ndarray:
-        """Score ``core``: inner scores minus their local median (float32, NaN where invalid)."""
+        """Score ``core``: inner scores minus their background (float32, NaN where invalid)."""
         grown = core.expand(self.margin, self.width, self.height)
         scores = self.inner(cube, valid, read_window, grown).astype(np.float64)  # (gh, gw)
         scores[~valid[grown.slices_in(read_window)]] = np.nan  # kept out of the medians
-        corrected = scores - local_median(scores, self.window)  # (gh, gw)
+        background = self.background(scores)  # (gh, gw)
         rows, cols = core.slices_in(grown)
-        return corrected[rows, cols].astype(np.float32)
+        core_background = background[rows, cols]  # (h, w)
+        finite = np.isfinite(core_background)
+        self._valid += int(finite.sum())
+        self._lowered += int((core_background[finite] > LARGE_CORRECTION).sum())
+        return (scores[rows, cols] - core_background).astype(np.float32)
+
+    def summary(self) -> str:
+        """One line for the log: the correction and the share of the scene it lowered a lot."""
+        share = self._lowered / self._valid if self._valid else 0.0
+        return (f"Background correction ({self.background.name}) lowered {share:.1%} of the "
+                f"scored pixels by more than {LARGE_CORRECTION:g} background spreads")
 
 
-def with_local_background(scorer: TileScorer, window: int, raster_height: int,
+def with_local_background(scorer: TileScorer, window: int | None, raster_height: int,
                           raster_width: int) -> TileScorer:
-    """``scorer`` wrapped in a :class:`LocalBackgroundScorer`, or itself when ``window`` is 0.
+    """``scorer`` with the correction ``window`` asks for (see :func:`background_for`).
 
     Raises:
-        ValueError: ``window`` is neither 0 nor an odd number >= 3.
+        ValueError: an invalid window.
     """
-    check_local_window(window)
-    if window == 0:
+    background = background_for(window, raster_height, raster_width)
+    if background is None:
         return scorer
-    return LocalBackgroundScorer(scorer, window, raster_height, raster_width)
+    return LocalBackgroundScorer(scorer, background, raster_height, raster_width)

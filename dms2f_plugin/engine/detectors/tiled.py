@@ -125,6 +125,9 @@ def score_raster(source: RasterSource, output_path: str | Path, scorer: TileScor
             tiles += 1
     seconds = time.perf_counter() - start
     LOGGER.info("Scored %d tile(s) of '%s' in %.1f s", tiles, source.path, seconds)
+    summary = getattr(scorer, "summary", None)  # what a correcting scorer did, for the analyst
+    if callable(summary):
+        LOGGER.info("%s", summary())
     return ScoreSummary(path=Path(output_path), tiles=tiles, tile_size=grid.tile_size,
                         valid_pixels=valid_total, seconds=seconds)
 
