@@ -14,9 +14,10 @@ from typing import Any
 from .errors import ConfigError
 
 #: Overrides of each named preset relative to the paper's defaults (edit here to tune a preset).
-#: "paper": 0.64 M parameters for 189 bands, about 1.2 s of CPU per training step of 32 blocks.
-#: "fast": 0.15 M parameters, about 0.35 s of CPU per step (benchmarks/scan_speed.py); whether
-#: detection quality holds at these sizes is measured by the quality benchmark, not assumed.
+#: "paper": the published sizes (about 0.64 M parameters for 189 bands).
+#: "fast": half the width and a quarter of the state, for the CPU (about 0.15 M parameters); its
+#: cost per step is measured by benchmarks/scan_speed.py, and its detection quality by the
+#: benchmark, not assumed.
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
     "fast": {"width": 32, "d_state": 16},

@@ -1,6 +1,6 @@
 """The DMS2F-HAD network: dual spatial/spectral Mamba branches, gated fusion, LSS decoder.
 
-Layout (``../shared/docs/model-notes.md``), for blocks of ``bands x 16 x 16``:
+Layout, for blocks of ``bands x 16 x 16``:
 stem 1x1 conv -> spatial branch (3x3 conv, Mamba over the 256 pixel tokens) and spectral branch
 (channel convs, pooled, overlapping channel groups as tokens, Mamba, broadcast) -> per-pixel gated
 fusion -> LSS decoder blocks (Mamba over pixels + 3x3/5x5 convs) -> 1x1 conv back to the bands.

@@ -33,11 +33,11 @@ def _torch() -> Any:
 def passive_openmp_wait() -> None:
     """Let torch's idle OpenMP threads sleep instead of spinning; call it before torch loads.
 
-    Between torch's parallel regions the numba scan kernels run on Python threads. With
-    OpenMP's default active wait, torch's idle worker threads spin on the same cores: inside
-    QGIS that doubled the demo's fit (300 steps on 2 cores: 105 s, against 54 s with a passive
-    wait). Sets ``OMP_WAIT_POLICY=PASSIVE`` only when the user has not set it and torch is not
-    imported yet (the OpenMP runtime reads it once, when torch loads).
+    Between torch's parallel regions the numba kernels run on Python threads. With OpenMP's
+    default active wait, torch's idle worker threads spin on the same cores and slow them down
+    (inside QGIS the README measures it). Sets ``OMP_WAIT_POLICY=PASSIVE`` only when the user
+    has not set it and torch is not imported yet (the OpenMP runtime reads it once, when torch
+    loads).
     """
     if "torch" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

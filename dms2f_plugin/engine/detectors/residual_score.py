@@ -12,8 +12,8 @@ added. The statistics (``mu``, ``W``, medians, MADs) come from the fitted networ
 the scene's own sampled training blocks, after training, without labels; they are stored with the
 model, so scoring a tile needs nothing global and tiles stay independent.
 
-Why: on the eleven benchmark scenes the sum ranks anomalies higher than either distance alone
-(README, "Benchmark"); the choice was made once, from all scenes, and is the same for every scene.
+How this score was chosen, and what it was compared with, is in the README ("Benchmark"); it is
+the same for every scene.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 The schedule (number of optimiser steps, batch size, learning rate, corruption) is fixed in
 advance per preset and is the same for every scene: nothing here can see ground truth, and the
-stopping rule is simply "stop after ``steps`` optimiser steps". That is the honest protocol of
-``docs/benchmark.md``: an analyst has no labels to pick an epoch with.
+stopping rule is simply "stop after ``steps`` optimiser steps": an analyst has no labels to
+pick an epoch with.
 """
 
 from __future__ import annotations
