@@ -2,6 +2,8 @@
 #
 #   make test     install what is missing (Debian packages, .venv, pinned packages), run pytest in real QGIS
 #                 (PYTEST_ARGS="-k deps -x" to narrow it)
+#   make test-debian13  the same suite in a Debian 13 chroot (QGIS 3.40 LTR, Python 3.13, numpy 2), made
+#                 or reused by scripts/debian13.sh (which also has `setup` and `shell`); honours PYTEST_ARGS
 #   make demo     run the detection through qgis_process on the shipped sample scene
 #   make package  build build/dms2f_had-<version>.zip for the QGIS plugin repository
 #   make bench    benchmark scenes in ../shared/data/had (BENCH_ARGS="--methods rx,lrx")
@@ -30,7 +32,7 @@ export QGIS_CUSTOM_CONFIG_PATH := $(CURDIR)/build/qgis-profile
 export XDG_RUNTIME_DIR := $(CURDIR)/build/xdg-runtime
 export PIP_NO_INPUT := 1
 
-.PHONY: system venv dev test demo package bench lint sample icon clean distclean
+.PHONY: system venv dev test test-debian13 demo package bench lint sample icon clean distclean
 
 system:
 	@scripts/ensure_system.sh $(APT_PACKAGES)
@@ -55,6 +57,10 @@ test: dev
 	@rc=0; $(PY) -m pytest tests -ra $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treated as a failure" >&2; exit 1; fi; \
 	exit $$rc
+
+# Not part of .ci/run: needs root, a few GB in /var/cache/dms2f-had (DMS2F_DEBIAN13_ROOT) and network.
+test-debian13:
+	DMS2F_APT_PACKAGES="$(APT_PACKAGES)" scripts/debian13.sh test $(PYTEST_ARGS)
 
 demo: dev
 	$(PY) scripts/demo.py
