@@ -167,6 +167,8 @@ def write_failure(final: Path, cause: BaseException | str, temp: Path | None = N
         The :class:`OutputError` to raise (the caller removes the temporary file).
     """
     detail = str(cause).strip() if not isinstance(cause, OSError) else ""
+    if temp is not None:  # GDAL names the hidden temporary file; the user knows the output
+        detail = detail.replace(f"{temp}: ", "").replace(str(temp), final.name)
     os_error = os_error_of(cause) if isinstance(cause, BaseException) else None
     if os_error is None:
         os_error = probe_os_error(temp)

@@ -120,12 +120,9 @@ def write_detections(mask: np.ndarray, source: RasterSource, vector_path: Path,
     geometries = _polygonize(labels, tuple(gt), srs)
     del labels
     rows = [_feature_values(key, stats, geometries[key], gt) for key in range(1, count + 1)]
-    with atomic_output(vector_path, sidecars=("-wal", "-shm"), outputs=outputs,
+    with atomic_output(vector_path, sidecars=("-wal", "-shm", "-journal"), outputs=outputs,
                        verify=lambda temp: _verify_layer(temp, count)) as temp:
-        try:
-            _write_gpkg(temp, srs, rows)
-        except GdalCallError as failure:
-            raise write_failure(vector_path, failure.reason, temp) from None
+        _write_gpkg(temp, vector_path, srs, rows)
     progress.set_progress(100.0)
     LOGGER.info("Wrote %d detection polygon(s) to '%s'", count, vector_path)
     return count
@@ -143,36 +140,50 @@ def _feature_values(key: int, stats: dict[str, np.ndarray], geometry: ogr.Geomet
                   "centroid_y": gt[3] + col * gt[4] + row * gt[5]}
 
 
-def _write_gpkg(temp: Path, srs: osr.SpatialReference,
+def _write_gpkg(temp: Path, final: Path, srs: osr.SpatialReference,
                 rows: list[tuple[ogr.Geometry, dict[str, float | int]]]) -> None:
     """Write the detections layer into a new GeoPackage at ``temp``, checking every OGR call.
 
     Raises:
-        GdalCallError: any OGR/SQLite error, the COMMIT and the close included.
+        OutputError: any OGR/SQLite error, the COMMIT and the close included, naming the OS's
+            reason (asked before SQLite rolls back and gives the space back).
     """
-    ds = gdal_call(ogr_driver("GPKG").CreateDataSource, str(temp))
-    if ds is None:
-        raise GdalCallError("the GeoPackage driver could not create it")
-    layer = gdal_call(ds.CreateLayer, LAYER_NAME, srs=srs, geom_type=ogr.wkbMultiPolygon)
-    if layer is None:
-        raise GdalCallError("the detections layer could not be created")
-    for name, kind in FIELDS:
-        gdal_call(layer.CreateField, ogr.FieldDefn(name, kind), ogr_error_code=True)
-    defn = layer.GetLayerDefn()
-    gdal_call(layer.StartTransaction, ogr_error_code=True)
-    for geom, values in rows:
-        feature = ogr.Feature(defn)
-        feature.SetGeometry(geom)
-        for name, value in values.items():
-            feature.SetField(name, value)
-        gdal_call(layer.CreateFeature, feature, ogr_error_code=True)
-    gdal_call(layer.CommitTransaction, ogr_error_code=True)
-    gdal_call(ds.FlushCache)
-    layer = None
-    with closing_errors() as errors:
-        ds = None
-    if errors:
-        raise GdalCallError(errors[0])
+    ds = None
+    try:
+        ds = gdal_call(ogr_driver("GPKG").CreateDataSource, str(temp))
+        if ds is None:
+            raise GdalCallError("the GeoPackage driver could not create it")
+        layer = gdal_call(ds.CreateLayer, LAYER_NAME, srs=srs, geom_type=ogr.wkbMultiPolygon)
+        if layer is None:
+            raise GdalCallError("the detections layer could not be created")
+        for name, kind in FIELDS:
+            gdal_call(layer.CreateField, ogr.FieldDefn(name, kind), ogr_error_code=True)
+        defn = layer.GetLayerDefn()
+        gdal_call(layer.StartTransaction, ogr_error_code=True)
+        for geom, values in rows:
+            feature = ogr.Feature(defn)
+            feature.SetGeometry(geom)
+            for name, value in values.items():
+                feature.SetField(name, value)
+            gdal_call(layer.CreateFeature, feature, ogr_error_code=True)
+        gdal_call(layer.CommitTransaction, ogr_error_code=True)
+        gdal_call(ds.FlushCache)
+        layer = defn = None
+        with closing_errors() as errors:
+            ds = None
+        if errors:
+            raise GdalCallError(errors[0])
+    except GdalCallError as failure:
+        error = write_failure(final, failure.reason, temp)
+        with closing_errors():  # closing a failed GeoPackage reports more SQLite errors: quietly
+            layer = defn = feature = None
+            ds = None
+        raise error from None
+    except BaseException:
+        with closing_errors():
+            layer = defn = feature = None
+            ds = None
+        raise
 
 
 def _verify_layer(temp: Path, count: int) -> None:
