@@ -23,39 +23,55 @@ def alpha_bands(ds: gdal.Dataset) -> tuple[int, ...]:
                  if ds.GetRasterBand(i).GetColorInterpretation() == gdal.GCI_AlphaBand)
 
 
-def mask_sources(ds: gdal.Dataset, band_indices: tuple[int, ...]) -> tuple[int, ...]:
-    """The selected bands whose GDAL mask band must be read (one per distinct real mask).
+def mask_sources(ds: gdal.Dataset, band_indices: tuple[int, ...]) -> tuple[tuple[int, ...],
+                                                                           tuple[int, ...]]:
+    """Which mask bands and which alpha bands must be read next to the selected bands.
 
     Args:
         ds: the open dataset.
         band_indices: the selected 1-based bands.
 
     Returns:
-        Band numbers whose ``GetMaskBand()`` holds a real mask: the first selected band when the
-        mask is shared by the whole dataset (an internal mask or an alpha band), and each band
-        with a mask of its own; empty when validity comes only from nodata values.
+        ``(mask_of, alpha)``: bands whose ``GetMaskBand()`` holds a real mask (the first selected
+        band when an internal or ``.msk`` mask is shared by the whole dataset, and each band with
+        a mask of its own), and the dataset's alpha bands, read directly (GDAL derives a mask
+        from an alpha band only for Byte and UInt16 data). Both empty when validity comes only
+        from nodata values.
     """
+    alpha = alpha_bands(ds)
     shared, own = None, []
     for band in band_indices:
         flags = ds.GetRasterBand(band).GetMaskFlags()
-        if flags & (gdal.GMF_ALL_VALID | gdal.GMF_NODATA):
+        if flags & (gdal.GMF_ALL_VALID | gdal.GMF_NODATA | gdal.GMF_ALPHA):
             continue
-        if flags & (gdal.GMF_PER_DATASET | gdal.GMF_ALPHA):
+        if flags & gdal.GMF_PER_DATASET:
             shared = band if shared is None else shared
         else:
             own.append(band)
-    return tuple(([shared] if shared is not None else []) + own)
+    return tuple(([shared] if shared is not None else []) + own), alpha
 
 
-def masked_out(ds: gdal.Dataset, sources: tuple[int, ...], window: Window) -> np.ndarray:
-    """Pixels of ``window`` that a mask in ``sources`` marks invalid (mask value 0), ``(h, w)``.
+def masked_out(ds: gdal.Dataset, sources: tuple[tuple[int, ...], tuple[int, ...]],
+               window: Window) -> np.ndarray:
+    """Pixels of ``window`` that a mask (value 0) or an alpha band (value 0) marks invalid.
+
+    Args:
+        ds: the open dataset.
+        sources: from :func:`mask_sources`.
+        window: the pixels to check.
+
+    Returns:
+        bool ``(h, w)``, True where invalid.
 
     Raises:
-        GdalCallError: a mask band cannot be read.
+        GdalCallError: a mask or alpha band cannot be read.
     """
+    mask_of, alpha = sources
     invalid = np.zeros(window.shape, dtype=bool)  # (h, w)
-    for band in sources:
-        mask = gdal_call(ds.GetRasterBand(band).GetMaskBand().ReadAsArray, window.col_off,
-                         window.row_off, window.width, window.height)  # (h, w)
-        invalid |= mask == 0
+    bands = [ds.GetRasterBand(b).GetMaskBand() for b in mask_of] + \
+        [ds.GetRasterBand(b) for b in alpha]
+    for band in bands:
+        values = gdal_call(band.ReadAsArray, window.col_off, window.row_off, window.width,
+                           window.height)  # (h, w)
+        invalid |= values == 0
     return invalid

@@ -85,8 +85,8 @@ def check_same_grid(truth: RasterInfo, score: RasterInfo) -> None:
                          "truth of this scene.")
     shift = ""
     if np.allclose(t[1:3], s[1:3]) and np.allclose(t[4:6], s[4:6]) and s[2] == 0 and s[4] == 0:
-        shift = (f" shifted by {(t[0] - s[0]) / s[1]:.6g} column(s) and "
-                 f"{(t[3] - s[3]) / s[5]:.6g} row(s)")
+        shift = (f" shifted by {(t[0] - s[0]) / s[1] + 0.0:.6g} column(s) and "
+                 f"{(t[3] - s[3]) / s[5] + 0.0:.6g} row(s)")
     else:
         shift = " with another pixel size or rotation"
     fix = ""
