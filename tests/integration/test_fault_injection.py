@@ -217,30 +217,47 @@ def test_a_signal_mid_write_leaves_no_temporary_file(big, tmp_path, signum, code
     _assert_clean_failure(done, tmp_path, words, "score.tif", code=code)
 
 
-def _bench_worker(scene: Path, env: dict[str, str]) -> subprocess.Popen:
-    command = [sys.executable, "-m", "dms2f_had.dms2f_plugin.engine.app.bench", "--worker",
-               str(scene), "lrx", "fast", "0", "0", "0"]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
-
-
-def test_sigterm_stops_a_bench_worker_and_removes_its_files(tmp_path):
+@pytest.fixture
+def slow_scene(tmp_path) -> Path:
+    """A 400 x 400 x 8 .mat scene: local RX takes seconds on it."""
     rng = np.random.default_rng(2)
-    scene = tmp_path / "slow.mat"
-    scipy.io.savemat(scene, {"data": rng.random((400, 400, 8)).astype(np.float32),
-                             "map": np.eye(400, dtype=np.uint8)})
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    scipy.io.savemat(folder / "slow.mat", {"data": rng.random((400, 400, 8)).astype(np.float32),
+                                           "map": np.eye(400, dtype=np.uint8)})
+    return folder / "slow.mat"
+
+
+def _wait_for_worker_output(scratch: Path, proc: subprocess.Popen) -> None:
+    """Poll until a bench worker is writing its score under ``scratch`` (its TMPDIR)."""
+    while not any(p.name.startswith(".score.") for d in scratch.iterdir() if d.is_dir()
+                  for p in d.iterdir()):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("target", ["worker", "bench"])
+def test_sigterm_stops_the_bench_and_its_worker_leaving_no_files(slow_scene, tmp_path, target):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     env = dict(os.environ, TMPDIR=str(scratch))
-    proc = _bench_worker(scene, env)
-    while not any(p.name.startswith(".score.") for d in scratch.iterdir() for p in d.iterdir()):
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.01)
+    if target == "worker":
+        command = [sys.executable, "-m", "dms2f_had.dms2f_plugin.engine.app.bench", "--worker",
+                   str(slow_scene), "lrx", "fast", "0", "0", "0"]
+        last = "dms2f-had bench worker: terminated by SIGTERM; its files were removed."
+    else:
+        command = [sys.executable, "-m", "dms2f_had.dms2f_plugin.engine.app.cli", "bench",
+                   "--scenes", str(slow_scene.parent), "--methods", "lrx"]
+        last = "dms2f-had: error: terminated by SIGTERM; unfinished outputs were removed, " \
+               "existing files were kept."
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    _wait_for_worker_output(scratch, proc)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 143, stderr
-    assert stderr.strip().splitlines()[-1] == ("dms2f-had bench worker: terminated by SIGTERM; "
-                                               "its files were removed.")
+    assert stderr.strip().splitlines()[-1] == last
+    assert "Traceback" not in stderr
     assert list(scratch.iterdir()) == []
 
 

@@ -119,3 +119,20 @@ def test_a_truncated_tile_is_a_read_error_in_both_modes(gdal_mode, tmp_path, cap
         jobs.detect(path, tmp_path / "o.tif", method="rx")
     assert not (tmp_path / "o.tif").exists()
     assert capfd.readouterr().err == ""
+
+
+def test_the_command_line_hides_gdals_mode_warning_without_choosing_a_mode(scene, tmp_path):
+    import warnings
+
+    from dms2f_had.dms2f_plugin.engine.app import cli
+
+    before = [module.GetUseExceptions() for module in MODULES]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert cli.main(["detect", str(scene[0]), str(tmp_path / "s.tif"), "--method", "rx"]) == 0
+        warnings.warn("Neither gdal.UseExceptions() nor gdal.DontUseExceptions() has been "
+                      "explicitly called. In GDAL 4.0, exceptions will be enabled by default.",
+                      FutureWarning, stacklevel=1)
+        warnings.warn("another future change", FutureWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["another future change"]
+    assert [module.GetUseExceptions() for module in MODULES] == before

@@ -97,15 +97,16 @@ def _run_subprocess(scene: Path, method: str, preset: str, seed: int,
 
 def score_auc(score_file: str, scene: Path) -> float:
     """ROC AUC of a finished score map against the scene's ground truth (read here, only)."""
-    from osgeo import gdal
-
     from ..io.matfile import load_mat
+    from ..io.raster import open_raster
     from ..products.evaluate import roc_auc
 
     truth = load_mat(scene).ground_truth
     if truth is None:
         raise ValueError(f"{scene} has no ground truth map")
-    score = gdal.Open(score_file).ReadAsArray().astype(np.float64)  # (H, W)
+    with open_raster(score_file) as source:
+        cube, valid = source.read_window(source.full_window)  # (1, H, W), (H, W)
+    score = np.where(valid, cube[0], np.nan).astype(np.float64)  # (H, W)
     return float(roc_auc(score, truth))
 
 
@@ -179,13 +180,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write all results here")
     args = parser.parse_args(argv)
     from ..bounds import check_steps, check_threads, whole_number
-    from ..errors import InputError
+    from ..errors import Dms2fError
 
     try:
         check_steps(args.steps)
         check_threads(args.threads)
         whole_number("the number of seeds", args.seeds, 1, MAX_SEEDS)
-    except InputError as exc:
+        if args.json is not None:
+            from ..io.writer import validate_output_path
+
+            validate_output_path(args.json, extensions=(".json",), what="results file")
+    except Dms2fError as exc:
         parser.error(str(exc))
     methods = [m for m in args.methods.split(",") if m]
     unknown = sorted(set(methods) - set(METHODS))
@@ -222,7 +227,10 @@ def main(argv: list[str] | None = None) -> int:
           f"steps, {args.threads or 'default'} thread(s)")
     print("\n".join(_table(results)))
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine_info(), "results": results}, indent=1))
+        from ..io.writer import atomic_output
+
+        with atomic_output(args.json, sidecars=()) as temp:
+            temp.write_text(json.dumps({"machine": machine_info(), "results": results}, indent=1))
     print(summary_line(results))
     return 0
 

@@ -113,7 +113,11 @@ def write_detections(mask: np.ndarray, source: RasterSource, vector_path: Path,
     gt = source.info.geotransform or UNGEOREFERENCED
     srs = osr.SpatialReference()
     if source.info.crs_wkt:
-        srs.ImportFromWkt(source.info.crs_wkt)
+        try:
+            gdal_call(srs.ImportFromWkt, source.info.crs_wkt)
+        except GdalCallError as failure:
+            raise OutputError(f"The CRS of '{source.path}' cannot be written to the detections "
+                              f"({failure.reason}).") from None
         srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     else:  # GeoPackage's "undefined Cartesian" (srs_id -1), not its undefined *geographic* SRS
         srs.SetLocalCS("Undefined cartesian SRS")
