@@ -181,3 +181,18 @@ def test_a_run_that_does_not_fit_in_memory_is_refused_before_any_work(tmp_path, 
 def test_available_memory_is_read_from_this_machine():
     available = preflight.available_memory()
     assert available is None or available > 0
+
+
+def test_an_out_of_memory_error_says_what_failed_instead_of_blaming_the_tile_size(
+        scene, tmp_path, monkeypatch, capsys):
+    from dms2f_had.dms2f_plugin.engine.app import jobs
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError("Unable to allocate 20.9 GiB for an array with shape (16384, 171396) "
+                          "and data type float64")
+
+    monkeypatch.setattr(jobs, "_rx_scorer", exhausted)
+    out = tmp_path / "out.tif"
+    _refused(["detect", str(scene), str(out), "--method", "rx"],
+             "Out of memory (Unable to allocate 20.9 GiB for an array with shape (16384, 171396) "
+             "and data type float64). Free some memory, or lower what sizes the work", out, capsys)

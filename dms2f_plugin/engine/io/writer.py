@@ -51,7 +51,11 @@ def temporary_sibling(path: Path) -> Path:
 
 
 def _remove_quietly(*paths: Path) -> None:
+    """Remove our temporary files (or a folder a writer made in their place); never raises."""
     for p in paths:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+            continue
         with contextlib.suppress(OSError):
             p.unlink()
 
