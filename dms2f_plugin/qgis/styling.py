@@ -18,7 +18,6 @@ import logging
 import shutil
 from enum import Enum
 from pathlib import Path
-from xml.etree import ElementTree  # nosec B405 - parses only the plugin's own freshly written files
 
 from qgis.core import (
     QgsColorRampShader,
@@ -31,6 +30,7 @@ from qgis.core import (
     QgsSingleBandPseudoColorRenderer,
     QgsStyle,
 )
+from qgis.PyQt.QtXml import QDomDocument
 
 from ..engine.errors import Dms2fError
 from ..engine.io.destinations import write_failure
@@ -139,8 +139,15 @@ def write_sidecar(output_path: str, kind: OutputKind) -> Path | None:
 
 
 def _verify_qml(temp: Path) -> None:
-    """A written style must parse as XML (a full disk leaves a cut-off file)."""
-    ElementTree.parse(temp)  # noqa: S314 - our own freshly written file, not untrusted input
+    """A written style must parse as a whole XML document (a full disk leaves a cut-off file).
+
+    Raises:
+        ValueError: the file is not a complete XML document.
+    """
+    parsed = QDomDocument().setContent(temp.read_bytes())  # (ok, error, line, column) in PyQt5
+    ok, error = (parsed[0], parsed[1]) if isinstance(parsed, tuple) else (parsed, "")
+    if not ok:
+        raise ValueError(f"the style is not a complete XML document ({error or 'unreadable'})")
 
 
 class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
