@@ -13,9 +13,11 @@ code, so the guarantees are tested everywhere.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -264,20 +266,19 @@ def test_sigterm_stops_the_bench_and_its_worker_leaving_no_files(slow_scene, tmp
 # -- an unprivileged user: sticky folder, read-only file, unwritable folder ----------------------
 
 @pytest.fixture
-def shared_folder(tmp_path_factory, small):
-    """A folder every user can reach, with a world-readable copy of the input."""
+def shared_folder(small):
+    """A folder under the system's temporary folder that every user can reach, with a
+    world-readable copy of the input (pytest's own folders stay private to root)."""
     reason = can_switch_user("nobody")
     if reason:
         pytest.skip(f"cannot run as an unprivileged user here ({reason})")
-    base = Path(tmp_path_factory.mktemp("shared"))
-    for parent in [base, *base.parents]:
-        if parent == Path("/"):
-            break
-        parent.chmod(parent.stat().st_mode | 0o011)  # others may traverse
+    base = Path(tempfile.mkdtemp(prefix="dms2f-shared-"))
+    base.chmod(0o755)
     image = base / "in.tif"
     image.write_bytes(small.read_bytes())
     image.chmod(0o644)
-    return base, image
+    yield base, image
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.parametrize("case", ["sticky folder", "read-only file", "unwritable folder"])
