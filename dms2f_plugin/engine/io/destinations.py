@@ -26,6 +26,7 @@ from ..types import PathLike
 RASTER_EXTENSIONS = (".tif", ".tiff")
 _PROBE_CHUNK = 65536
 _PROBE_CHUNKS = 16  # at most 1 MiB appended to a failed temporary file to learn the OS's reason
+_LOW_SPACE = 64 * 2**20  # below this much free space, a failure message says how much is left
 _FIXES = {
     errno.ENOSPC: "free some disk space or choose a folder on another disk",
     getattr(errno, "EDQUOT", -1): "free some space within your disk quota or choose another folder",
@@ -178,5 +179,16 @@ def write_failure(final: Path, cause: BaseException | str, temp: Path | None = N
         fix = _FIXES.get(os_error.errno, "check the disk and the folder")
         extra = f" ({detail})" if detail and detail != reason else ""
         return OutputError(f"{reason} while {stage} '{final}'{extra}; {kept}. Fix: {fix}.")
-    return OutputError(f"Failed {stage} '{final}' ({detail or 'unknown error'}); {kept}. Check "
-                       "the disk and the folder, then run again.")
+    space = _low_space_note(final.parent)
+    return OutputError(f"Failed {stage} '{final}' ({detail or 'unknown error'}); {kept}.{space} "
+                       "Check the disk and the folder, then run again.")
+
+
+def _low_space_note(folder: Path) -> str:
+    """`` Only N MiB are free there.`` when the folder's disk is nearly full, else ``""``."""
+    try:
+        stat = os.statvfs(folder)
+    except (OSError, AttributeError):  # no statvfs on Windows
+        return ""
+    free = stat.f_bavail * stat.f_frsize
+    return f" Only {free / 2**20:.1f} MiB are free there." if free < _LOW_SPACE else ""
