@@ -245,11 +245,11 @@ def _steps(method: str, preset: str, steps: int | None) -> int | None:
 def _worker(argv: list[str]) -> int:
     """One benchmark run in this process; SIGTERM and Ctrl-C end it with one line, files removed."""
     from ..detectors.device import passive_openmp_wait
-    from .cli import quiet_gdal_mode_warning
+    from ..io.gdalutil import hide_mode_warning
     from .signals import EXIT_SIGINT, EXIT_SIGTERM, Terminated, terminate_gracefully
 
     passive_openmp_wait()
-    quiet_gdal_mode_warning()
+    hide_mode_warning()
     scene, method, preset, seed, threads, steps = argv
     logging.basicConfig(level=logging.WARNING)
     with terminate_gracefully():

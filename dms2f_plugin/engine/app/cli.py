@@ -15,7 +15,6 @@ import argparse
 import logging
 import os
 import sys
-import warnings
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -27,9 +26,6 @@ PROG = "dms2f-had"
 LOGGER = logging.getLogger(__name__)
 EXIT_OK, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 3
 EXIT_INTERRUPTED, EXIT_TERMINATED = EXIT_SIGINT, EXIT_SIGTERM
-#: GDAL >= 3.9 warns once per process that its exceptions mode will change in GDAL 4.0; the
-#: engine works in either mode, so the command line does not show it (and does not pick a mode).
-GDAL_MODE_WARNING = r"Neither gdal\.UseExceptions\(\) nor gdal\.DontUseExceptions\(\)"
 _CACHE_MAX_BYTES = 256 * 1024 * 1024
 
 
@@ -235,20 +231,16 @@ def _one_line(message: str) -> str:
     return " ".join(str(message).split())
 
 
-def quiet_gdal_mode_warning() -> None:
-    """Hide GDAL's FutureWarning about its exceptions mode (this process only; mode unchanged)."""
-    warnings.filterwarnings("ignore", message=GDAL_MODE_WARNING, category=FutureWarning)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dms2f-had`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
 
     SIGTERM is handled like Ctrl-C while it runs (one line, no temporary file left, exit 143).
     """
     from ..detectors.device import passive_openmp_wait
+    from ..io.gdalutil import hide_mode_warning
 
     passive_openmp_wait()
-    quiet_gdal_mode_warning()
+    hide_mode_warning()
     with terminate_gracefully():
         try:
             return _main(argv)

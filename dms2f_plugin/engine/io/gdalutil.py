@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from collections.abc import Iterator
 from typing import Any, Callable, TypeVar
 
@@ -30,6 +31,8 @@ from osgeo import gdal, ogr
 from ..errors import RasterReadError
 
 T = TypeVar("T")
+#: GDAL >= 3.9 warns once per process that its exceptions mode will change in GDAL 4.0.
+MODE_WARNING = r"Neither gdal\.UseExceptions\(\) nor gdal\.DontUseExceptions\(\)"
 
 
 class GdalCallError(Exception):
@@ -191,3 +194,12 @@ def unlink_quietly(path: str) -> None:
     """Delete a GDAL (``/vsimem/``) file if it exists; never raises, in either exceptions mode."""
     with contextlib.suppress(GdalCallError):
         gdal_call(gdal.Unlink, path)
+
+
+def hide_mode_warning() -> None:
+    """Hide GDAL's FutureWarning about its exceptions mode, in this process, without choosing one.
+
+    For the command line and the benchmark's workers: the engine works in either mode, so the
+    warning only alarms users. The process-wide mode itself is never changed (QGIS relies on it).
+    """
+    warnings.filterwarnings("ignore", message=MODE_WARNING, category=FutureWarning)
