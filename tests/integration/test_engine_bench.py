@@ -59,7 +59,7 @@ def test_bench_refuses_bad_arguments(scenes, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         bench.main(["--scenes", str(scenes), "--steps", "0"])
     assert exc.value.code == 2
-    assert "--steps must be >= 1" in capsys.readouterr().err
+    assert "number of fitting steps must be a whole number from 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         bench.main(["--scenes", str(tmp_path)])
     assert "no .mat scenes" in capsys.readouterr().err

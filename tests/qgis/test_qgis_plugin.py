@@ -152,10 +152,16 @@ def test_settings_are_algorithm_defaults(dms2f_plugin):
     saved = settings["DMS2F_DEVICE"].value, settings["DMS2F_THREADS"].value
     try:
         settings["DMS2F_DEVICE"].value = "cpu"
-        settings["DMS2F_THREADS"].value = 3
+        settings["DMS2F_THREADS"].value = 1
         alg = registry().createAlgorithmById("dms2f:detect_anomalies")
         assert alg.parameterDefinition("DEVICE").defaultValue() == 1
-        assert alg.parameterDefinition("THREADS").defaultValue() == 3
+        assert alg.parameterDefinition("THREADS").defaultValue() == 1
+        settings["DMS2F_THREADS"].value = 100000  # saved on a bigger machine: capped to the cores
+        alg = registry().createAlgorithmById("dms2f:detect_anomalies")
+        from dms2f_had.dms2f_plugin.engine.bounds import usable_cores
+
+        assert alg.parameterDefinition("THREADS").defaultValue() == usable_cores()
+        assert alg.parameterDefinition("THREADS").maximum() == usable_cores()
     finally:
         settings["DMS2F_DEVICE"].value, settings["DMS2F_THREADS"].value = saved
 

@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import platform
+import shutil
+import signal
 import subprocess  # nosec B404 - runs this same module with an argument list, never a shell
 import sys
 import tempfile
@@ -25,6 +27,8 @@ import numpy as np
 LOG = logging.getLogger(__name__)
 METHODS = ("dms2f", "rx", "lrx")
 _DETERMINISTIC = ("rx", "lrx")  # one run is enough: seeds do not change them
+_WORKER_GRACE_S = 30  # seconds a stopped worker gets to remove its files before it is killed
+MAX_SEEDS = 100
 
 
 def run_one(scene: Path, method: str, preset: str, seed: int, threads: int | None,
@@ -40,8 +44,12 @@ def run_one(scene: Path, method: str, preset: str, seed: int, threads: int | Non
     from .jobs import detect
 
     out = Path(tempfile.mkdtemp(prefix="dms2f-bench-")) / "score.tif"
-    result = detect(str(scene), str(out), method=method, preset=preset, seed=seed, threads=threads,
-                    steps=steps)
+    try:
+        result = detect(str(scene), str(out), method=method, preset=preset, seed=seed,
+                        threads=threads, steps=steps)
+    except BaseException:  # an error, Ctrl-C or SIGTERM: leave no folder behind
+        shutil.rmtree(out.parent, ignore_errors=True)
+        raise
     peak_kb = _peak_rss_kb()
     fit_s = result.fit_seconds or 0.0
     return {"fit_s": round(fit_s, 3), "detect_s": round(result.seconds - fit_s, 3),
@@ -71,23 +79,34 @@ def _run_subprocess(scene: Path, method: str, preset: str, seed: int,
     module = __spec__.name if __spec__ is not None else __name__  # "__main__" under -m
     cmd = [sys.executable, "-m", module, "--worker", str(scene), method, preset, str(seed),
            str(threads or 0), str(steps or 0)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)  # nosec B603
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # nosec B603
+                          text=True) as proc:
+        try:
+            stdout, stderr = proc.communicate()
+        except BaseException:  # Ctrl-C or SIGTERM: stop the worker the same way, let it clean up
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=_WORKER_GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
     if proc.returncode != 0:
-        raise RuntimeError(f"{scene.name}/{method}/seed {seed} failed: {proc.stderr.strip()[-500:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"{scene.name}/{method}/seed {seed} failed: {stderr.strip()[-500:]}")
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def score_auc(score_file: str, scene: Path) -> float:
     """ROC AUC of a finished score map against the scene's ground truth (read here, only)."""
-    from osgeo import gdal
-
     from ..io.matfile import load_mat
+    from ..io.raster import open_raster
     from ..products.evaluate import roc_auc
 
     truth = load_mat(scene).ground_truth
     if truth is None:
         raise ValueError(f"{scene} has no ground truth map")
-    score = gdal.Open(score_file).ReadAsArray().astype(np.float64)  # (H, W)
+    with open_raster(score_file) as source:
+        cube, valid = source.read_window(source.full_window)  # (1, H, W), (H, W)
+    score = np.where(valid, cube[0], np.nan).astype(np.float64)  # (H, W)
     return float(roc_auc(score, truth))
 
 
@@ -160,8 +179,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="DMS2F optimiser steps instead of the preset's (quick checks)")
     parser.add_argument("--json", type=Path, default=None, help="write all results here")
     args = parser.parse_args(argv)
-    if args.steps is not None and args.steps < 1:
-        parser.error(f"--steps must be >= 1, got {args.steps}; omit it for the preset's")
+    from ..bounds import check_steps, check_threads, whole_number
+    from ..errors import Dms2fError
+
+    try:
+        check_steps(args.steps)
+        check_threads(args.threads)
+        whole_number("the number of seeds", args.seeds, 1, MAX_SEEDS)
+        if args.json is not None:
+            from ..io.writer import validate_output_path
+
+            validate_output_path(args.json, extensions=(".json",), what="results file")
+    except Dms2fError as exc:
+        parser.error(str(exc))
     methods = [m for m in args.methods.split(",") if m]
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
@@ -197,7 +227,10 @@ def main(argv: list[str] | None = None) -> int:
           f"steps, {args.threads or 'default'} thread(s)")
     print("\n".join(_table(results)))
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine_info(), "results": results}, indent=1))
+        from ..io.writer import atomic_output
+
+        with atomic_output(args.json, sidecars=()) as temp:
+            temp.write_text(json.dumps({"machine": machine_info(), "results": results}, indent=1))
     print(summary_line(results))
     return 0
 
@@ -210,13 +243,26 @@ def _steps(method: str, preset: str, steps: int | None) -> int | None:
 
 
 def _worker(argv: list[str]) -> int:
+    """One benchmark run in this process; SIGTERM and Ctrl-C end it with one line, files removed."""
     from ..detectors.device import passive_openmp_wait
+    from ..io.gdalutil import hide_mode_warning
+    from .signals import EXIT_SIGINT, EXIT_SIGTERM, Terminated, terminate_gracefully
 
     passive_openmp_wait()
+    hide_mode_warning()
     scene, method, preset, seed, threads, steps = argv
     logging.basicConfig(level=logging.WARNING)
-    print(json.dumps(run_one(Path(scene), method, preset, int(seed), int(threads) or None,
-                             int(steps) or None)))
+    with terminate_gracefully():
+        try:
+            print(json.dumps(run_one(Path(scene), method, preset, int(seed),
+                                     int(threads) or None, int(steps) or None)))
+        except Terminated:
+            sys.stderr.write("dms2f-had bench worker: terminated by SIGTERM; its files were "
+                             "removed.\n")
+            return EXIT_SIGTERM
+        except KeyboardInterrupt:
+            sys.stderr.write("dms2f-had bench worker: interrupted; its files were removed.\n")
+            return EXIT_SIGINT
     return 0
 
 

@@ -3,7 +3,9 @@
 Subcommands: ``detect``, ``fit``, ``apply``, ``threshold``, ``evaluate``, ``import-mat``,
 ``bench``. Exit status: 0 on success; 1 with ONE line ``dms2f-had: error: <message>`` on stderr
 for any engine error (no traceback); 2 for command-line usage errors (argparse); 130 when
-interrupted or cancelled; 3 for an unexpected internal error (traceback with ``-v``).
+interrupted (Ctrl-C) or cancelled, 143 when stopped by SIGTERM (``timeout``, systemd, a batch
+scheduler), both with one line and no temporary file left; 3 for an unexpected internal error
+(traceback with ``-v``).
 A progress bar is drawn on stderr only when stderr is a terminal.
 """
 
@@ -18,10 +20,12 @@ from typing import Any, TextIO
 
 from ..detectors.local_background import DEFAULT_LOCAL_WINDOW
 from ..errors import CancelledError, Dms2fError
+from .signals import EXIT_SIGINT, EXIT_SIGTERM, Terminated, terminate_gracefully
 
 PROG = "dms2f-had"
 LOGGER = logging.getLogger(__name__)
-EXIT_OK, EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 3, 130
+EXIT_OK, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 3
+EXIT_INTERRUPTED, EXIT_TERMINATED = EXIT_SIGINT, EXIT_SIGTERM
 _CACHE_MAX_BYTES = 256 * 1024 * 1024
 
 
@@ -47,10 +51,11 @@ class TerminalProgress:
         return False
 
     def finish(self) -> None:
-        """End the bar's line."""
+        """End the bar's line (once), so that what follows starts on a line of its own."""
         if self._shown >= 0:
             self._stream.write("\n")
             self._stream.flush()
+            self._shown = -1
 
 
 def _version() -> str:
@@ -227,10 +232,31 @@ def _one_line(message: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``dms2f-had`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    """Run ``dms2f-had`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    SIGTERM is handled like Ctrl-C while it runs (one line, no temporary file left, exit 143).
+    """
     from ..detectors.device import passive_openmp_wait
+    from ..io.gdalutil import hide_mode_warning
 
     passive_openmp_wait()
+    hide_mode_warning()
+    with terminate_gracefully():
+        try:
+            return _main(argv)
+        except Terminated:  # during start-up or the benchmark, before _main's own handlers
+            _fail(_TERMINATED)
+            return EXIT_TERMINATED
+        except KeyboardInterrupt:
+            _fail(_INTERRUPTED)
+            return EXIT_INTERRUPTED
+
+
+_TERMINATED = "terminated by SIGTERM; unfinished outputs were removed, existing files were kept."
+_INTERRUPTED = "interrupted; no output was written (existing files were kept)."
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((i for i, token in enumerate(argv) if not token.startswith("-")), None)
     if first is not None and argv[first] == "bench":  # bench parses its own options (--help)
@@ -245,23 +271,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args, bar, sys.stdout)
     except CancelledError as exc:
+        _end_bar(bar)
         _fail(f"{exc}")
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        _fail("interrupted; no output was written.")
+        _end_bar(bar)
+        _fail(_INTERRUPTED)
         return EXIT_INTERRUPTED
+    except Terminated:
+        _end_bar(bar)
+        _fail(_TERMINATED)
+        return EXIT_TERMINATED
     except Dms2fError as exc:
+        _end_bar(bar)
         _fail(_one_line(str(exc)))
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - last resort: a bug, not a user error
+        _end_bar(bar)
         if args.verbose:
             LOGGER.exception("internal error")
         _fail(f"internal error: {type(exc).__name__}: {_one_line(str(exc))} (run with -v for "
               "the traceback and please report it)")
         return EXIT_INTERNAL
     finally:
-        if bar is not None:
-            bar.finish()
+        _end_bar(bar)
+
+
+def _end_bar(bar: TerminalProgress | None) -> None:
+    if bar is not None:
+        bar.finish()
 
 
 def _fail(message: str) -> None:

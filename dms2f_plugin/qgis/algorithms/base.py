@@ -184,6 +184,22 @@ class Dms2fAlgorithm(QgsProcessingAlgorithm):
                                   "{needed}.").format(spec=spec, count=len(selected), needed=min_bands)
         return True, ""
 
+    @staticmethod
+    def engine_check(check: Callable[[], object]) -> tuple[bool, str]:
+        """``checkParameterValues`` helper: run one of the engine's pre-checks.
+
+        The engine's bounds and raster checks (``engine.app.preflight``) are the ones the run
+        itself applies, so the dialog refuses a value with the same sentence, before the run.
+
+        Returns:
+            ``(True, "")``, or ``(False, message)`` with the engine's message.
+        """
+        try:
+            check()
+        except Dms2fError as err:
+            return False, str(err)
+        return True, ""
+
     def dependency_problem(self) -> str | None:
         """Return what to install when the deep-learning dependencies are missing, else None."""
         from ... import private_env
@@ -256,11 +272,17 @@ class NetworkAlgorithm(Dms2fAlgorithm):
 
     def checkParameterValues(self, parameters: dict[str, Any],  # noqa: N802
                              context: QgsProcessingContext) -> tuple[bool, str]:
-        """Refuse early when the dependencies are missing, then check the input raster."""
+        """Refuse early when the dependencies are missing, then check the raster and the values."""
         problem = self.dependency_problem()
         if problem:
             return False, problem
-        return self.check_input_raster(parameters, context, min_bands=2)
+        ok, message = self.check_input_raster(parameters, context, min_bands=2)
+        if not ok:
+            return ok, message
+        return self.engine_check(lambda: self.preflight(parameters, context))
+
+    def preflight(self, parameters: dict[str, Any], context: QgsProcessingContext) -> None:
+        """Run the engine's checks of this algorithm's values (subclasses; raises Dms2fError)."""
 
 
 def install_hint() -> str:

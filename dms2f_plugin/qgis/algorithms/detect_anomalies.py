@@ -15,6 +15,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 
+from ...engine.bounds import SEED_MAX, STEPS_MAX
 from ..styling import OutputKind, style_output
 from . import parameters as p
 from .base import NetworkAlgorithm
@@ -24,6 +25,8 @@ SEED = "SEED"
 STEPS = "STEPS"
 SAVE_MODEL = "SAVE_MODEL"
 
+#: Largest seed the dialog takes: the engine's, within QGIS's 32-bit signed integers.
+SEED_MAX_QGIS = min(SEED_MAX, 2**31 - 1)
 #: Engine preset per ``PRESET`` option.
 PRESETS = ("fast", "paper")
 MODEL_EXTENSION = "safetensors"
@@ -73,10 +76,10 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
         self.addParameter(p.device(defaults))
         self.add_advanced(QgsProcessingParameterNumber(
             SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, defaultValue=0,
-            minValue=0))
+            minValue=0, maxValue=SEED_MAX_QGIS))
         self.add_advanced(QgsProcessingParameterNumber(
             STEPS, self.tr("Fitting steps (0: the preset's)"), QgsProcessingParameterNumber.Integer,
-            defaultValue=0, minValue=0))
+            defaultValue=0, minValue=0, maxValue=STEPS_MAX))
         self.add_advanced(p.local_window())
         self.add_advanced(p.threads(defaults))
         self.add_advanced(p.tile_size())
@@ -95,21 +98,33 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
         source = self.raster_source(parameters, p.INPUT, context, min_bands=2)
         output = self.parameterAsOutputLayer(parameters, p.OUTPUT, context)
         model = self.parameterAsFileOutput(parameters, SAVE_MODEL, context) or self._kept_model(source)
-        preset = PRESETS[self.parameterAsEnum(parameters, PRESET, context)]
-        device = p.device_value(self, parameters, context)
+        options = self._options(parameters, context)
         feedback.pushInfo(self.tr("DMS2F-HAD with the {preset} preset, device {device}").format(
-            preset=preset, device=device))
+            preset=options["preset"], device=options["device"]))
         result = self.run_engine(lambda progress: jobs.detect(
-            source, output, method="dms2f", bands=p.bands_value(self, parameters, context),
-            preset=preset, device=device, seed=self.parameterAsInt(parameters, SEED, context),
-            steps=self.parameterAsInt(parameters, STEPS, context) or None,
-            local_window=self.parameterAsInt(parameters, p.LOCAL_WINDOW, context),
-            threads=p.threads_value(self, parameters, context),
-            tile_size=self.parameterAsInt(parameters, p.TILE_SIZE, context),
-            save_model=model or None, progress=progress), feedback)
+            source, output, method="dms2f", save_model=model or None, progress=progress,
+            **options), feedback)
         style_output(output, OutputKind.SCORE, context)
         self.report_detection(result, feedback)
         return {p.OUTPUT: output, SAVE_MODEL: str(result.model_path) if result.model_path else None}
+
+    def preflight(self, parameters: dict[str, Any], context: QgsProcessingContext) -> None:
+        """The engine's checks of the values against each other, the raster and the memory."""
+        from ...engine.app.preflight import check_detect
+
+        check_detect(self.raster_source(parameters, p.INPUT, context, min_bands=2),
+                     method="dms2f", **self._options(parameters, context))
+
+    def _options(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
+        """The engine's detect options from the parameter values."""
+        return {"bands": p.bands_value(self, parameters, context),
+                "preset": PRESETS[self.parameterAsEnum(parameters, PRESET, context)],
+                "device": p.device_value(self, parameters, context),
+                "seed": self.parameterAsInt(parameters, SEED, context),
+                "steps": self.parameterAsInt(parameters, STEPS, context) or None,
+                "local_window": self.parameterAsInt(parameters, p.LOCAL_WINDOW, context),
+                "threads": p.threads_value(self, parameters, context),
+                "tile_size": self.parameterAsInt(parameters, p.TILE_SIZE, context)}
 
     def _kept_model(self, source: str) -> str:
         """Where to keep the fitted model when none was asked for: the settings' folder, if set."""

@@ -56,11 +56,23 @@ class DetectWithModelAlgorithm(NetworkAlgorithm):
         model = self.parameterAsFile(parameters, MODEL, context)
         output = self.parameterAsOutputLayer(parameters, p.OUTPUT, context)
         result = self.run_engine(lambda progress: jobs.apply_model(
-            model, source, output, device=p.device_value(self, parameters, context),
-            threads=p.threads_value(self, parameters, context),
-            local_window=self.parameterAsInt(parameters, p.LOCAL_WINDOW, context),
-            tile_size=self.parameterAsInt(parameters, p.TILE_SIZE, context),
-            progress=progress), feedback)
+            model, source, output, progress=progress, **self._options(parameters, context)),
+            feedback)
         style_output(output, OutputKind.SCORE, context)
         self.report_detection(result, feedback)
         return {p.OUTPUT: output}
+
+    def preflight(self, parameters: dict[str, Any], context: QgsProcessingContext) -> None:
+        """The engine's checks: the values, the model path (not a folder), the raster."""
+        from ...engine.app.preflight import check_apply
+
+        check_apply(self.parameterAsFile(parameters, MODEL, context),
+                    self.raster_source(parameters, p.INPUT, context, min_bands=2),
+                    **self._options(parameters, context))
+
+    def _options(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
+        """The engine's apply options from the parameter values."""
+        return {"device": p.device_value(self, parameters, context),
+                "threads": p.threads_value(self, parameters, context),
+                "local_window": self.parameterAsInt(parameters, p.LOCAL_WINDOW, context),
+                "tile_size": self.parameterAsInt(parameters, p.TILE_SIZE, context)}

@@ -15,6 +15,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication
 
+from ...engine.bounds import LOCAL_WINDOW_MAX, TILE_SIZE_MAX, TILE_SIZE_MIN, usable_cores
 from ...engine.detectors.local_background import DEFAULT_LOCAL_WINDOW
 from .. import settings
 
@@ -54,17 +55,18 @@ def device(default: settings.ProviderSettings) -> QgsProcessingParameterEnum:
 
 
 def threads(default: settings.ProviderSettings) -> QgsProcessingParameterNumber:
-    """``THREADS``: CPU threads (0 = all cores), defaulting to the provider setting."""
+    """``THREADS``: CPU threads (0 = all cores, at most the cores), defaulting to the setting."""
+    cores = usable_cores()
     return QgsProcessingParameterNumber(
         THREADS, _tr("CPU threads (0 = all cores)"), QgsProcessingParameterNumber.Integer,
-        defaultValue=default.threads, minValue=0)
+        defaultValue=min(default.threads, cores), minValue=0, maxValue=cores)
 
 
 def tile_size() -> QgsProcessingParameterNumber:
     """``TILE_SIZE``: edge of the square processing tiles in pixels (memory vs. overhead)."""
     return QgsProcessingParameterNumber(
         TILE_SIZE, _tr("Tile size (pixels)"), QgsProcessingParameterNumber.Integer,
-        defaultValue=DEFAULT_TILE_SIZE, minValue=32, maxValue=8192)
+        defaultValue=DEFAULT_TILE_SIZE, minValue=TILE_SIZE_MIN, maxValue=TILE_SIZE_MAX)
 
 
 def local_window() -> QgsProcessingParameterNumber:
@@ -72,7 +74,7 @@ def local_window() -> QgsProcessingParameterNumber:
     return QgsProcessingParameterNumber(
         LOCAL_WINDOW, _tr("Local background window (pixels, odd; 0 = off)"),
         QgsProcessingParameterNumber.Integer, defaultValue=DEFAULT_LOCAL_WINDOW, minValue=0,
-        maxValue=1001)
+        maxValue=LOCAL_WINDOW_MAX)
 
 
 #: The help text of ``LOCAL_WINDOW``, shared by the DMS2F algorithms.

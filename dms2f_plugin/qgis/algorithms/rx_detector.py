@@ -12,6 +12,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 
+from ...engine.bounds import LRX_WINDOW_MAX
 from ..styling import OutputKind, style_output
 from . import parameters as p
 from .base import Dms2fAlgorithm
@@ -55,10 +56,12 @@ class RxDetectorAlgorithm(Dms2fAlgorithm):
             defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(
             INNER_WINDOW, self.tr("Inner (guard) window, pixels (local RX)"),
-            QgsProcessingParameterNumber.Integer, defaultValue=5, minValue=1))
+            QgsProcessingParameterNumber.Integer, defaultValue=5, minValue=1,
+            maxValue=LRX_WINDOW_MAX - 2))
         self.addParameter(QgsProcessingParameterNumber(
             OUTER_WINDOW, self.tr("Outer (background) window, pixels (local RX)"),
-            QgsProcessingParameterNumber.Integer, defaultValue=21, minValue=3))
+            QgsProcessingParameterNumber.Integer, defaultValue=21, minValue=3,
+            maxValue=LRX_WINDOW_MAX))
         self.add_advanced(p.threads(self.settings()))
         self.add_advanced(p.tile_size())
         self.addParameter(p.score_output())
@@ -68,14 +71,19 @@ class RxDetectorAlgorithm(Dms2fAlgorithm):
         ok, message = self.check_input_raster(parameters, context, min_bands=2)
         if not ok:
             return ok, message
-        inner = self.parameterAsInt(parameters, INNER_WINDOW, context)
-        outer = self.parameterAsInt(parameters, OUTER_WINDOW, context)
-        if self.parameterAsEnum(parameters, METHOD, context) == 1 and outer <= inner:
-            return False, self.tr(
-                "The outer window ({outer} px) must be larger than the inner window ({inner} px) so "
-                "that a background ring remains; e.g. inner 5 and outer 21.").format(
-                outer=outer, inner=inner)
-        return True, ""
+        from ...engine.app.preflight import check_detect
+
+        source = self.raster_source(parameters, p.INPUT, context, min_bands=2)
+        return self.engine_check(lambda: check_detect(source, **self._options(parameters, context)))
+
+    def _options(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
+        """The engine's detect options from the parameter values."""
+        return {"method": ENGINE_METHODS[self.parameterAsEnum(parameters, METHOD, context)],
+                "bands": p.bands_value(self, parameters, context),
+                "inner_window": self.parameterAsInt(parameters, INNER_WINDOW, context),
+                "outer_window": self.parameterAsInt(parameters, OUTER_WINDOW, context),
+                "threads": p.threads_value(self, parameters, context),
+                "tile_size": self.parameterAsInt(parameters, p.TILE_SIZE, context)}
 
     def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
@@ -84,14 +92,8 @@ class RxDetectorAlgorithm(Dms2fAlgorithm):
 
         source = self.raster_source(parameters, p.INPUT, context, min_bands=2)
         output = self.parameterAsOutputLayer(parameters, p.OUTPUT, context)
-        method = ENGINE_METHODS[self.parameterAsEnum(parameters, METHOD, context)]
         result = self.run_engine(lambda progress: jobs.detect(
-            source, output, method=method, bands=p.bands_value(self, parameters, context),
-            inner_window=self.parameterAsInt(parameters, INNER_WINDOW, context),
-            outer_window=self.parameterAsInt(parameters, OUTER_WINDOW, context),
-            threads=p.threads_value(self, parameters, context),
-            tile_size=self.parameterAsInt(parameters, p.TILE_SIZE, context),
-            progress=progress), feedback)
+            source, output, progress=progress, **self._options(parameters, context)), feedback)
         style_output(output, OutputKind.SCORE, context)
         self.report_detection(result, feedback)
         return {p.OUTPUT: output}

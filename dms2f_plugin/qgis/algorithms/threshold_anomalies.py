@@ -17,6 +17,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 
+from ...engine.bounds import MIN_SIZE_MAX
 from ..styling import OutputKind, style_output
 from . import parameters as p
 from .base import Dms2fAlgorithm
@@ -68,7 +69,7 @@ class ThresholdAnomaliesAlgorithm(Dms2fAlgorithm):
             QgsProcessingParameterNumber.Double, optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             MIN_SIZE, self.tr("Minimum object size (pixels)"), QgsProcessingParameterNumber.Integer,
-            defaultValue=1, minValue=1))
+            defaultValue=1, minValue=1, maxValue=MIN_SIZE_MAX))
         self.addParameter(QgsProcessingParameterRasterDestination(p.OUTPUT, self.tr("Anomaly mask")))
         detections = QgsProcessingParameterVectorDestination(
             DETECTIONS, self.tr("Detections"), QgsProcessing.TypeVectorPolygon)
@@ -82,19 +83,12 @@ class ThresholdAnomaliesAlgorithm(Dms2fAlgorithm):
         ok, message = self.check_input_raster(parameters, context)
         if not ok:
             return ok, message
+        from ...engine.app.preflight import check_threshold_options
+
         method = ENGINE_METHODS[self.parameterAsEnum(parameters, METHOD, context)]
-        value = self._value(parameters, context)
-        if method == "percentile" and value is not None and not 0 <= value <= 100:
-            return False, self.tr("The percentile must be between 0 and 100, got "
-                                  "{value}; e.g. 99.5 flags the top 0.5 % of pixels.").format(
-                value=value)
-        if method == "sigma" and value is not None and value <= 0:
-            return False, self.tr("k must be positive for mean + k sigma, got {value}; e.g. "
-                                  "3.").format(value=value)
-        if method == "value" and value is None:
-            return False, self.tr("The fixed-value method needs a score value; set Value to the "
-                                  "score above which a pixel is an anomaly.")
-        return True, ""
+        return self.engine_check(lambda: check_threshold_options(
+            method, self._value(parameters, context),
+            self.parameterAsInt(parameters, MIN_SIZE, context)))
 
     def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
