@@ -129,11 +129,11 @@ def _odd_window(name: str, value: Any, low: int, high: int, *, off: bool) -> int
 
 
 def check_local_window(window: Any, width: int | None = None, height: int | None = None,
-                       default: int = 15) -> int:
-    """0 (off) or an odd local background window no wider than the raster's smaller side.
+                       default: int | None = None) -> int | None:
+    """None (the automatic correction), 0 (off) or an odd square window within the raster.
 
     Args:
-        window: the window edge in pixels.
+        window: the window edge in pixels, or None.
         width: raster columns, when known.
         height: raster rows, when known.
         default: the default window, which is always accepted.
@@ -141,6 +141,8 @@ def check_local_window(window: Any, width: int | None = None, height: int | None
     Raises:
         InputError: even, below 3, above :data:`LOCAL_WINDOW_MAX`, or wider than the raster.
     """
+    if window is None:
+        return None
     value = _odd_window("the local background window", window, 3, LOCAL_WINDOW_MAX, off=True)
     if value and width is not None and height is not None and value != default:
         side = min(width, height)

@@ -129,7 +129,8 @@ def test_whole_numbers_refuse_what_is_not_one(value):
 def test_defaults_pass_and_the_default_window_fits_narrow_rasters():
     preflight.check_detect_options()
     preflight.check_detect_options(method="lrx")
-    assert bounds.check_local_window(15, 20, 12) == 15  # the default is always accepted
+    assert bounds.check_local_window(15, 20, 12, default=15) == 15  # the default is always accepted
+    assert bounds.check_local_window(None, 20, 12) is None  # the automatic correction
     assert bounds.check_seed(2**32 - 1) == 2**32 - 1 and bounds.check_seed(3.0) == 3
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..bounds import check_local_window
 from .median_filters import footprint_median, lines, square
 
 if TYPE_CHECKING:
@@ -39,22 +40,8 @@ LOGGER = logging.getLogger(__name__)
 DEFAULT_LOCAL_WINDOW: int | None = 15
 #: Length of the line medians of the automatic correction (pixels, odd).
 LINE_LENGTH = 61
-#: Square windows accepted by ``local_window`` (odd; 0 turns the correction off).
-MIN_WINDOW, MAX_WINDOW = 3, 255
 #: A correction lowers a score "a lot" when by more than this, in the score's robust units.
 LARGE_CORRECTION = 3.0
-
-
-def check_local_window(window: int | None) -> None:
-    """Raise ``ValueError`` with the fix unless ``window`` is None (automatic), 0 (off) or odd >= 3.
-
-    The raster's own size bounds it further (see :func:`background_for`).
-    """
-    if window is None or window == 0:
-        return
-    if int(window) != window or not MIN_WINDOW <= window <= MAX_WINDOW or window % 2 == 0:
-        raise ValueError(f"the local window must be empty (automatic), 0 (off) or an odd number "
-                         f"from {MIN_WINDOW} to {MAX_WINDOW}, got {window}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,17 +85,14 @@ def background_for(window: int | None, height: int = 0, width: int = 0) -> Backg
         width: raster columns.
 
     Raises:
-        ValueError: an invalid window, or one larger than the raster.
+        InputError: an invalid window, or one larger than the raster (:mod:`..bounds`).
     """
-    check_local_window(window)
-    if window is None:
+    value = check_local_window(window, width or None, height or None, default=DEFAULT_LOCAL_WINDOW)
+    if value is None:
         return line_background()
-    if window == 0:
+    if value == 0:
         return None
-    if height and width and window > min(height, width):
-        raise ValueError(f"the local window {window} is larger than the raster ({width} x {height} "
-                         "pixels); use a smaller odd window, or leave it empty (automatic)")
-    return square_background(window)
+    return square_background(value)
 
 
 def local_median(scores: np.ndarray, window: int) -> np.ndarray:
@@ -179,7 +163,7 @@ def with_local_background(scorer: TileScorer, window: int | None, raster_height:
     """``scorer`` with the correction ``window`` asks for (see :func:`background_for`).
 
     Raises:
-        ValueError: an invalid window.
+        InputError: an invalid window.
     """
     background = background_for(window, raster_height, raster_width)
     if background is None:
