@@ -1,7 +1,7 @@
 """``dms2f-had``: the command line of the engine (a stable public interface).
 
 Subcommands: ``detect``, ``fit``, ``apply``, ``threshold``, ``evaluate``, ``import-mat``,
-``bench``. Exit status: 0 on success; 1 with ONE line ``dms2f-had: error: <message>`` on stderr
+``batch`` (many scenes, on a Dask cluster: :mod:`.batch_cli`), ``bench``. Exit status: 0 on success; 1 with ONE line ``dms2f-had: error: <message>`` on stderr
 for any engine error (no traceback); 2 for command-line usage errors (argparse); 130 when
 interrupted or cancelled; 3 for an unexpected internal error (traceback with ``-v``).
 A progress bar is drawn on stderr only when stderr is a terminal.
@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 from ..detectors.local_background import DEFAULT_LOCAL_WINDOW
 from ..errors import CancelledError, Dms2fError
+from .batch_cli import add_batch_arguments, add_cluster_options, detect_executor, run_batch_command
 
 PROG = "dms2f-had"
 LOGGER = logging.getLogger(__name__)
@@ -115,6 +116,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inner-window", type=int, default=5, help="LRX guard window (default 5)")
     p.add_argument("--outer-window", type=int, default=21, help="LRX outer window (default 21)")
     p.add_argument("--tile-size", type=int, default=512, help="I/O tile edge (default 512)")
+    add_cluster_options(p, what="the tiles (the fit stays in this process)")
+
+    p = sub.add_parser("batch", parents=[common], help="detect in many scenes (Dask cluster)",
+                       description="Detect anomalies in every INPUT, one task per scene, on a "
+                       "local Dask cluster sized to this machine, an existing cluster "
+                       "(--scheduler) or serially (--serial); writes <scene>_score.tif and a "
+                       "manifest per scene and campaign_summary.csv/.json into --output-dir.")
+    p.add_argument("--method", choices=("dms2f", "rx", "lrx"), default="dms2f",
+                   help="detector (default: dms2f)")
+    _add_detect_options(p, fitting=True)
+    _add_local_window(p)
+    p.add_argument("--inner-window", type=int, default=5, help="LRX guard window (default 5)")
+    p.add_argument("--outer-window", type=int, default=21, help="LRX outer window (default 21)")
+    p.add_argument("--tile-size", type=int, default=512, help="I/O tile edge (default 512)")
+    add_batch_arguments(p)
 
     p = sub.add_parser("fit", parents=[common], help="fit DMS2F-HAD on a scene, save the model",
                        description="Fit DMS2F-HAD on INPUT (no labels) and save it to MODEL.")
@@ -168,14 +184,17 @@ def _run(args: argparse.Namespace, progress: Any | None, out: TextIO) -> int:
     from . import jobs
 
     if args.command == "detect":
-        r = jobs.detect(args.input, args.output, method=args.method, bands=args.bands,
-                        preset=args.preset, device=args.device, seed=args.seed,
-                        threads=args.threads, steps=args.steps, save_model=args.save_model,
-                        local_window=args.local_window, inner_window=args.inner_window,
-                        outer_window=args.outer_window,
-                        tile_size=args.tile_size, progress=progress)
+        with detect_executor(args) as executor:
+            r = jobs.detect(args.input, args.output, method=args.method, bands=args.bands,
+                            preset=args.preset, device=args.device, seed=args.seed,
+                            threads=args.threads, steps=args.steps, save_model=args.save_model,
+                            local_window=args.local_window, inner_window=args.inner_window,
+                            outer_window=args.outer_window, tile_size=args.tile_size,
+                            progress=progress, executor=executor)
         print(f"wrote {r.output_path} ({r.method}, {r.width}x{r.height}x{r.bands}, "
               f"{r.seconds:.1f} s on {r.device})", file=out)
+    elif args.command == "batch":
+        return run_batch_command(args, out, sys.stderr, _fail)
     elif args.command == "fit":
         f = jobs.fit(args.input, args.model, bands=args.bands, preset=args.preset,
                      device=args.device, seed=args.seed, threads=args.threads, steps=args.steps,
@@ -241,7 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
     _limit_gdal_cache()
-    bar = TerminalProgress(sys.stderr, args.command) if sys.stderr.isatty() else None
+    live = sys.stderr.isatty() and args.command != "batch"  # batch draws its own status line
+    bar = TerminalProgress(sys.stderr, args.command) if live else None
     try:
         return _run(args, bar, sys.stdout)
     except CancelledError as exc:

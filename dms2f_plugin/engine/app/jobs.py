@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..detectors.local_background import DEFAULT_LOCAL_WINDOW, check_local_window, with_local_background
-from ..detectors.tiled import TileScorer, score_raster
+from ..detectors.tiled import TileExecutor, TileScorer, score_raster
 from ..errors import InputError, ModelFileError, user_errors
 from ..io.bands import format_band_list
 from ..io.raster import BandSpec, RasterSource, open_raster
@@ -92,7 +92,8 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
            threads: int | None = None, steps: int | None = None,
            save_model: PathLike | None = None, local_window: int = DEFAULT_LOCAL_WINDOW,
            inner_window: int = 5, outer_window: int = 21, tile_size: int = 512,
-           progress: Progress | None = None) -> DetectResult:
+           progress: Progress | None = None,
+           executor: TileExecutor | None = None) -> DetectResult:
     """Detect anomalies in a raster and write a float32 score GeoTIFF on the same grid.
 
     Args:
@@ -114,6 +115,8 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
         outer_window: LRX outer window (odd, > inner).
         tile_size: I/O tile edge in pixels; bounds memory, never changes the result.
         progress: progress/cancel sink.
+        executor: scores the tiles in other processes (``app.tile_parallel``) after fitting
+            here; the map is the same as without it (None: every tile in this process).
 
     Returns:
         A :class:`DetectResult`.
@@ -156,7 +159,7 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
             if method == "lrx":
                 meta.update(inner_window=str(inner_window), outer_window=str(outer_window))
         summary = score_raster(source, out, scorer, tile_size=tile_size, progress=rest,
-                               metadata=meta)
+                               metadata=meta, executor=executor)
         if model_out is not None:
             _save_model(fitted, model_out)
         result = DetectResult(output_path=out, method=method, device=used,

@@ -9,6 +9,8 @@ preset, seed, steps and the plugin version.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,6 +79,31 @@ class FittedModel:
             "plugin_version": plugin_version(),
         })
 
+    def to_bytes(self) -> bytes:
+        """The bytes of the model file :meth:`save` writes."""
+        with tempfile.TemporaryDirectory(prefix="dms2f_model_") as folder:
+            path = Path(folder) / "model.safetensors"
+            self.save(path)
+            return path.read_bytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, device: str = "cpu") -> FittedModel:
+        """Inverse of :meth:`to_bytes` (the same checks as :meth:`load`)."""
+        with tempfile.TemporaryDirectory(prefix="dms2f_model_") as folder:
+            path = Path(folder) / "model.safetensors"
+            path.write_bytes(data)
+            return cls.load(path, device=device)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the model file (safetensors), never as torch's pickled modules.
+
+        What a Dask worker receives is exactly what :meth:`save` writes, loaded there on the
+        network's device (weights, normalisation and calibration round-trip exactly, so the
+        worker's scores equal this process's with the same thread count).
+        """
+        device = str(next(self.network.parameters()).device)
+        return (_unpickle, (self.to_bytes(), device, self.fit_seconds))
+
     @classmethod
     def load(cls, path: PathLike, *, expected_bands: int | None = None,
              device: str = "cpu") -> FittedModel:
@@ -119,3 +146,10 @@ class FittedModel:
             raise ModelFileError(
                 f"'{path}' is a model file without the engine's metadata ({exc}); it was not "
                 "written by 'dms2f-had fit'. Fit and save the model again.") from exc
+
+
+def _unpickle(data: bytes, device: str, fit_seconds: float) -> FittedModel:
+    """Rebuild a pickled :class:`FittedModel` (see ``FittedModel.__reduce__``)."""
+    fitted = FittedModel.from_bytes(data, device=device)
+    fitted.fit_seconds = fit_seconds
+    return fitted
