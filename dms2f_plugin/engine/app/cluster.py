@@ -50,7 +50,7 @@ INSTALL_HINT = ("pip install -r requirements.txt from the plugin folder into the
 MIN_MEMORY_LIMIT = 256 * MIB
 #: Environment variables a local cluster's worker processes start with (values per plan).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-CONNECT_TIMEOUT_S = 20
+CONNECT_TIMEOUT_S = 10
 
 
 def import_distributed() -> Any:
@@ -169,6 +169,10 @@ def plan_cluster(request: ClusterRequest, estimate: int, *, cores: int | None = 
     if request.workers is not None and request.workers * threads > cores:
         raise InputError(f"{request.workers} workers x {threads} threads exceed the {cores} "
                          "core(s) of this machine; lower --workers or --threads.")
+    if estimate > memory:
+        raise InputError(f"One task needs about {estimate / MIB:.0f} MiB but this machine has "
+                         f"{memory / MIB:.0f} MiB; use smaller tiles (--tile-size) or a bigger "
+                         "machine (--scheduler).")
     if request.memory_limit is not None:
         limit = _parse_memory(request.memory_limit)
         if not MIN_MEMORY_LIMIT <= limit <= memory:
@@ -180,11 +184,7 @@ def plan_cluster(request: ClusterRequest, estimate: int, *, cores: int | None = 
                            estimate / MIB)
     else:
         limit = min(worker_memory_limit(estimate), memory)
-    fit = memory // limit
-    if fit < 1:
-        raise InputError(f"One task needs about {estimate / MIB:.0f} MiB but this machine has "
-                         f"{memory / MIB:.0f} MiB; use smaller tiles (--tile-size) or a bigger "
-                         "machine (--scheduler).")
+    fit = max(1, memory // limit)
     if request.workers is not None:
         if request.workers > fit:
             raise InputError(f"{request.workers} workers x {limit / MIB:.0f} MiB exceed this "
@@ -210,9 +210,8 @@ class ClusterSession:
         return max(1, sum(self.client.nthreads().values()))
 
 
-def _dashboard_address() -> str | None:
-    """A free port for Dask's dashboard, which needs bokeh; without bokeh, no dashboard."""
-    return "127.0.0.1:0" if importlib.util.find_spec("bokeh") is not None else None
+#: The scheduler's HTTP server (the dashboard, when bokeh is installed) on a free local port.
+DASHBOARD_ADDRESS = "127.0.0.1:0"
 
 
 @contextlib.contextmanager
@@ -236,7 +235,7 @@ def _start_local(distributed: Any, plan: ClusterPlan, environ: dict[str, str]) -
             return distributed.LocalCluster(
                 n_workers=plan.workers, threads_per_worker=plan.threads,
                 memory_limit=plan.memory_limit, processes=True, host="127.0.0.1",
-                dashboard_address=_dashboard_address(), silence_logs=logging.ERROR)
+                dashboard_address=DASHBOARD_ADDRESS, silence_logs=logging.ERROR)
     except (RuntimeError, OSError, TimeoutError) as exc:
         raise ClusterError(
             f"Could not start the local Dask cluster ({' '.join(str(exc).split())}). Its workers "
@@ -318,6 +317,9 @@ def open_cluster(plan: ClusterPlan) -> Iterator[ClusterSession]:
 
 
 def _has_dashboard(client: Any) -> bool:
+    """Whether the scheduler serves Dask's dashboard (it needs bokeh, here and there)."""
+    if importlib.util.find_spec("bokeh") is None:
+        return False
     try:
         return "dashboard" in client.scheduler_info().get("services", {})
     except (OSError, KeyError, AttributeError):

@@ -136,7 +136,7 @@ def run_scene(job: SceneJob, progress: Progress | None = None, *,
     except CancelledError:
         return SceneOutcome(**base, status="cancelled", seconds=time.perf_counter() - started)
     except (Dms2fError, OSError) as exc:  # OSError: the manifest could not be written
-        LOGGER.warning("Scene '%s' failed: %s", job.input, one_line(exc))
+        LOGGER.info("Scene '%s' failed: %s", job.input, one_line(exc))
         return SceneOutcome(**base, status="failed", seconds=time.perf_counter() - started,
                             peak_memory_mb=_peak_memory_mb(), error=one_line(exc))
     return SceneOutcome(**base, status="done", seconds=seconds, peak_memory_mb=peak,

@@ -85,7 +85,9 @@ def score_tile_task(raster: RasterRef, scorer: TileScorer, tile: Tile,
 class DaskTileExecutor:
     """A ``TileExecutor`` on a Dask cluster; use it as a context manager around ``jobs.detect``.
 
-    The cluster starts when the first raster is scored (after the fit) and closes on exit.
+    A local cluster starts when the first raster is scored (after the fit: its nannies set the
+    thread variables of this process too) and closes on exit; a scheduler is connected to at
+    once, so that an unreachable one fails before any work.
     """
 
     def __init__(self, plan: ClusterPlan, *, retries: int = 2) -> None:
@@ -104,6 +106,8 @@ class DaskTileExecutor:
         import contextlib
 
         self._stack = contextlib.ExitStack()
+        if self.plan.scheduler:  # an unreachable scheduler fails before any work
+            self._session()
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -27,8 +27,6 @@ class WorkerSetup(WorkerPlugin):
     the engine's log messages on the worker's stderr at the client's level, marked as a worker's.
     """
 
-    idempotent = True
-
     def __init__(self, log_level: int = logging.WARNING) -> None:
         """Remember the client's log level."""
         self.log_level = log_level
@@ -50,7 +48,6 @@ class WorkerSetup(WorkerPlugin):
             engine.propagate = False
         engine.setLevel(self.log_level)
         LOGGER.debug("DMS2F-HAD worker set up: %s", getattr(worker, "address", "?"))
-
 
 def worker_threads(default: int | None = None) -> int | None:
     """``default`` when given, else the number of threads of the worker running this task."""
