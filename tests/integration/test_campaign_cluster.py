@@ -7,10 +7,10 @@ import os
 import re
 
 import cloudpickle
+import cluster_support
 import pytest
 from cluster_support import MARKER_DIR, assert_same_raster, killing_task, user_cluster, write_scenes
 
-import cluster_support
 from dms2f_had.dms2f_plugin.engine.app import batch as batch_module
 from dms2f_had.dms2f_plugin.engine.app.batch import batch
 from dms2f_had.dms2f_plugin.engine.app.campaign import DetectOptions

@@ -1,9 +1,10 @@
 """``dms2f-had``: the command line of the engine (a stable public interface).
 
 Subcommands: ``detect``, ``fit``, ``apply``, ``threshold``, ``evaluate``, ``import-mat``,
-``batch`` (many scenes, on a Dask cluster: :mod:`.batch_cli`), ``bench``. Exit status: 0 on success; 1 with ONE line ``dms2f-had: error: <message>`` on stderr
-for any engine error (no traceback); 2 for command-line usage errors (argparse); 130 when
-interrupted or cancelled; 3 for an unexpected internal error (traceback with ``-v``).
+``batch`` (many scenes, on a Dask cluster: :mod:`.batch_cli`), ``bench``. Exit status: 0 on
+success; 1 with ONE line ``dms2f-had: error: <message>`` on stderr for any engine error (no
+traceback); 2 for command-line usage errors (argparse); 130 when interrupted or cancelled; 3
+for an unexpected internal error (traceback with ``-v``).
 A progress bar is drawn on stderr only when stderr is a terminal.
 """
 

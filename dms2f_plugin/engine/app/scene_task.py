@@ -16,6 +16,7 @@ share that peak.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from pathlib import Path
@@ -112,7 +113,7 @@ def run_scene(job: SceneJob, progress: Progress | None = None, *,
     options, outputs = job.options, job.outputs
     started = time.perf_counter()
     _reset_peak_memory()
-    base = {"name": job.name, "input": job.input, "worker": worker}
+    base = functools.partial(SceneOutcome, job.name, job.input, worker=worker)
     try:
         result = jobs.detect(
             job.input, outputs.score, method=options.method, bands=options.bands,
@@ -134,14 +135,13 @@ def run_scene(job: SceneJob, progress: Progress | None = None, *,
                              "anomaly_pixels": anomalies, "detections": detections,
                              "device": result.device, "worker": worker})
     except CancelledError:
-        return SceneOutcome(**base, status="cancelled", seconds=time.perf_counter() - started)
+        return base(status="cancelled", seconds=time.perf_counter() - started)
     except (Dms2fError, OSError) as exc:  # OSError: the manifest could not be written
         LOGGER.info("Scene '%s' failed: %s", job.input, one_line(exc))
-        return SceneOutcome(**base, status="failed", seconds=time.perf_counter() - started,
-                            peak_memory_mb=_peak_memory_mb(), error=one_line(exc))
-    return SceneOutcome(**base, status="done", seconds=seconds, peak_memory_mb=peak,
-                        anomaly_pixels=anomalies, detections=detections,
-                        score=str(outputs.score))
+        return base(status="failed", seconds=time.perf_counter() - started,
+                    peak_memory_mb=_peak_memory_mb(), error=one_line(exc))
+    return base(status="done", seconds=seconds, peak_memory_mb=peak, anomaly_pixels=anomalies,
+                detections=detections, score=str(outputs.score))
 
 
 def skipped_outcome(job: SceneJob, manifest: dict[str, Any]) -> SceneOutcome:

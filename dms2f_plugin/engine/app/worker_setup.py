@@ -23,8 +23,10 @@ ENGINE_LOGGER = __name__.split(".")[0]
 
 
 class WorkerSetup(WorkerPlugin):
-    """Prepares each worker: passive OpenMP waiting before torch loads, a bounded GDAL cache, and
-    the engine's log messages on the worker's stderr at the client's level, marked as a worker's.
+    """Prepares each worker for the engine's tasks.
+
+    Passive OpenMP waiting before torch loads, a bounded GDAL cache, and the engine's log
+    messages on the worker's stderr at the client's level, marked as a worker's.
     """
 
     def __init__(self, log_level: int = logging.WARNING) -> None:
