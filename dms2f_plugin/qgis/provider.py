@@ -9,6 +9,7 @@ from qgis.PyQt.QtGui import QIcon
 
 from . import settings
 from .algorithms.detect_anomalies import DetectAnomaliesAlgorithm
+from .algorithms.detect_many import DetectManyAlgorithm
 from .algorithms.detect_with_model import DetectWithModelAlgorithm
 from .algorithms.evaluate_detection import EvaluateDetectionAlgorithm
 from .algorithms.import_benchmark import ImportBenchmarkAlgorithm
@@ -23,6 +24,7 @@ ALGORITHM_CLASSES = (
     DetectAnomaliesAlgorithm,
     DetectWithModelAlgorithm,
     RxDetectorAlgorithm,
+    DetectManyAlgorithm,
     ThresholdAnomaliesAlgorithm,
     EvaluateDetectionAlgorithm,
     ImportBenchmarkAlgorithm,
@@ -30,7 +32,7 @@ ALGORITHM_CLASSES = (
 
 
 class Dms2fProvider(QgsProcessingProvider):
-    """Provider ``dms2f`` ("DMS2F-HAD"): the six algorithms plus the packaged graphical models."""
+    """Provider ``dms2f`` ("DMS2F-HAD"): the algorithms plus the packaged graphical models."""
 
     def id(self) -> str:  # noqa: D102 - QGIS API
         return "dms2f"

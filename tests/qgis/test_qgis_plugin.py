@@ -15,6 +15,7 @@ ALGORITHM_IDS = [
     "dms2f:detect_anomalies",
     "dms2f:detect_with_model",
     "dms2f:rx_detector",
+    "dms2f:detect_many",
     "dms2f:threshold_anomalies",
     "dms2f:evaluate_detection",
     "dms2f:import_benchmark",
