@@ -44,6 +44,8 @@ _REPORTED = (
     ("safetensors", "safetensors", "safetensors"),
     ("mamba_ssm", "mamba_ssm", "mamba_ssm"),
     ("causal_conv1d", "causal_conv1d", "causal_conv1d"),
+    ("dask", "dask", "dask"),
+    ("distributed", "distributed", "distributed"),
 )
 
 

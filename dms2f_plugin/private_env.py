@@ -51,6 +51,12 @@ PLUGIN_ROOT = Path(__file__).resolve().parent.parent
 REQUIRED = ("torch", "numba", "safetensors")
 #: Optional accelerators (CUDA kernels), reported but never required.
 OPTIONAL = ("mamba_ssm", "causal_conv1d")
+#: Import names of campaigns on a Dask cluster (``dms2f:detect_many``); single rasters run
+#: without them. Pure Python, installed with the rest from requirements.txt; their
+#: dependencies that QGIS's Python lacks or has too old (cloudpickle, msgpack, tornado, ...)
+#: are served from the private environment like torch's. Local workers are new processes:
+#: inside QGIS they run the private environment's interpreter (``sys.executable`` is QGIS).
+CLUSTER = ("dask", "distributed")
 
 #: Top-level modules that always come from QGIS's Python, even when a private env holds a copy.
 QGIS_OWNED = frozenset({

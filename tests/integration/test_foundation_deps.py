@@ -176,6 +176,7 @@ def test_requirements_file_ships_and_never_names_numpy():
     names = [line.split("==")[0].strip().lower() for line in text.splitlines()
              if line.strip() and not line.startswith("#")]
     assert set(private_env.REQUIRED) <= set(names)
+    assert set(private_env.CLUSTER) <= set(names), "campaigns install with the rest"
     assert "numpy" not in names and "gdal" not in names
 
 
@@ -188,7 +189,7 @@ def test_protected_constraints_pin_running_numpy():
 def test_diagnostics_report_names_everything():
     report = diagnostics.diagnostics_report()
     for word in ("python:", "platform:", "numpy:", "gdal:", "torch:", "numba:", "safetensors:",
-                 "mamba_ssm:", "CUDA:", "private env"):
+                 "mamba_ssm:", "dask:", "distributed:", "CUDA:", "private env"):
         assert word in report
 
 

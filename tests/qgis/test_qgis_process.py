@@ -13,8 +13,8 @@ from qgis_support import GEOTRANSFORM, read_raster, same_crs
 pytestmark = pytest.mark.slow
 
 ALGORITHMS = ["dms2f:detect_anomalies", "dms2f:detect_with_model", "dms2f:rx_detector",
-              "dms2f:detect_many", "dms2f:threshold_anomalies", "dms2f:evaluate_detection", "dms2f:import_benchmark",
-              "dms2f:detect_and_threshold"]
+              "dms2f:detect_many", "dms2f:threshold_anomalies", "dms2f:evaluate_detection",
+              "dms2f:import_benchmark", "dms2f:detect_and_threshold"]
 
 
 def test_every_algorithm_is_listed_and_documented(qgis_process):

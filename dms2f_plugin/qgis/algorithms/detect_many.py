@@ -54,8 +54,6 @@ FAILED = "FAILED"
 METHODS = ("dms2f", "rx", "lrx")
 PRESETS = ("fast", "paper")
 THRESHOLDS = (None, "percentile", "sigma", "otsu")
-#: Python packages a Dask campaign needs (import names).
-CLUSTER_PACKAGES = ("dask", "distributed")
 
 
 class DetectManyAlgorithm(Dms2fAlgorithm):
@@ -156,7 +154,7 @@ class DetectManyAlgorithm(Dms2fAlgorithm):
         from ... import private_env
         from .base import install_hint
 
-        missing = private_env.missing_dependencies(CLUSTER_PACKAGES)
+        missing = private_env.missing_dependencies(private_env.CLUSTER)
         if METHODS[self.parameterAsEnum(parameters, METHOD, context)] == "dms2f":
             missing += private_env.missing_dependencies()
         if not missing:
