@@ -4,6 +4,7 @@ address, progress per raster, resume, failures, cancel."""
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,10 +133,18 @@ def test_one_band_raster_is_refused_before_anything_runs(scene, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_worker_python_is_a_real_interpreter(monkeypatch):
+def test_worker_python_is_this_installations_interpreter(monkeypatch):
+    from dms2f_had.dms2f_plugin import private_env
     from dms2f_had.dms2f_plugin.qgis.algorithms import detect_many
 
-    assert detect_many.worker_python() is None  # pytest runs in a Python: use it
-    monkeypatch.setattr(detect_many.sys, "executable", "/usr/bin/qgis")
-    python = detect_many.worker_python()
-    assert python is not None and Path(python).name.startswith("python")
+    monkeypatch.setattr(private_env, "LAST_ACTIVATION", None)
+    assert detect_many.worker_python() is None  # pytest runs in this Python: keep it
+    for foreign in ("/usr/bin/qgis", "/opt/other-python/bin/python3.11"):  # QGIS, or PATH's python3
+        monkeypatch.setattr(detect_many.sys, "executable", foreign)
+        python = detect_many.worker_python()
+        assert python is not None and Path(python).name.startswith("python")
+        assert Path(sys.base_prefix).resolve() in Path(python).resolve().parents
+    env = Path(sys.prefix)
+    monkeypatch.setattr(private_env, "LAST_ACTIVATION", private_env.Activation(
+        "appended", env, None, "test"))
+    assert detect_many.worker_python() == str(env / "bin" / "python")

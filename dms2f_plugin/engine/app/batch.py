@@ -16,8 +16,8 @@ already complete (with ``resume``):
 Each update (a scene finished, or the counts changed) goes to ``listener`` as a
 :class:`CampaignStatus`; ``progress`` gets the share of scenes finished and may cancel: the
 running scenes stop within one tile or fitting step (they poll a Dask ``Event``), leave no
-partial file, and the rest are not started. The summary (:mod:`.campaign_summary`) is written
-at the end, also after a cancel.
+partial file, and the rest are not started; Ctrl-C (``KeyboardInterrupt``) cancels the same
+way. The summary (:mod:`.campaign_summary`) is written at the end, also after a cancel.
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ def batch(inputs: Sequence[str], output_dir: PathLike, *, options: DetectOptions
             runner.run(jobs, todo, outcomes, progress or NullProgress(), listener)
         else:
             _run_serially(jobs, todo, outcomes, progress or NullProgress(), listener)
-    except CancelledError:
+    except (CancelledError, KeyboardInterrupt):  # the running scenes left no partial file
         cancelled = True
     ordered = [outcomes.get(job.name) or SceneOutcome(job.name, job.input, "cancelled")
                for job in jobs]
@@ -287,25 +287,28 @@ class _ClusterRun:
 
             notify(status())
             shown = status()
-            while pending:
-                if progress.is_canceled():
-                    self._cancel(distributed, client, event, pending, outcomes)
-                    raise CancelledError("cancelled")
-                try:
-                    done = distributed.wait(list(pending), timeout=POLL_SECONDS,
-                                            return_when="FIRST_COMPLETED").done
-                except TimeoutError:
-                    done = set()
-                for future in done:
-                    job = pending.pop(future)
-                    outcome = _outcome(future, job)
-                    outcomes[job.name] = outcome
-                    progress.set_progress(100.0 * len(outcomes) / len(jobs))
-                    notify(status(outcome))
-                now = status()
-                if (now.running, now.queued) != (shown.running, shown.queued):
-                    notify(now)
-                    shown = now
+            try:
+                while pending:
+                    if progress.is_canceled():
+                        raise CancelledError("cancelled")
+                    try:
+                        done = distributed.wait(list(pending), timeout=POLL_SECONDS,
+                                                return_when="FIRST_COMPLETED").done
+                    except TimeoutError:
+                        done = set()
+                    for future in done:
+                        job = pending.pop(future)
+                        outcome = _outcome(future, job)
+                        outcomes[job.name] = outcome
+                        progress.set_progress(100.0 * len(outcomes) / len(jobs))
+                        notify(status(outcome))
+                    now = status()
+                    if (now.running, now.queued) != (shown.running, shown.queued):
+                        notify(now)
+                        shown = now
+            except (CancelledError, KeyboardInterrupt):  # Ctrl-C cancels like QGIS's Cancel
+                self._cancel(distributed, client, event, pending, outcomes)
+                raise CancelledError("cancelled") from None
 
     @staticmethod
     def _running(client: Any, pending: dict[Any, SceneJob]) -> int:
@@ -321,7 +324,10 @@ class _ClusterRun:
                 outcomes: dict[str, SceneOutcome]) -> None:
         """Stop the running scenes (they poll ``event``), drop the queued ones."""
         event.set()
-        running = {key for tasks in client.processing().values() for key in tasks}
+        try:
+            running = {key for tasks in client.processing().values() for key in tasks}
+        except (OSError, TimeoutError):
+            running = set()
         queued = [f for f in pending if f.key not in running]
         client.cancel(queued)
         started = [f for f in pending if f.key in running]

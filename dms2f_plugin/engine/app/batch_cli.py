@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import InputError
-from .batch import CampaignStatus
 from .campaign import THRESHOLD_METHODS
-from .campaign_summary import format_table
+
+if TYPE_CHECKING:
+    from .batch import CampaignStatus
 
 
 def add_cluster_options(p: argparse.ArgumentParser, *, what: str) -> None:
@@ -115,6 +116,7 @@ def run_batch_command(args: argparse.Namespace, out: TextIO, err: TextIO,
     """Run ``dms2f-had batch``; print the summary; 0 when every scene succeeded, else 1."""
     from .batch import batch
     from .campaign import DetectOptions
+    from .campaign_summary import format_table
 
     cluster_options = (args.scheduler, args.workers, args.memory_limit)
     if args.serial and any(v is not None for v in cluster_options):

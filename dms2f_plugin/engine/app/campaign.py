@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, OutputError
-from ..io.writer import atomic_output, validate_output_path
 from ..types import PathLike
 
 LOGGER = logging.getLogger(__name__)
@@ -180,6 +179,8 @@ def plan_campaign(inputs: Sequence[str], output_dir: PathLike, options: DetectOp
         InputError: bad options, or two inputs that would write the same outputs.
         OutputError: the output folder cannot be created or written, or an output is an input.
     """
+    from ..io.writer import validate_output_path
+
     options.check()
     folder = Path(output_dir).expanduser()
     try:
@@ -214,6 +215,7 @@ def plan_campaign(inputs: Sequence[str], output_dir: PathLike, options: DetectOp
 def write_manifest(job: SceneJob, record: dict[str, Any]) -> None:
     """Publish the scene's manifest (atomically), after all its outputs were published."""
     from ...metadata import plugin_version
+    from ..io.writer import atomic_output
 
     data = {"manifest_version": MANIFEST_VERSION, "scene": job.name, "input": job.input,
             "options": job.options.as_dict(), "plugin_version": plugin_version(),

@@ -250,22 +250,36 @@ class SceneReport:
 
 
 def worker_python() -> str | None:
-    """The Python interpreter for local worker processes (None: the running one).
+    """The Python interpreter for local worker processes (None: ``sys.executable`` is right).
 
-    Inside QGIS ``sys.executable`` is usually QGIS itself, which cannot run a worker: the private
-    environment's interpreter (which holds dask, torch and the rest) is used, else the Python
-    QGIS was built with.
+    Workers are new processes that must run the interpreter QGIS embeds, with the packages of
+    the private environment. Inside QGIS ``sys.executable`` is QGIS itself, or whatever
+    ``python3`` comes first on ``PATH`` (possibly another Python build). So: the private
+    environment's interpreter when one was activated (made from QGIS's own Python, it sees the
+    same standard library and holds dask, torch and the rest); else ``sys.executable`` when it
+    is this very Python; else the interpreter in ``sys.base_prefix``.
     """
     from ... import deps, private_env
 
-    if Path(sys.executable).name.lower().startswith("python"):
-        return None
     activation = private_env.LAST_ACTIVATION
     if activation is not None and activation.env is not None:
         python = deps.env_python(activation.env)
         if python.is_file():
             return str(python)
-    try:
-        return str(deps.base_python())
-    except FileNotFoundError:
+    if _is_this_python(sys.executable):
         return None
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    base = Path(sys.base_prefix)
+    for candidate in (base / "bin" / f"python{version}", base / "bin" / "python3",
+                      base / "python.exe"):
+        if candidate.is_file():
+            return str(candidate)
+    return None
+
+
+def _is_this_python(executable: str) -> bool:
+    """True when ``executable`` is a Python of this installation (inside its prefixes)."""
+    if not executable or not Path(executable).name.lower().startswith("python"):
+        return False
+    real = Path(executable).resolve()
+    return any(Path(prefix).resolve() in real.parents for prefix in (sys.prefix, sys.base_prefix))
