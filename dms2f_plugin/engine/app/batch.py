@@ -40,7 +40,7 @@ from .cluster import ClusterPlan, ClusterRequest, import_distributed, open_clust
 from .scene_task import SceneOutcome, one_line, run_scene, skipped_outcome
 
 LOGGER = logging.getLogger(__name__)
-POLL_SECONDS = 0.5
+POLL_SECONDS = 1.0
 #: How long a cancel waits for the running scenes to stop before leaving them to the cluster.
 CANCEL_GRACE_SECONDS = 120.0
 MAX_RETRIES = 10

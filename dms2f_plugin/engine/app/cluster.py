@@ -21,7 +21,10 @@ refused, threads stays the torch thread count of each task.
 
 Worker processes of a local cluster start with ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS`` and
 ``OPENBLAS_NUM_THREADS`` set to the threads per worker and ``OMP_WAIT_POLICY=PASSIVE`` (what
-:func:`..detectors.device.passive_openmp_wait` sets, before torch loads). Dask's nanny sets these
+:func:`..detectors.device.passive_openmp_wait` sets, before torch loads), and without Dask's
+``MALLOC_TRIM_THRESHOLD_=65536``: torch frees and reallocates large buffers at every fitting
+step, and trimming at 64 KiB hands them back to the kernel and faults them in again, which
+costs system time on every step (unless the user's environment sets it). Dask's nanny sets these
 in the process that starts the cluster too; :func:`open_cluster` puts that process's values back
 when the cluster closes. Every worker, local or remote, also runs :mod:`.worker_setup` when the
 client connects.
@@ -227,11 +230,25 @@ def _quiet_dask_logs() -> Iterator[None]:
         logger.setLevel(level)
 
 
+#: Dask settings of a local cluster. Its tasks last seconds to minutes, so the statistical
+#: profiler (a stack sample every 10 ms), the GIL monitor and work stealing only cost CPU, and
+#: the event-loop tick, memory and system monitors need not wake every few milliseconds: each
+#: wake-up takes the GIL from the task thread.
+LOCAL_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.gil.enabled": False,
+    "distributed.scheduler.work-stealing": False,
+    "distributed.admin.tick.interval": "500ms",
+    "distributed.worker.memory.monitor-interval": "500ms",
+    "distributed.admin.system-monitor.interval": "2s",
+}
+
+
 def _start_local(distributed: Any, plan: ClusterPlan, environ: dict[str, str]) -> Any:
     import dask
 
     try:
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        with dask.config.set({**LOCAL_CONFIG, "distributed.nanny.pre-spawn-environ": environ}):
             return distributed.LocalCluster(
                 n_workers=plan.workers, threads_per_worker=plan.threads,
                 memory_limit=plan.memory_limit, processes=True, host="127.0.0.1",
@@ -250,7 +267,8 @@ def _process_environment(plan: ClusterPlan) -> Iterator[dict[str, str]]:
     threads = str(plan.threads or 1)
     environ = {name: threads for name in THREAD_VARIABLES}
     environ["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
-    environ["MALLOC_TRIM_THRESHOLD_"] = os.environ.get("MALLOC_TRIM_THRESHOLD_", "65536")
+    if "MALLOC_TRIM_THRESHOLD_" in os.environ:  # Dask's default (64 KiB) is left out on purpose
+        environ["MALLOC_TRIM_THRESHOLD_"] = os.environ["MALLOC_TRIM_THRESHOLD_"]
     saved = {name: os.environ.get(name) for name in environ}
     executable = multiprocessing.spawn.get_executable()
     if plan.python:
