@@ -76,8 +76,9 @@ class CampaignDisplay:
         """Show one update."""
         if not self._started:
             self._started = True
-            where = status.cluster or "this process, one scene after the other"
-            self._print(f"campaign: {status.total} scene(s) on {where}"
+            where = (f"on {status.cluster}" if status.cluster
+                     else "in this process, one after the other")
+            self._print(f"campaign: {status.total} scene(s) {where}"
                         + (f"; dashboard {status.dashboard}" if status.dashboard else ""))
             if status.skipped:
                 self._print(f"  {status.skipped} scene(s) complete from an earlier run: skipped")
