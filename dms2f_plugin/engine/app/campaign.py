@@ -246,13 +246,12 @@ def read_manifest(job: SceneJob) -> dict[str, Any] | None:
 
 def _valid_score(path: Path, data: dict[str, Any]) -> bool:
     """The score raster opens with GDAL at the size the manifest records."""
-    from osgeo import gdal
+    from ..errors import RasterReadError
+    from ..io.gdalutil import open_gdal
 
-    from ..io.gdalutil import quiet_gdal
-
-    with quiet_gdal():
-        ds = gdal.Open(str(path))
-    if ds is None:
+    try:
+        ds = open_gdal(str(path))
+    except RasterReadError:
         return False
     return [ds.RasterXSize, ds.RasterYSize, ds.RasterCount] == [data.get("width"),
                                                                 data.get("height"), 1]
