@@ -26,6 +26,10 @@ def test_default_fills_the_cores_with_one_thread_each_and_a_limit_from_the_estim
     assert "8 worker(s) x 1 thread" in p.describe()
 
 
+def test_no_estimate_still_gives_a_usable_limit():
+    assert plan(estimate=0).memory_limit == 256 * 2**20
+
+
 def test_default_takes_fewer_workers_when_memory_is_short():
     p = plan(memory=4 * GIB)
     assert p.workers == 2 and p.memory_limit == 1.5 * GIB

@@ -195,11 +195,6 @@ def batch(inputs: Sequence[str], output_dir: PathLike, *, options: DetectOptions
     folder = Path(output_dir).expanduser()
     jobs = plan_campaign(expand_inputs(inputs, list_files), folder, options,
                          threads=None if cluster else threads)
-    plan = None
-    if cluster is not None:
-        request = dataclasses.replace(cluster, threads=cluster.threads or threads)
-        needs_estimate = not request.scheduler and request.memory_limit is None
-        plan = plan_cluster(request, campaign_memory(jobs) if needs_estimate else 0)
     outcomes: dict[str, SceneOutcome] = {}
     if resume:
         for job in jobs:
@@ -207,6 +202,11 @@ def batch(inputs: Sequence[str], output_dir: PathLike, *, options: DetectOptions
             if manifest is not None:
                 outcomes[job.name] = skipped_outcome(job, manifest)
     todo = [job for job in jobs if job.name not in outcomes]
+    plan = None
+    if cluster is not None:
+        request = dataclasses.replace(cluster, threads=cluster.threads or threads)
+        needs_estimate = not request.scheduler and request.memory_limit is None and todo
+        plan = plan_cluster(request, campaign_memory(todo) if needs_estimate else 0)
     LOGGER.info("Campaign: %d scene(s), %d complete already, %d to run", len(jobs),
                 len(jobs) - len(todo), len(todo))
     runner = _ClusterRun(plan, retries, task or scene_on_worker) if plan else None

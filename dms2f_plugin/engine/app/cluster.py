@@ -186,7 +186,7 @@ def plan_cluster(request: ClusterRequest, estimate: int, *, cores: int | None = 
                            "Dask restarts a worker that passes its limit.", request.memory_limit,
                            estimate / MIB)
     else:
-        limit = min(worker_memory_limit(estimate), memory)
+        limit = max(MIN_MEMORY_LIMIT, min(worker_memory_limit(estimate), memory))
     fit = max(1, memory // limit)
     if request.workers is not None:
         if request.workers > fit:

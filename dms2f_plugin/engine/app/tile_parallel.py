@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger(__name__)
 IN_FLIGHT_PER_THREAD = 2
-POLL_SECONDS = 0.5
+POLL_SECONDS = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
