@@ -53,9 +53,10 @@ def test_tile_parallel_map_is_bit_identical_to_the_serial_map(scene, executor, t
     assert executor.session is not None and len(executor.session.client.nthreads()) == 2
 
 
-def test_cli_detect_with_workers_equals_detect_without(scene, tmp_path, capsys):
-    args = ["detect", str(scene), "--method", "lrx", "--tile-size", "32"]
-    assert main([*args[:2], str(tmp_path / "a.tif"), *args[2:]]) == 0
+def test_cli_detect_with_workers_equals_detect_with_one_thread(scene, tmp_path, capsys):
+    """With a cluster --threads defaults to 1 (fit and tiles): the map of 'detect --threads 1'."""
+    args = ["detect", str(scene), "--method", "dms2f", "--steps", "2", "--tile-size", "32"]
+    assert main([*args[:2], str(tmp_path / "a.tif"), *args[2:], "--threads", "1"]) == 0
     assert main([*args[:2], str(tmp_path / "b.tif"), *args[2:], "--workers", "2"]) == 0
     assert_same_raster(tmp_path / "a.tif", tmp_path / "b.tif")
     assert "wrote" in capsys.readouterr().out

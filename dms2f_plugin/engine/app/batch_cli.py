@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from .batch import CampaignStatus
 
 
-def add_cluster_options(p: argparse.ArgumentParser, *, what: str) -> None:
+def add_cluster_options(p: argparse.ArgumentParser, *, what: str, note: str) -> None:
     """``--scheduler``, ``--workers``, ``--memory-limit`` (``what`` runs on the workers)."""
-    group = p.add_argument_group("Dask cluster")
+    group = p.add_argument_group("Dask cluster", note)
     group.add_argument("--scheduler", metavar="ADDRESS", help="run " + what + " on the Dask "
                        "cluster of this scheduler (tcp://host:8786); inputs and outputs must be "
                        "on storage every worker sees")
@@ -54,7 +54,9 @@ def add_batch_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retries", type=int, default=2, metavar="N", help="reruns of a scene whose "
                    "task raised an unexpected error (0 to 10; a lost worker's scene is always "
                    "rerun; default 2)")
-    add_cluster_options(p, what="the scenes")
+    add_cluster_options(p, what="the scenes", note="One task per scene (default: a local "
+                        "cluster sized to this machine). --threads is each worker's thread count "
+                        "and each scene's torch threads (default 1).")
 
 
 def _cluster_request(args: argparse.Namespace) -> Any:
@@ -150,13 +152,20 @@ def run_batch_command(args: argparse.Namespace, out: TextIO, err: TextIO,
 
 @contextlib.contextmanager
 def detect_executor(args: argparse.Namespace) -> Iterator[Any]:
-    """The tile executor ``detect --workers/--scheduler`` asks for, or None; checked up front."""
+    """The tile executor ``detect --workers/--scheduler`` asks for, or None; checked up front.
+
+    With a cluster, ``--threads`` defaults to 1 (``args.threads`` is set): the fit here and every
+    tile task then use one torch thread, so the map equals ``detect --threads 1`` bit for bit
+    (torch's sums depend on the thread count).
+    """
     if args.scheduler is None and args.workers is None:
         if args.memory_limit is not None:
             raise InputError("--memory-limit sizes the workers of a local cluster; add "
                              "--workers N (or drop it).")
         yield None
         return
+    if args.threads is None:
+        args.threads = 1
     from ..detectors.memory import estimate_detect_memory
     from ..io.raster import open_raster
     from .cluster import plan_cluster

@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inner-window", type=int, default=5, help="LRX guard window (default 5)")
     p.add_argument("--outer-window", type=int, default=21, help="LRX outer window (default 21)")
     p.add_argument("--tile-size", type=int, default=512, help="I/O tile edge (default 512)")
-    add_cluster_options(p, what="the tiles (the fit stays in this process)")
+    add_cluster_options(p, what="the tiles", note="The fit stays in this process; the workers "
+                        "score the tiles. --threads defaults to 1 here, for the fit and each "
+                        "tile, so the map equals 'detect --threads 1' bit for bit.")
 
     p = sub.add_parser("batch", parents=[common], help="detect in many scenes (Dask cluster)",
                        description="Detect anomalies in every INPUT, one task per scene, on a "
