@@ -216,7 +216,7 @@ def batch(inputs: Sequence[str], output_dir: PathLike, *, options: DetectOptions
         if runner is not None and todo:
             runner.run(jobs, todo, outcomes, progress or NullProgress(), listener)
         else:
-            _run_serially(jobs, todo, outcomes, progress or NullProgress(), listener)
+            _run_serially(jobs, todo, outcomes, progress or NullProgress(), listener, where)
     except (CancelledError, KeyboardInterrupt):  # the running scenes left no partial file
         cancelled = True
     ordered = [outcomes.get(job.name) or SceneOutcome(job.name, job.input, "cancelled")
@@ -246,9 +246,10 @@ def _status(jobs: Sequence[SceneJob], outcomes: dict[str, SceneOutcome], running
 
 def _run_serially(jobs: Sequence[SceneJob], todo: Sequence[SceneJob],
                   outcomes: dict[str, SceneOutcome], progress: Progress,
-                  listener: Listener | None) -> None:
+                  listener: Listener | None, cluster: str | None = None) -> None:
+    """Run ``todo`` here, one after the other (``cluster``: named when nothing is left to run)."""
     notify = listener or (lambda status: None)
-    notify(_status(jobs, outcomes, 0))
+    notify(_status(jobs, outcomes, 0, cluster=cluster))
     for job in todo:
         base = 100.0 * len(outcomes) / len(jobs)
         notify(_status(jobs, outcomes, 1))
