@@ -53,7 +53,7 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
         "<b>Random seed</b>: the same seed gives the same scores on the same device.\n"
         "<b>Fitting steps</b> (advanced): 0 keeps the preset's fixed number, which the "
         "benchmark chose; more steps cost proportionally more time.\n"
-        + p.LOCAL_WINDOW_HELP +
+        + p.LOCAL_WINDOW_HELP + p.KEEP_ALL_BANDS_HELP +
         "<b>Save fitted model</b>: optional file to keep the fitted network, to score similar "
         "scenes later with 'Detect anomalies with a saved model'. When empty and a model folder "
         "is set in the provider options, the model is kept there.\n"
@@ -78,6 +78,7 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
             STEPS, self.tr("Fitting steps (0: the preset's)"), QgsProcessingParameterNumber.Integer,
             defaultValue=0, minValue=0))
         self.add_advanced(p.local_window())
+        self.add_advanced(p.keep_all_bands())
         self.add_advanced(p.threads(defaults))
         self.add_advanced(p.tile_size())
         self.addParameter(QgsProcessingParameterFileDestination(
@@ -101,6 +102,7 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
             preset=preset, device=device))
         result = self.run_engine(lambda progress: jobs.detect(
             source, output, method="dms2f", bands=p.bands_value(self, parameters, context),
+            keep_all_bands=self.parameterAsBool(parameters, p.KEEP_ALL_BANDS, context),
             preset=preset, device=device, seed=self.parameterAsInt(parameters, SEED, context),
             steps=self.parameterAsInt(parameters, STEPS, context) or None,
             local_window=self.parameterAsInt(parameters, p.LOCAL_WINDOW, context),

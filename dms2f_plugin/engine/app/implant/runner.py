@@ -255,8 +255,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     config = _config(args, parser)
-    if args.keep is not None and not args.keep.is_dir():
-        parser.error(f"--keep: '{args.keep}' is not a folder")
+    if args.keep is not None:
+        try:
+            args.keep.mkdir(exist_ok=True)
+        except OSError as exc:
+            parser.error(f"--keep: cannot use '{args.keep}' as a folder ({exc.strerror})")
     images = len(config.hosts) * len(config.groups) * len(config.variants)
     fits = images * config.seeds if "dms2f" in config.methods else 0
     print(f"implant plan: {len(config.hosts)} host(s) x {len(config.groups)} group(s) x "
