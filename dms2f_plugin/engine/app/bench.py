@@ -10,7 +10,8 @@ Times per run: ``fit_s`` (wall of the fit), ``detect_s`` (wall of scoring and wr
 over that same job, all its threads); ``process_wall_s`` and ``process_cpu_s`` cover the whole
 worker process (interpreter start, imports included), as ``/usr/bin/time`` would.
 
-``dms2f-had bench --implant`` runs the target-implant benchmark instead (:mod:`.implant`).
+``dms2f-had bench --implant`` runs the target-implant benchmark instead (:mod:`.implant`; the
+CLI dispatches it, so that the implant runner can use this module without a cycle).
 """
 
 from __future__ import annotations
@@ -225,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``dms2f-had bench`` (see ``--help``). Returns the exit code."""
     parser = argparse.ArgumentParser(prog="dms2f-had bench", description=(
         "Fit and detect on every .mat scene of a folder with the honest protocol (no labels "
-        "during fitting; ground truth read only to score the finished map) and print a table."))
+        "during fitting; ground truth read only to score the finished map) and print a table."),
+        epilog="'dms2f-had bench --implant' runs the target-implant benchmark instead (its own "
+        "options: 'dms2f-had bench --implant --help').")
     parser.add_argument("--scenes", required=True, type=Path, help="folder of .mat scenes")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per scene for dms2f (default 3)")
     parser.add_argument("--methods", default="dms2f,rx", help="comma list of dms2f,rx,lrx")
@@ -237,13 +240,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write all results here")
     parser.add_argument("--keep-all-bands", action="store_true",
                         help="keep every band (no bad-band or water-vapour band removal)")
-    parser.add_argument("--implant", action="store_true",
-                        help="run the target-implant benchmark instead (see 'bench --implant --help')")
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if "--implant" in argv:
-        from .implant.runner import main as implant_main
-
-        return implant_main([a for a in argv if a != "--implant"])
     args = parser.parse_args(argv)
     if args.steps is not None and args.steps < 1:
         parser.error(f"--steps must be >= 1, got {args.steps}; omit it for the preset's")

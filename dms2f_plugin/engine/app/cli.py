@@ -240,9 +240,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     first = next((i for i, token in enumerate(argv) if not token.startswith("-")), None)
     if first is not None and argv[first] == "bench":  # bench parses its own options (--help)
         from .bench import main as bench_main
+        from .implant.runner import main as implant_main
 
         _setup_logging(sum(t.count("v") if not t.startswith("--") else 1 for t in argv[:first]))
-        return int(bench_main(argv[first + 1:]) or 0)
+        rest = argv[first + 1:]
+        if "--implant" in rest:  # the target-implant benchmark
+            return int(implant_main([t for t in rest if t != "--implant"]) or 0)
+        return int(bench_main(rest) or 0)
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
     _limit_gdal_cache()
