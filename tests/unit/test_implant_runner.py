@@ -36,7 +36,8 @@ def test_groups_and_numbers_are_parsed_and_bounded():
     assert args.groups == ((1, 4, 9, 25, 64), (144,), (300,)) and args.seeds == 3
     for bad in (["--seeds", "0"], ["--seeds", "51"], ["--steps", "0"], ["--threads", "0"],
                 ["--groups", "1,1"], ["--groups", "5000"], ["--groups", "4/4"],
-                ["--implant-seed", "-1"], ["--methods", "svm"], ["--variants", ""]):
+                ["--implant-seed", "-1"], ["--methods", "svm"], ["--variants", ""],
+                ["--jitter", "-0.1"], ["--jitter", "3"], ["--jitter", "nan"]):
         with pytest.raises(SystemExit):
             parser.parse_args(["--scenes", "x", *bad])
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from .report import final_line, summarise, table_lines, worst_scene_lines
 from .spectra import DonorSpectra, donor_spectra
-from .synthesis import DEFAULT_GROUPS, ImplantedScene, Scene, check_group, implant
+from .synthesis import DEFAULT_GROUPS, JITTER, ImplantedScene, Scene, check_group, implant
 from .variants import VARIANTS, make_variant, write_variant
 
 METHODS = ("dms2f", "rx", "lrx")
@@ -38,6 +38,7 @@ MAX_SEEDS = 50
 MAX_STEPS = 100_000
 MAX_THREADS = 256
 MAX_SEED_VALUE = 2**31 - 1
+MAX_JITTER = 2.0
 #: Labelled pixels in the kept ground-truth rasters (``--keep``).
 KEPT_LABEL_VALUE = 65535
 
@@ -57,6 +58,7 @@ class ImplantConfig:
     steps: int | None
     threads: int | None
     keep_all_bands: bool
+    jitter: float = JITTER
 
     def runs_per_image(self) -> list[tuple[str, int]]:
         """(method, seed) pairs run on every variant image."""
@@ -155,7 +157,8 @@ def run_benchmark(config: ImplantConfig, workdir: Path, log: Callable[[str], Non
     copies = []
     for host in config.hosts:
         for group in config.groups:
-            copy = implant(by_name[host], donors, group, config.implant_seed)
+            copy = implant(by_name[host], donors, group, config.implant_seed,
+                           jitter_scale=config.jitter)
             copies.append(copy)
             implants.append({"scene": host, "group": list(group), "seed": config.implant_seed,
                              "targets": [dataclasses.asdict(t) for t in copy.targets]})
@@ -176,6 +179,16 @@ def _bounded(name: str, low: int, high: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"{name} must be {low}..{high}, got {value}")
         return value
     return parse
+
+
+def _jitter(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--jitter must be a number, got '{text}'") from None
+    if not 0.0 <= value <= MAX_JITTER:
+        raise argparse.ArgumentTypeError(f"--jitter must be 0..{MAX_JITTER}, got {value}")
+    return value
 
 
 def parse_groups(text: str) -> tuple[tuple[int, ...], ...]:
@@ -221,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DMS2F seeds per image (default 3)")
     p.add_argument("--implant-seed", type=_bounded("--implant-seed", 0, MAX_SEED_VALUE),
                    default=0, help="seed of the target synthesis (default 0)")
+    p.add_argument("--jitter", type=_jitter, default=JITTER, help="per-pixel target jitter, as "
+                   f"a fraction of the background's spread (default {JITTER})")
     p.add_argument("--preset", default="fast", choices=("fast", "paper"))
     p.add_argument("--steps", type=_bounded("--steps", 1, MAX_STEPS), default=None,
                    help="DMS2F optimiser steps instead of the preset's (quick checks only)")
@@ -245,7 +260,8 @@ def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Implan
     return ImplantConfig(scenes=args.scenes, hosts=hosts, groups=args.groups,
                          variants=args.variants, methods=args.methods, seeds=args.seeds,
                          implant_seed=args.implant_seed, preset=args.preset, steps=args.steps,
-                         threads=args.threads, keep_all_bands=args.keep_all_bands)
+                         threads=args.threads, keep_all_bands=args.keep_all_bands,
+                         jitter=args.jitter)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -274,7 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = summarise(records)
     print()
     print(header_line(machine, config.preset, config.steps, config.threads)
-          + f"; implant seed {config.implant_seed}, {time.perf_counter() - started:.0f} s in all")
+          + f"; implant seed {config.implant_seed}, jitter {config.jitter}, "
+          f"{time.perf_counter() - started:.0f} s in all")
     print("\n".join(table_lines(summary, config.methods, config.variants)))
     print("\n".join(worst_scene_lines(records, config.methods)))
     if args.json:
