@@ -53,6 +53,7 @@ def test_workers_get_only_the_image_and_the_truth_is_written_after(had_dir, tmp_
     for listing, call in seen:
         image = call[0]
         assert listing == [image.name]  # no mask, label or truth file beside the image
+        assert image.name == "hydice-urban-int16.tif"  # nor the target sizes in its name
         assert all(not isinstance(a, (bytes, bytearray)) for a in call)
     assert sorted(p.name for p in keep.iterdir()) == ["hydice-urban-g1-truth.tif",
                                                       "hydice-urban-g9-truth.tif"]

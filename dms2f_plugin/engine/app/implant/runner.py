@@ -106,7 +106,8 @@ def run_copy(config: ImplantConfig, copy: ImplantedScene, folder: Path,
     label = f"{copy.host}-g{'+'.join(str(s) for s in copy.group)}"
     for variant_name in config.variants:
         variant = make_variant(variant_name, copy.cube, config.implant_seed)
-        image = write_variant(variant, folder / f"{label}-{variant_name}.tif")
+        # The name tells the worker nothing about the targets (not even the group's sizes).
+        image = write_variant(variant, folder / f"{copy.host}-{variant_name}.tif")
         for method, seed in config.runs_per_image():
             run = run_in_subprocess(image, method, config.preset, seed, config.threads,
                                     config.steps, config.keep_all_bands)
