@@ -152,3 +152,33 @@ def test_detect_fitting_steps_and_local_window_reach_the_engine(scene, tmp_path)
     metadata = gdal.Open(str(score)).GetMetadata()
     assert metadata["method"] == "dms2f" and metadata["preset"] == "fast"
     assert metadata["steps"] == "3" and metadata["local_window"] == "21"
+
+
+@pytest.mark.parametrize("alg_id", ["dms2f:rx_detector", "dms2f:detect_anomalies"])
+def test_detect_algorithms_offer_keep_every_band(alg_id):
+    from qgis.core import QgsApplication, QgsProcessingParameterDefinition
+
+    alg = QgsApplication.processingRegistry().createAlgorithmById(alg_id)
+    definition = alg.parameterDefinition("KEEP_ALL_BANDS")
+    assert definition.description() == "Keep every band (no water-vapour band removal)"
+    assert definition.defaultValue() is False
+    assert definition.flags() & QgsProcessingParameterDefinition.FlagAdvanced
+
+
+def test_rx_drops_water_vapour_bands_unless_every_band_is_kept(tmp_path):
+    rng = np.random.default_rng(0)
+    waves = [500, 900, 1400, 1600, 1850, 2200, 2300, 2480]  # 3, 5 and 8 in the windows
+    cube = rng.normal(100.0, 5.0, (len(waves), 20, 20)).astype(np.float32)
+    ds = gdal.GetDriverByName("GTiff").Create(str(tmp_path / "nm.tif"), 20, 20, len(waves),
+                                              gdal.GDT_Float32)
+    for i, wave in enumerate(waves):
+        ds.GetRasterBand(i + 1).WriteArray(cube[i])
+        ds.GetRasterBand(i + 1).SetMetadata({"wavelength": str(wave), "wavelength_units": "nm"})
+    ds = None
+    bands = {}
+    for keep in (False, True):
+        out = tmp_path / f"rx-{keep}.tif"
+        run("dms2f:rx_detector", {"INPUT": str(tmp_path / "nm.tif"), "KEEP_ALL_BANDS": keep,
+                                  "OUTPUT": str(out)})
+        bands[keep] = gdal.Open(str(out)).GetMetadata()["bands"]
+    assert bands == {False: "1-2,4,6-7", True: "1-8"}

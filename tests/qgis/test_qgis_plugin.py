@@ -179,7 +179,7 @@ def test_algorithms_have_help_groups_and_advanced_flags(dms2f_plugin, alg_id):
             assert label.lower() in help_text.lower(), (alg_id, label)
     advanced = {d.name() for d in alg.parameterDefinitions()
                 if d.flags() & QgsProcessingParameterDefinition.FlagAdvanced}
-    assert advanced <= {"SEED", "STEPS", "LOCAL_WINDOW", "THREADS", "TILE_SIZE"}
+    assert advanced <= {"SEED", "STEPS", "LOCAL_WINDOW", "KEEP_ALL_BANDS", "THREADS", "TILE_SIZE"}
     assert advanced >= ({"THREADS", "TILE_SIZE"} & {d.name() for d in alg.parameterDefinitions()})
 
 

@@ -80,7 +80,10 @@ def _add_detect_options(p: argparse.ArgumentParser, *, fitting: bool) -> None:
     """Options shared by detect/fit/apply."""
     if fitting:
         p.add_argument("--bands", metavar="LIST", help="bands to use, 1-based, e.g. 1-100,120 "
-                       "(default: all but the bad bands in the metadata)")
+                       "(default: all but the bad bands in the metadata or, without a bad-band "
+                       "list, the water-vapour bands 1340-1460 nm, 1790-1960 nm, > 2450 nm)")
+        p.add_argument("--keep-all-bands", action="store_true", help="keep every band of the "
+                       "file: no bad-band or water-vapour band removal (--bands always wins)")
         p.add_argument("--preset", choices=("fast", "paper"), default="fast",
                        help="DMS2F fitting preset (default: fast)")
         p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -174,7 +177,8 @@ def _run(args: argparse.Namespace, progress: Any | None, out: TextIO) -> int:
 
     if args.command == "detect":
         r = jobs.detect(args.input, args.output, method=args.method, bands=args.bands,
-                        preset=args.preset, device=args.device, seed=args.seed,
+                        keep_all_bands=args.keep_all_bands, preset=args.preset,
+                        device=args.device, seed=args.seed,
                         threads=args.threads, steps=args.steps, save_model=args.save_model,
                         local_window=args.local_window, inner_window=args.inner_window,
                         outer_window=args.outer_window,
@@ -182,7 +186,8 @@ def _run(args: argparse.Namespace, progress: Any | None, out: TextIO) -> int:
         print(f"wrote {r.output_path} ({r.method}, {r.width}x{r.height}x{r.bands}, "
               f"{r.seconds:.1f} s on {r.device})", file=out)
     elif args.command == "fit":
-        f = jobs.fit(args.input, args.model, bands=args.bands, preset=args.preset,
+        f = jobs.fit(args.input, args.model, bands=args.bands,
+                     keep_all_bands=args.keep_all_bands, preset=args.preset,
                      device=args.device, seed=args.seed, threads=args.threads, steps=args.steps,
                      progress=progress)
         print(f"wrote {f.model_path} ({f.bands} bands, {f.seconds:.1f} s on {f.device})", file=out)
@@ -261,9 +266,13 @@ def _main(argv: Sequence[str] | None) -> int:
     first = next((i for i, token in enumerate(argv) if not token.startswith("-")), None)
     if first is not None and argv[first] == "bench":  # bench parses its own options (--help)
         from .bench import main as bench_main
+        from .implant.runner import main as implant_main
 
         _setup_logging(sum(t.count("v") if not t.startswith("--") else 1 for t in argv[:first]))
-        return int(bench_main(argv[first + 1:]) or 0)
+        rest = argv[first + 1:]
+        if "--implant" in rest:  # the target-implant benchmark
+            return int(implant_main([t for t in rest if t != "--implant"]) or 0)
+        return int(bench_main(rest) or 0)
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
     _limit_gdal_cache()

@@ -47,9 +47,14 @@ def _dms2f_scorer(scorer_cls: Any, fitted: Any, source: RasterSource, device: An
     return with_local_background(scorer, local_window, source.height, source.width)
 
 
-def _usable_source(input_path: PathLike, bands: BandSpec) -> RasterSource:
-    """Open a detection input (>= MIN_BANDS bands); a missing CRS is allowed but warned."""
-    source = open_raster(input_path, bands=bands, min_bands=MIN_BANDS)
+def _usable_source(input_path: PathLike, bands: BandSpec, keep_all_bands: bool = False) -> RasterSource:
+    """Open a detection input (>= MIN_BANDS bands); a missing CRS is allowed but warned.
+
+    Without an explicit ``bands`` list, bad bands (``bbl``) or, without such a list, the
+    water-vapour bands are dropped unless ``keep_all_bands``.
+    """
+    source = open_raster(input_path, bands=bands, min_bands=MIN_BANDS,
+                         drop_bad_bands=not keep_all_bands)
     if not source.info.has_crs:
         LOGGER.warning("'%s' has no CRS: the outputs are on the same local pixel grid, without "
                        "georeferencing (assign a CRS to the input to georeference them).",
@@ -75,9 +80,10 @@ def _save_model(fitted: Any, model_path: Path, outputs: Outputs | None = None) -
 
 @user_errors
 def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f",
-           bands: BandSpec = None, preset: str = "fast", device: str = "auto", seed: int = 0,
-           threads: int | None = None, steps: int | None = None,
-           save_model: PathLike | None = None, local_window: int = DEFAULT_LOCAL_WINDOW,
+           bands: BandSpec = None, keep_all_bands: bool = False, preset: str = "fast",
+           device: str = "auto", seed: int = 0, threads: int | None = None,
+           steps: int | None = None, save_model: PathLike | None = None,
+           local_window: int = DEFAULT_LOCAL_WINDOW,
            inner_window: int = 5, outer_window: int = 21, tile_size: int = 512,
            progress: Progress | None = None) -> DetectResult:
     """Detect anomalies in a raster and write a float32 score GeoTIFF on the same grid.
@@ -87,7 +93,10 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
         output_path: the score GeoTIFF (.tif); nodata (NaN) where the input is invalid.
         method: ``"dms2f"`` (fit DMS2F-HAD on this scene, then score), ``"rx"`` (global RX)
             or ``"lrx"`` (local dual-window RX).
-        bands: band selection (``"1-10,15"`` or 1-based list); None = all but bad bands.
+        bands: band selection (``"1-10,15"`` or 1-based list); None = all but bad bands (the
+            file's ``bbl``, or without one the water-vapour bands of a file with wavelengths).
+        keep_all_bands: with ``bands`` None, keep every band of the file (no bad-band or
+            water-vapour removal).
         preset: DMS2F fitting preset (``"fast"`` or ``"paper"``).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (DMS2F only).
         seed: DMS2F seed (reproducible on the CPU).
@@ -121,7 +130,7 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
         model_out = validate_output_path(save_model, inputs=[input_path, out], extensions=None,
                                          what="model file")
     fit_seconds = None
-    with _usable_source(input_path, bands) as source:
+    with _usable_source(input_path, bands, keep_all_bands) as source:
         check_raster_settings(source.path, width=source.width, height=source.height,
                               bands=source.band_count, method=method, tile_size=tile_size,
                               local_window=local_window, inner_window=inner_window,
@@ -179,14 +188,16 @@ def _rx_scorer(source: RasterSource, method: str, inner: int, outer: int,
 
 @user_errors
 def fit(input_path: PathLike, model_path: PathLike, *, bands: BandSpec = None,
-        preset: str = "fast", device: str = "auto", seed: int = 0, threads: int | None = None,
-        steps: int | None = None, progress: Progress | None = None) -> FitResult:
+        keep_all_bands: bool = False, preset: str = "fast", device: str = "auto", seed: int = 0,
+        threads: int | None = None, steps: int | None = None, progress: Progress | None = None) -> FitResult:
     """Fit DMS2F-HAD on a scene (no labels) and save the model file.
 
     Args:
         input_path: the raster to fit on.
         model_path: the model file to write (self-describing, no pickle).
         bands: band selection; the model remembers it.
+        keep_all_bands: with ``bands`` None, keep every band (no bad-band or water-vapour
+            removal).
         preset: ``"fast"`` or ``"paper"``.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         seed: seed of the fit.
@@ -206,7 +217,7 @@ def fit(input_path: PathLike, model_path: PathLike, *, bands: BandSpec = None,
     model_out = validate_output_path(model_path, inputs=[input_path], extensions=None,
                                      what="model file")
     fit_scene, _ = _dms2f_parts()
-    with _usable_source(input_path, bands) as source:
+    with _usable_source(input_path, bands, keep_all_bands) as source:
         check_raster_settings(source.path, width=source.width, height=source.height,
                               bands=source.band_count, method="dms2f", tile_size=512,
                               fitting=True)

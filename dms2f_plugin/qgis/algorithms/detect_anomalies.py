@@ -56,7 +56,7 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
         "<b>Random seed</b>: the same seed gives the same scores on the same device.\n"
         "<b>Fitting steps</b> (advanced): 0 keeps the preset's fixed number, which the "
         "benchmark chose; more steps cost proportionally more time.\n"
-        + p.LOCAL_WINDOW_HELP +
+        + p.LOCAL_WINDOW_HELP + p.KEEP_ALL_BANDS_HELP +
         "<b>Save fitted model</b>: optional file to keep the fitted network, to score similar "
         "scenes later with 'Detect anomalies with a saved model'. When empty and a model folder "
         "is set in the provider options, the model is kept there.\n"
@@ -81,6 +81,7 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
             STEPS, self.tr("Fitting steps (0: the preset's)"), QgsProcessingParameterNumber.Integer,
             defaultValue=0, minValue=0, maxValue=STEPS_MAX))
         self.add_advanced(p.local_window())
+        self.add_advanced(p.keep_all_bands())
         self.add_advanced(p.threads(defaults))
         self.add_advanced(p.tile_size())
         self.addParameter(QgsProcessingParameterFileDestination(

@@ -7,6 +7,7 @@ from typing import Any
 from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingContext,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
@@ -26,6 +27,7 @@ DEVICE = "DEVICE"
 THREADS = "THREADS"
 TILE_SIZE = "TILE_SIZE"
 LOCAL_WINDOW = "LOCAL_WINDOW"
+KEEP_ALL_BANDS = "KEEP_ALL_BANDS"
 
 #: Default edge of the square processing tiles, in pixels.
 DEFAULT_TILE_SIZE = 512
@@ -83,6 +85,20 @@ LOCAL_WINDOW_HELP = (
     "neighbourhood subtracted, which removes broad bright backgrounds (sensor-edge strips, large "
     "unusual fields) and keeps targets smaller than about half the window's area; 0 turns it "
     "off. Raise it for large targets.\n")
+
+
+def keep_all_bands() -> QgsProcessingParameterBoolean:
+    """``KEEP_ALL_BANDS``: keep every band of the file (no water-vapour or bad-band removal)."""
+    return QgsProcessingParameterBoolean(
+        KEEP_ALL_BANDS, _tr("Keep every band (no water-vapour band removal)"), defaultValue=False)
+
+
+#: The help text of ``KEEP_ALL_BANDS``, shared by the detection algorithms.
+KEEP_ALL_BANDS_HELP = (
+    "<b>Keep every band</b> (advanced): with Bands empty, the bands a file's bad-band list flags "
+    "are dropped, and a file with wavelengths but no such list loses the bands in the "
+    "atmospheric water-vapour windows (1340-1460 nm, 1790-1960 nm, beyond 2450 nm), which hold "
+    "sensor noise; the log names them. Tick to keep every band. A Bands list always wins.\n")
 
 
 def score_output() -> QgsProcessingParameterRasterDestination:

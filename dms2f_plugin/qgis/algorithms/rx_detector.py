@@ -43,6 +43,7 @@ class RxDetectorAlgorithm(Dms2fAlgorithm):
         "around each pixel, which adapts to changing backgrounds but is slower.\n"
         "<b>Inner / outer window</b>: odd sizes in pixels of the guard window (should cover the "
         "largest expected target) and of the background window (local RX only).\n"
+        + p.KEEP_ALL_BANDS_HELP +
         "<b>Anomaly score</b>: float32 raster on the input grid (same CRS and geotransform); "
         "higher means more anomalous. It opens with a heatmap style; use "
         "'Threshold anomaly map' to turn it into detections.")
@@ -62,6 +63,7 @@ class RxDetectorAlgorithm(Dms2fAlgorithm):
             OUTER_WINDOW, self.tr("Outer (background) window, pixels (local RX)"),
             QgsProcessingParameterNumber.Integer, defaultValue=21, minValue=3,
             maxValue=LRX_WINDOW_MAX))
+        self.add_advanced(p.keep_all_bands())
         self.add_advanced(p.threads(self.settings()))
         self.add_advanced(p.tile_size())
         self.addParameter(p.score_output())
@@ -80,6 +82,7 @@ class RxDetectorAlgorithm(Dms2fAlgorithm):
         """The engine's detect options from the parameter values."""
         return {"method": ENGINE_METHODS[self.parameterAsEnum(parameters, METHOD, context)],
                 "bands": p.bands_value(self, parameters, context),
+                "keep_all_bands": self.parameterAsBool(parameters, p.KEEP_ALL_BANDS, context),
                 "inner_window": self.parameterAsInt(parameters, INNER_WINDOW, context),
                 "outer_window": self.parameterAsInt(parameters, OUTER_WINDOW, context),
                 "threads": p.threads_value(self, parameters, context),
