@@ -28,6 +28,12 @@ LOCAL_WINDOW = "LOCAL_WINDOW"
 
 #: Default edge of the square processing tiles, in pixels.
 DEFAULT_TILE_SIZE = 512
+#: Upper bounds of typed numbers (a value above them is a typo, not a wish).
+MAX_THREADS = 1024
+MAX_SEED = 2**31 - 1
+MAX_STEPS = 1_000_000
+MAX_WINDOW = 1001
+MAX_OBJECT_SIZE = 100_000_000
 
 
 def _tr(text: str) -> str:
