@@ -9,6 +9,7 @@ message log under the tag ``DMS2F-HAD`` once :func:`install` has been called at 
 from __future__ import annotations
 
 import contextlib
+import html
 import logging
 import threading
 from collections.abc import Iterator
@@ -35,7 +36,7 @@ def package_logger() -> logging.Logger:
 
 
 class MessageLogHandler(logging.Handler):
-    """Forwards log records to :class:`QgsMessageLog` under :data:`MESSAGE_LOG_TAG`."""
+    """Forwards log records to :class:`QgsMessageLog` under :data:`MESSAGE_LOG_TAG`, HTML-escaped."""
 
     _LEVELS = (
         (logging.ERROR, Qgis.Critical),
@@ -53,7 +54,10 @@ class MessageLogHandler(logging.Handler):
             return
         try:
             level = next(qgis_level for py_level, qgis_level in self._LEVELS if record.levelno >= py_level)
-            QgsMessageLog.logMessage(self.format(record), MESSAGE_LOG_TAG, level)
+            # The Log Messages panel shows messages as HTML: escape them, or pip's
+            # "llvmlite<0.51,>=0.50.0dev0" loses the text between < and >.
+            QgsMessageLog.logMessage(html.escape(self.format(record), quote=False), MESSAGE_LOG_TAG,
+                                     level)
         except Exception:  # noqa: BLE001 - logging must never raise into the caller
             self.handleError(record)
 

@@ -35,12 +35,16 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 from qgis.PyQt.QtCore import QPointF
+from qgis.PyQt.QtGui import QIcon
 
 from .algorithms import parameters as p
 
 #: Folder of the packaged ``.model3`` files.
 MODELS_DIR = Path(__file__).resolve().parents[2] / "resources" / "models"
 DETECT_AND_THRESHOLD = MODELS_DIR / "detect_and_threshold.model3"
+
+#: Icon of the packaged workflows in the Toolbox.
+WORKFLOW_ICON = MODELS_DIR.parent / "icons" / "workflow.svg"
 
 GROUP_ID = "workflows"
 GROUP = "Workflows"
@@ -67,6 +71,12 @@ class PackagedModelAlgorithm(QgsProcessingModelAlgorithm):
 
     def name(self) -> str:  # noqa: D102 - QGIS API
         return self.model_path.stem
+
+    def icon(self) -> QIcon:  # noqa: D102 - QGIS API
+        return QIcon(self.svgIconPath())
+
+    def svgIconPath(self) -> str:  # noqa: N802, D102 - QGIS API
+        return str(WORKFLOW_ICON)
 
     def createInstance(self) -> PackagedModelAlgorithm:  # noqa: N802, D102 - QGIS API
         return type(self)(self.model_path)

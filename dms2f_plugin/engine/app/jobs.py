@@ -137,13 +137,11 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
                 "bands": format_band_list(source.band_indices)}
         scorer: TileScorer
         if method == "dms2f":
-            from ..detectors.device import resolve_device
-
             fit_scene, scorer_cls = _dms2f_parts()
             fitted = fit_scene(source, preset=preset, device=device, seed=seed, threads=threads,
                                steps=steps, progress=SubProgress(progress, 0, 60))
             fit_seconds = time.perf_counter() - started
-            torch_device = resolve_device(device)
+            torch_device = next(fitted.network.parameters()).device  # the fit's (logged once)
             scorer = _dms2f_scorer(scorer_cls, fitted, source, torch_device, local_window)
             used = str(torch_device)
             meta.update(preset=preset, seed=str(seed), steps=str(fitted.steps),
@@ -164,7 +162,7 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
                               width=source.width, height=source.height, bands=source.band_count,
                               valid_pixels=summary.valid_pixels, tiles=summary.tiles,
                               model_path=model_out)
-    LOGGER.info("detect %s: %s in %.1f s on %s", method, out, result.seconds, used)
+    LOGGER.debug("detect %s: %s in %.1f s on %s", method, out, result.seconds, used)
     return result
 
 
