@@ -86,7 +86,8 @@ def main() -> int:
         detections_style(detections)
         mask = QgsRasterLayer(_mask(folder), "mask", "gdal")
         mask_style(mask)
-        styles = ((detections, "detections.qml", QgsMapLayer.Symbology | QgsMapLayer.Fields),
+        styles = ((detections, "detections.qml", QgsMapLayer.Symbology | QgsMapLayer.Fields
+                   | QgsMapLayer.Forms),
                   (mask, "anomaly_mask.qml", QgsMapLayer.Symbology))
         for layer, name, categories in styles:
             message, ok = layer.saveNamedStyle(str(STYLES / name), categories)

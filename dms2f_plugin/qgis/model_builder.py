@@ -217,7 +217,7 @@ def model_summary(model: QgsProcessingModelAlgorithm) -> dict[str, Any]:
                            "active": child.isActive(), "dependencies": dependencies,
                            "sources": sources, "outputs": outputs}
     order = [d.name() for d in model.parameterDefinitions() if not d.isDestination()]
-    return {"name": model.name(), "group": model.group(), "help": dict(model.helpContent()),
+    return {"name": model.displayName(), "group": model.group(), "help": dict(model.helpContent()),
             "inputs": inputs, "input_order": order, "steps": steps}
 
 

@@ -1,17 +1,17 @@
 <!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
-<qgis version="3.22.16-Białowieża" styleCategories="Symbology">
+<qgis styleCategories="Symbology" version="3.22.16-Białowieża">
   <pipe-data-defined-properties>
     <Option type="Map">
-      <Option type="QString" value="" name="name"/>
+      <Option value="" type="QString" name="name"/>
       <Option name="properties"/>
-      <Option type="QString" value="collection" name="type"/>
+      <Option value="collection" type="QString" name="type"/>
     </Option>
   </pipe-data-defined-properties>
   <pipe>
     <provider>
-      <resampling enabled="false" zoomedOutResamplingMethod="nearestNeighbour" maxOversampling="2" zoomedInResamplingMethod="nearestNeighbour"/>
+      <resampling zoomedInResamplingMethod="nearestNeighbour" enabled="false" zoomedOutResamplingMethod="nearestNeighbour" maxOversampling="2"/>
     </provider>
-    <rasterrenderer opacity="1" alphaBand="-1" type="paletted" nodataColor="" band="1">
+    <rasterrenderer alphaBand="-1" type="paletted" band="1" opacity="1" nodataColor="">
       <minMaxOrigin>
         <limits>None</limits>
         <extent>WholeRaster</extent>
@@ -21,12 +21,12 @@
         <stdDevFactor>2</stdDevFactor>
       </minMaxOrigin>
       <colorPalette>
-        <paletteEntry label="background" alpha="0" value="0" color="#000000"/>
-        <paletteEntry label="anomaly" alpha="255" value="1" color="#00e5ff"/>
+        <paletteEntry value="0" alpha="0" color="#000000" label="background"/>
+        <paletteEntry value="1" alpha="255" color="#00e5ff" label="anomaly"/>
       </colorPalette>
     </rasterrenderer>
     <brightnesscontrast gamma="1" brightness="0" contrast="0"/>
-    <huesaturation grayscaleMode="0" colorizeOn="0" saturation="0" colorizeStrength="100" invertColors="0" colorizeRed="255" colorizeGreen="128" colorizeBlue="128"/>
+    <huesaturation colorizeRed="255" grayscaleMode="0" colorizeStrength="100" colorizeGreen="128" invertColors="0" colorizeBlue="128" saturation="0" colorizeOn="0"/>
     <rasterresampler maxOversampling="2"/>
     <resamplingStage>resamplingFilter</resamplingStage>
   </pipe>

@@ -207,7 +207,9 @@ def test_install_private_env_keeps_system_numpy(tmp_path, monkeypatch, clean_pat
     req.write_text("numpy\n", encoding="utf-8")
     monkeypatch.setattr(deps, "REQUIREMENTS", req)
     lines: list[str] = []
-    env = deps.install_private_env(lines.append, env=tmp_path / "venv")
+    build = deps.TorchBuild("default", None, None, "Installing torch from PyPI (test).")
+    env = deps.install_private_env(lines.append, env=tmp_path / "venv", build=build)
+    assert lines[0] == build.message, "the build and its size are said before anything starts"
     assert deps.env_python(env).is_file()
     assert any("venv" in line for line in lines if line.startswith("$ "))
     site = private_env.site_packages(env)
@@ -316,3 +318,66 @@ def test_finder_installed_once_per_env(tmp_path, clean_path):
     private_env.PrivateEnvFinder.install(site)
     mine = [f for f in sys.meta_path if isinstance(f, private_env.PrivateEnvFinder) and f.site == str(site)]
     assert len(mine) == 1
+
+
+def test_pinned_torch_is_the_requirement():
+    text = deps.REQUIREMENTS.read_text(encoding="utf-8")
+    assert f"torch=={deps.pinned_torch()}" in text.splitlines()
+
+
+def test_cpu_build_from_the_cpu_index_where_there_is_no_gpu(tmp_path):
+    build = deps.choose_torch_build(gpu=False, reachable=True, platform="linux")
+    assert build.kind == "cpu" and build.extra_index == deps.CPU_INDEX
+    assert build.constraint == f"torch=={deps.pinned_torch()}+cpu"
+    assert "CPU build" in build.message and deps.SIZES["cpu"] in build.message
+    pip = deps.install_command(tmp_path / "env", tmp_path / "c.txt", build)
+    assert pip[pip.index("--extra-index-url") + 1] == deps.CPU_INDEX
+
+
+def test_pypi_when_the_cpu_index_cannot_be_reached(tmp_path):
+    build = deps.choose_torch_build(gpu=False, reachable=False, platform="linux")
+    assert build.kind == "default" and build.extra_index is None and build.constraint is None
+    assert "cannot be reached" in build.message and deps.SIZES["cuda"] in build.message
+    assert "--extra-index-url" not in deps.install_command(tmp_path / "env", None, build)
+
+
+def test_cuda_build_where_there_is_an_nvidia_gpu():
+    build = deps.choose_torch_build(gpu=True, reachable=True, platform="linux")
+    assert build.kind == "cuda" and build.extra_index is None and deps.SIZES["cuda"] in build.message
+
+
+@pytest.mark.parametrize("plat", ["win32", "darwin"])
+def test_pypi_is_already_the_cpu_build_on_windows_and_macos(plat):
+    build = deps.choose_torch_build(gpu=False, reachable=True, platform=plat)
+    assert build.kind == "default" and build.extra_index is None
+
+
+def test_the_build_can_be_forced(monkeypatch):
+    monkeypatch.setenv(deps.TORCH_BUILD_VAR, "cuda")
+    assert deps.choose_torch_build(reachable=True, platform="linux").kind == "cuda"
+    monkeypatch.setenv(deps.TORCH_BUILD_VAR, "cpu")
+    assert deps.choose_torch_build(reachable=True, platform="linux").kind == "cpu"
+
+
+def test_index_reachable_asks_the_index(tmp_path):
+    """A real HTTP server on this machine answers; a closed port does not."""
+    import functools
+    import http.server
+    import socket
+    import threading
+
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "index.html").write_text("<html></html>", encoding="utf-8")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert deps.index_reachable(f"http://127.0.0.1:{server.server_port}", timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    assert not deps.index_reachable(f"http://127.0.0.1:{closed}", timeout=5)
