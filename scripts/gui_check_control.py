@@ -187,6 +187,13 @@ def load_rasters(paths: list[str]) -> list[str]:
 
 
 @step
+def set_visible(name: str, visible: bool) -> str:
+    node = QgsProject.instance().layerTreeRoot().findLayer(_layer(name).id())
+    node.setItemVisibilityChecked(visible)
+    return name
+
+
+@step
 def layer_tree_point(name: str) -> list[int]:
     view = iface.layerTreeView()
     node = QgsProject.instance().layerTreeRoot().findLayer(_layer(name).id())
@@ -289,6 +296,7 @@ def toolbox_point(search: str, alg_id: str) -> list[int]:
 @step
 def model_designer() -> dict:
     designer = _top_level("QgsModelDesignerDialog")
+    designer.showMaximized()
     model = designer.model()
     ok, issues = model.validate()
     return {"title": designer.windowTitle(), "valid": ok, "issues": list(issues),

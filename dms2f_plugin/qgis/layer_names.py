@@ -57,9 +57,23 @@ def product_name(kind: str, score: QgsRasterLayer | None) -> str:
     match = _SCORE_NAME.match(score.name())
     if match:
         return f"{match.group('method')} {words}: {match.group('input')}"
-    metadata = score_metadata(score.source().split("|", 1)[0])
-    method, source = METHOD_TITLES.get(metadata.get("method", "")), metadata.get("input")
-    if method and source:
-        return f"{method} {words}: {Path(source).stem}"
+    titles = layer_titles(score.source().split("|", 1)[0])
+    if titles:
+        return titles[kind]
     generic = {"mask": _tr("Anomaly mask"), "detections": _tr("Detections")}[kind]
     return f"{generic}: {score.name()}"
+
+
+def layer_titles(score_path: str) -> dict[str, str]:
+    """Layer names of a score file and of the mask and detections made from it.
+
+    Returns:
+        ``{"score": "DMS2F-HAD score: <input>", "mask": ..., "detections": ...}`` from the score's
+        metadata, or an empty dict when it does not name its method and input.
+    """
+    metadata = score_metadata(score_path)
+    method, source = METHOD_TITLES.get(metadata.get("method", "")), metadata.get("input")
+    if not (method and source):
+        return {}
+    words = {"score": _tr("score"), "mask": _tr("mask"), "detections": _tr("detections")}
+    return {kind: f"{method} {word}: {Path(source).stem}" for kind, word in words.items()}

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import (
+    QgsProcessingContext,
+    QgsProcessingFeedback,
     QgsProcessingModelAlgorithm,
     QgsProcessingModelChildAlgorithm,
     QgsProcessingModelChildParameterSource,
@@ -38,6 +40,7 @@ from qgis.PyQt.QtCore import QPointF
 from qgis.PyQt.QtGui import QIcon
 
 from .algorithms import parameters as p
+from .layer_names import layer_titles
 
 #: Folder of the packaged ``.model3`` files.
 MODELS_DIR = Path(__file__).resolve().parents[2] / "resources" / "models"
@@ -80,6 +83,49 @@ class PackagedModelAlgorithm(QgsProcessingModelAlgorithm):
 
     def createInstance(self) -> PackagedModelAlgorithm:  # noqa: N802, D102 - QGIS API
         return type(self)(self.model_path)
+
+    def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
+                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        """Run the model, then name the layers it loads as the algorithms do on their own."""
+        results = super().processAlgorithm(parameters, context, feedback)
+        name_model_layers(self, results, context)
+        return results
+
+
+#: (algorithm, output) -> what that output holds, for the names of a model's loaded layers.
+OUTPUT_KINDS = {
+    ("dms2f:detect_anomalies", "OUTPUT"): "score",
+    ("dms2f:detect_with_model", "OUTPUT"): "score",
+    ("dms2f:rx_detector", "OUTPUT"): "score",
+    ("dms2f:threshold_anomalies", "OUTPUT"): "mask",
+    ("dms2f:threshold_anomalies", "DETECTIONS"): "detections",
+}
+
+
+def name_model_layers(model: QgsProcessingModelAlgorithm, results: dict[str, Any],
+                      context: QgsProcessingContext) -> None:
+    """Name a model's loaded score, mask and detections after the method and the input.
+
+    A model names the layers it loads after its outputs ("SCORE"); when the output's own name is
+    still the layer's name, it becomes "DMS2F-HAD score: san_diego_sample" and so on, with the
+    method and input read from the run's score raster.
+    """
+    kinds: dict[str, tuple[str, str]] = {}  # result key -> (kind, model output name)
+    for child in model.childAlgorithms().values():
+        for name, output in child.modelOutputs().items():
+            kind = OUTPUT_KINDS.get((child.algorithmId(), output.childOutputName()))
+            if kind:
+                kinds[f"{child.childId()}:{name}"] = (kind, name)
+    score = next((results.get(key) for key, (kind, _) in kinds.items() if kind == "score"), None)
+    if not score:
+        return
+    titles = layer_titles(str(score))
+    for key, (kind, name) in kinds.items():
+        path = results.get(key)
+        if titles and path and context.willLoadLayerOnCompletion(str(path)):
+            details = context.layerToLoadOnCompletionDetails(str(path))
+            if details.name == name:
+                details.name = titles[kind]
 
 
 def _param(model: QgsProcessingModelAlgorithm, definition: QgsProcessingParameterDefinition,

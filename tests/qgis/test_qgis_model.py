@@ -106,17 +106,23 @@ def test_model_is_in_the_toolbox_with_its_inputs_and_outputs():
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("short_fit")
-def test_model_runs_detect_then_threshold(scene, tmp_path):
+def test_model_runs_detect_then_threshold_and_names_its_layers(scene, tmp_path):
     import processing
     from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
 
+    project = QgsProject.instance()
     context = QgsProcessingContext()
-    context.setProject(QgsProject.instance())
+    context.setProject(project)
     outputs = {"detect:SCORE": str(tmp_path / "score.tif"), "threshold:MASK": str(tmp_path / "mask.tif"),
                "threshold:DETECTIONS": str(tmp_path / "detections.gpkg")}
-    result = processing.run(MODEL_ID, {"INPUT": scene.cube, "PRESET": 0, "METHOD": 0, "VALUE": 99.0,
-                                       "MIN_SIZE": 1, **outputs},
-                            feedback=QgsProcessingFeedback(), context=context)
+    try:
+        result = processing.runAndLoadResults(MODEL_ID, {"INPUT": scene.cube, "PRESET": 0, "METHOD": 0,
+                                                         "VALUE": 99.0, "MIN_SIZE": 1, **outputs},
+                                              feedback=QgsProcessingFeedback(), context=context)
+        names = sorted(layer.name() for layer in project.mapLayers().values())
+    finally:
+        project.removeAllMapLayers()
+    assert names == ["DMS2F-HAD detections: scene", "DMS2F-HAD mask: scene", "DMS2F-HAD score: scene"]
     score, _, _ = read_raster(result["detect:SCORE"])
     mask, _, _ = read_raster(result["threshold:MASK"])
     assert score.shape == mask.shape == (64, 64)

@@ -221,17 +221,6 @@ class Dms2fAlgorithm(QgsProcessingAlgorithm):
         if problem:
             raise QgsProcessingException(problem)
 
-    def report_detection(self, result: Any, feedback: QgsProcessingFeedback) -> None:
-        """Log one summary line of a detection (an engine ``DetectResult``).
-
-        The engine's own log lines already name the device, the preset and the fitting time;
-        this line adds the raster's size and the total time.
-        """
-        feedback.pushInfo(self.tr("{algorithm}: {width} x {height} pixels, {bands} bands, {tiles} "
-                                  "tile(s) on {device}, {seconds:.1f} s in all").format(
-            algorithm=self.displayName(), device=result.device, width=result.width,
-            height=result.height, bands=result.bands, tiles=result.tiles, seconds=result.seconds))
-
     def parameter_labels(self) -> dict[str, str]:
         """Parameter name -> its label in this algorithm's dialog."""
         return {d.name(): d.description() for d in self.parameterDefinitions()}

@@ -108,7 +108,6 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
             tile_size=self.parameterAsInt(parameters, p.TILE_SIZE, context),
             save_model=model or None, progress=progress), feedback)
         style_output(output, OutputKind.SCORE, context)
-        self.report_detection(result, feedback)
         return {p.OUTPUT: output, SAVE_MODEL: str(result.model_path) if result.model_path else None}
 
     def _kept_model(self, source: str) -> str:

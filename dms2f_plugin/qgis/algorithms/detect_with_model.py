@@ -77,12 +77,11 @@ class DetectWithModelAlgorithm(NetworkAlgorithm):
         self.name_output(context, output, p.OUTPUT, self.tr(
             "DMS2F-HAD score ({model}): {layer}").format(
             model=Path(model).stem, layer=self.input_layer_name(parameters, p.INPUT, context)))
-        result = self.run_engine(lambda progress: jobs.apply_model(
+        self.run_engine(lambda progress: jobs.apply_model(
             model, source, output, device=p.device_value(self, parameters, context),
             threads=p.threads_value(self, parameters, context),
             local_window=self.parameterAsInt(parameters, p.LOCAL_WINDOW, context),
             tile_size=self.parameterAsInt(parameters, p.TILE_SIZE, context),
             progress=progress), feedback)
         style_output(output, OutputKind.SCORE, context)
-        self.report_detection(result, feedback)
         return {p.OUTPUT: output}

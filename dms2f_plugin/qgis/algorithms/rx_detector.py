@@ -100,7 +100,7 @@ class RxDetectorAlgorithm(Dms2fAlgorithm):
             "Local RX score: {layer}")
         self.name_output(context, output, p.OUTPUT, title.format(
             layer=self.input_layer_name(parameters, p.INPUT, context)))
-        result = self.run_engine(lambda progress: jobs.detect(
+        self.run_engine(lambda progress: jobs.detect(
             source, output, method=method, bands=p.bands_value(self, parameters, context),
             inner_window=self.parameterAsInt(parameters, INNER_WINDOW, context),
             outer_window=self.parameterAsInt(parameters, OUTER_WINDOW, context),
@@ -108,5 +108,4 @@ class RxDetectorAlgorithm(Dms2fAlgorithm):
             tile_size=self.parameterAsInt(parameters, p.TILE_SIZE, context),
             progress=progress), feedback)
         style_output(output, OutputKind.SCORE, context)
-        self.report_detection(result, feedback)
         return {p.OUTPUT: output}
