@@ -50,9 +50,9 @@ INDEX_TIMEOUT = 10.0
 
 #: Rough sizes of the private environment per torch build (download, on disk), for the log.
 SIZES = {
-    "cpu": "about 0.25 GB to download, 1.1 GB on disk",
+    "cpu": "about 0.3 GB to download, 1.1 GB on disk",
     "cuda": "about 2.8 GB to download, 4.8 GB on disk",
-    "default": "about 0.25 GB to download, 1.1 GB on disk",
+    "default": "about 0.3 GB to download, 1.1 GB on disk",
 }
 
 

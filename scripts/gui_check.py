@@ -282,7 +282,10 @@ def threshold_and_evaluate(desktop: Desktop, report: Report) -> None:
     report.check("mask and detections named after the method and the input",
                  MASK in names and DETECTIONS in names, names)
     desktop.call("dialog_close")
+    desktop.screenshot(report, "mask-and-detections-on-heatmap")
+    desktop.call("set_visible", name=MASK, visible=False)
     desktop.screenshot(report, "detections-on-heatmap")
+    desktop.call("set_visible", name=MASK, visible=True)
     rows = desktop.call("attribute_values", name=DETECTIONS)
     shown = [rows[0].get("max_score"), rows[0].get("area_map")] if rows else []
     report.check("attribute values shown rounded", rows and all(

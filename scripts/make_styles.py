@@ -5,8 +5,8 @@ Usage: .venv/bin/python scripts/make_styles.py   (``make styles``)
 - ``detections.qml``: detection polygons outlined in cyan, a colour the magma heatmap never uses,
   over a wider dark halo, so they read on dark and on bright parts of the score; the attribute
   table and the Identify panel show rounded numbers (the file keeps full precision).
-- ``anomaly_mask.qml``: the mask's anomalies in the same cyan, background and nodata
-  transparent.
+- ``anomaly_mask.qml``: the mask's anomalies in the same cyan, half transparent (the heatmap and
+  the detection outlines stay visible through it), background and nodata transparent.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def mask_style(layer) -> None:
     from qgis.PyQt.QtGui import QColor
 
     classes = [QgsPalettedRasterRenderer.Class(0, QColor(0, 0, 0, 0), "background"),
-               QgsPalettedRasterRenderer.Class(1, QColor(0, 229, 255), "anomaly")]
+               QgsPalettedRasterRenderer.Class(1, QColor(0, 229, 255, 120), "anomaly")]
     layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
 
 
@@ -80,6 +80,9 @@ def main() -> int:
 
     app = QgsApplication([], False)  # noqa: F841 - must stay alive while QGIS runs
     app.initQgis()
+    sys.path.append(str(Path(QgsApplication.pkgDataPath()) / "python" / "plugins"))  # processing
+    from dms2f_had.dms2f_plugin.qgis.model_builder import canonical_xml
+
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         detections = QgsVectorLayer(_polygons(folder), "detections", "ogr")
@@ -94,7 +97,9 @@ def main() -> int:
             if not ok:
                 print(message, file=sys.stderr)
                 return 1
-            print(STYLES / name)
+            path = STYLES / name  # attributes sorted: Qt writes them in a random order
+            path.write_text(canonical_xml(path.read_text(encoding="utf-8")), encoding="utf-8")
+            print(path)
     return 0
 
 

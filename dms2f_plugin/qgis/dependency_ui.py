@@ -61,8 +61,8 @@ class DependencyMenu:
     def offer(self, missing: list[str]) -> None:
         """Show a message-bar notice with an "Install" button."""
         bar = self.iface.messageBar()
-        text = _tr("DMS2F-HAD needs {packages} for its deep-learning detector (RX, thresholding "
-                   "and evaluation work without them).").format(packages=", ".join(missing))
+        text = _tr("The deep-learning detector needs {packages} (RX, thresholding and evaluation "
+                   "work without them).").format(packages=", ".join(missing))
         item = bar.createMessage(_tr("DMS2F-HAD"), text)
         button = QPushButton(_tr("Install…"), item)
         button.clicked.connect(self.install)
@@ -86,9 +86,12 @@ class DependencyMenu:
         answer = QMessageBox.question(
             self.iface.mainWindow(), _tr("Install DMS2F-HAD dependencies"),
             _tr("This downloads PyTorch, numba and safetensors into a private environment used "
-                "only by DMS2F-HAD:\n\n{plan}\n\n{command}\n\nQGIS's own Python packages are "
-                "not changed. Progress is shown in the DMS2F-HAD tab of the Log Messages panel. "
-                "Continue?").format(plan=plan.message, command=command))
+                "only by DMS2F-HAD:\n\n{plan}{fallback}\n\n{command}\n\nQGIS's own Python "
+                "packages are not changed. Progress is shown in the DMS2F-HAD tab of the Log Messages "
+                "panel. Continue?").format(
+                plan=plan.message, command=command,
+                fallback=_tr(" If that index cannot be reached, pip's usual index is used; the log "
+                             "says which.") if plan.kind == "cpu" else ""))
         if answer != QMessageBox.Yes:
             return
         self.task = QgsTask.fromFunction(_tr("Installing DMS2F-HAD dependencies"),

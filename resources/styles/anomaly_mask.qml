@@ -2,16 +2,16 @@
 <qgis styleCategories="Symbology" version="3.22.16-Białowieża">
   <pipe-data-defined-properties>
     <Option type="Map">
-      <Option value="" type="QString" name="name"/>
+      <Option name="name" type="QString" value=""/>
       <Option name="properties"/>
-      <Option value="collection" type="QString" name="type"/>
+      <Option name="type" type="QString" value="collection"/>
     </Option>
   </pipe-data-defined-properties>
   <pipe>
     <provider>
-      <resampling zoomedInResamplingMethod="nearestNeighbour" enabled="false" zoomedOutResamplingMethod="nearestNeighbour" maxOversampling="2"/>
+      <resampling enabled="false" maxOversampling="2" zoomedInResamplingMethod="nearestNeighbour" zoomedOutResamplingMethod="nearestNeighbour"/>
     </provider>
-    <rasterrenderer alphaBand="-1" type="paletted" band="1" opacity="1" nodataColor="">
+    <rasterrenderer alphaBand="-1" band="1" nodataColor="" opacity="1" type="paletted">
       <minMaxOrigin>
         <limits>None</limits>
         <extent>WholeRaster</extent>
@@ -21,12 +21,12 @@
         <stdDevFactor>2</stdDevFactor>
       </minMaxOrigin>
       <colorPalette>
-        <paletteEntry value="0" alpha="0" color="#000000" label="background"/>
-        <paletteEntry value="1" alpha="255" color="#00e5ff" label="anomaly"/>
+        <paletteEntry alpha="0" color="#000000" label="background" value="0"/>
+        <paletteEntry alpha="120" color="#00e5ff" label="anomaly" value="1"/>
       </colorPalette>
     </rasterrenderer>
-    <brightnesscontrast gamma="1" brightness="0" contrast="0"/>
-    <huesaturation colorizeRed="255" grayscaleMode="0" colorizeStrength="100" colorizeGreen="128" invertColors="0" colorizeBlue="128" saturation="0" colorizeOn="0"/>
+    <brightnesscontrast brightness="0" contrast="0" gamma="1"/>
+    <huesaturation colorizeBlue="128" colorizeGreen="128" colorizeOn="0" colorizeRed="255" colorizeStrength="100" grayscaleMode="0" invertColors="0" saturation="0"/>
     <rasterresampler maxOversampling="2"/>
     <resamplingStage>resamplingFilter</resamplingStage>
   </pipe>
