@@ -3,6 +3,8 @@
 #   make test     install what is missing (Debian packages, .venv, pinned packages), run every test tier
 #                 but gpu in real, headless QGIS (PYTEST_ARGS="-k deps -x" to narrow it); one tier:
 #                 make test-unit | test-integration | test-qgis | test-gpu (CUDA machines only)
+#   make test-debian13  the same suite in a Debian 13 chroot (QGIS 3.40 LTR, Python 3.13, numpy 2), made
+#                 or reused by scripts/debian13.sh (which also has `setup` and `shell`); honours PYTEST_ARGS
 #   make demo     run the detection through qgis_process on the shipped sample scene
 #   make package  build build/dms2f_had-<version>.zip for the QGIS plugin repository
 #   make gui-check  the analyst's path in the real QGIS desktop under Xvfb, screenshots in
@@ -33,7 +35,7 @@ export QGIS_CUSTOM_CONFIG_PATH := $(CURDIR)/build/qgis-profile
 export XDG_RUNTIME_DIR := $(CURDIR)/build/xdg-runtime
 export PIP_NO_INPUT := 1
 
-.PHONY: system venv dev test test-unit test-integration test-qgis test-gpu demo package gui-check bench lint sample icon models styles clean distclean
+.PHONY: system venv dev test test-unit test-integration test-qgis test-gpu test-debian13 demo package gui-check bench lint sample icon models styles clean distclean
 
 system:
 	@scripts/ensure_system.sh $(APT_PACKAGES)
@@ -73,6 +75,10 @@ test-qgis: dev
 
 test-gpu: dev
 	@$(call PYTEST,tests/gpu)
+
+# Not part of .ci/run: needs root, a few GB in /var/cache/dms2f-had (DMS2F_DEBIAN13_ROOT) and network.
+test-debian13:
+	DMS2F_APT_PACKAGES="$(APT_PACKAGES)" scripts/debian13.sh test $(PYTEST_ARGS)
 
 demo: dev
 	$(PY) scripts/demo.py
