@@ -12,7 +12,7 @@ import contextlib
 import html
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from qgis.core import Qgis, QgsMessageLog, QgsProcessingFeedback
 
@@ -63,13 +63,15 @@ class MessageLogHandler(logging.Handler):
 
 
 class FeedbackHandler(logging.Handler):
-    """Forwards the records of one thread to a Processing feedback."""
+    """Forwards the records of one thread to a Processing feedback, optionally reworded."""
 
-    def __init__(self, feedback: QgsProcessingFeedback, thread_id: int) -> None:
+    def __init__(self, feedback: QgsProcessingFeedback, thread_id: int,
+                 reword: Callable[[str], str] | None = None) -> None:
         super().__init__(level=logging.INFO)
         self.setFormatter(logging.Formatter(_FORMAT))
         self._feedback = feedback
         self._thread_id = thread_id
+        self._reword = reword
 
     def emit(self, record: logging.LogRecord) -> None:
         """Push ``record`` to the feedback as info, warning or (non-fatal) error."""
@@ -77,6 +79,8 @@ class FeedbackHandler(logging.Handler):
             return
         try:
             message = self.format(record)
+            if self._reword is not None:
+                message = self._reword(message)
             if record.levelno >= logging.ERROR:
                 self._feedback.reportError(message, False)
             elif record.levelno >= logging.WARNING:
@@ -112,17 +116,19 @@ def uninstall() -> None:
 
 
 @contextlib.contextmanager
-def feedback_logging(feedback: QgsProcessingFeedback) -> Iterator[None]:
+def feedback_logging(feedback: QgsProcessingFeedback,
+                     reword: Callable[[str], str] | None = None) -> Iterator[None]:
     """Send the current thread's plugin log records to ``feedback`` for the ``with`` block.
 
     Args:
         feedback: the running algorithm's feedback.
+        reword: applied to each message first (the algorithm's words for command-line flags).
 
     Yields:
         Nothing; on exit the handler is removed and the message log takes the thread's records again.
     """
     thread_id = threading.get_ident()
-    handler = FeedbackHandler(feedback, thread_id)
+    handler = FeedbackHandler(feedback, thread_id, reword)
     logger = package_logger()
     if logger.level == logging.NOTSET or logger.level > logging.INFO:
         logger.setLevel(logging.INFO)

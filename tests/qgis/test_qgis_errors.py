@@ -181,3 +181,31 @@ def test_an_engine_error_reaches_the_user_in_the_dialogs_words(scene, tmp_path, 
     monkeypatch.setattr(jobs, "detect", out_of_memory)
     message = failure("dms2f:rx_detector", {"INPUT": scene.cube, "OUTPUT": str(tmp_path / "s.tif")})
     assert "'Tile size (pixels)'" in message and "--tile-size" not in message
+
+
+def test_engine_log_lines_are_shown_in_the_dialogs_words(scene, tmp_path, monkeypatch):
+    import logging
+
+    from qgis.core import QgsProcessingFeedback
+
+    from dms2f_had.dms2f_plugin.engine.app import jobs
+    from dms2f_had.dms2f_plugin.engine.errors import InputError
+
+    class Recording(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.warnings = []
+
+        def pushWarning(self, warning):  # noqa: N802
+            self.warnings.append(warning)
+
+    def warns(*args, **kwargs):
+        logging.getLogger("dms2f_had.dms2f_plugin.engine.io.statistics").warning(
+            "2 constant band(s) kept (harmless), or leave them out with --bands.")
+        raise InputError("stop here")
+
+    monkeypatch.setattr(jobs, "detect", warns)
+    feedback = Recording()
+    failure("dms2f:rx_detector", {"INPUT": scene.cube, "OUTPUT": str(tmp_path / "s.tif")}, feedback)
+    assert feedback.warnings == ["2 constant band(s) kept (harmless), or leave them out with 'Bands "
+                                 "(e.g. 1-10,15; empty = all good bands)'."]

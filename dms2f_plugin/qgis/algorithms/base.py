@@ -268,7 +268,7 @@ class Dms2fAlgorithm(QgsProcessingAlgorithm):
                 diagnostics report, and its traceback goes to the log instead of crashing QGIS.
         """
         feedback = feedback or QgsProcessingFeedback()
-        with feedback_logging(feedback):
+        with feedback_logging(feedback, self.in_qgis_words):
             try:
                 return job(FeedbackProgress(feedback))
             except Dms2fError as err:
