@@ -271,14 +271,15 @@ def install_private_env(progress: Log | None = None, env: Path | None = None,
 def _run(cmd: list[str], log: Log) -> None:
     """Run ``cmd`` (an argument list, no shell), streaming its output lines to ``log``."""
     log("$ " + " ".join(cmd))
-    proc = subprocess.Popen(  # nosec B603 - fixed argument list built above
+    with subprocess.Popen(  # nosec B603 - fixed argument list built above
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
-    )
-    assert proc.stdout is not None  # nosec B101 - set by PIPE above
-    for line in proc.stdout:
-        log(line.rstrip())
-    if proc.wait() != 0:
-        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    ) as proc:  # closes the pipe whatever happens
+        assert proc.stdout is not None  # nosec B101 - set by PIPE above
+        for line in proc.stdout:
+            log(line.rstrip())
+        returncode = proc.wait()
+    if returncode != 0:
+        raise subprocess.CalledProcessError(returncode, cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -137,11 +137,13 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
                 "bands": format_band_list(source.band_indices)}
         scorer: TileScorer
         if method == "dms2f":
+            from ..detectors.device import resolve_device
+
             fit_scene, scorer_cls = _dms2f_parts()
             fitted = fit_scene(source, preset=preset, device=device, seed=seed, threads=threads,
                                steps=steps, progress=SubProgress(progress, 0, 60))
             fit_seconds = time.perf_counter() - started
-            torch_device = next(fitted.network.parameters()).device  # the fit's (logged once)
+            torch_device = resolve_device(device, announce=False)  # the fit announced it
             scorer = _dms2f_scorer(scorer_cls, fitted, source, torch_device, local_window)
             used = str(torch_device)
             meta.update(preset=preset, seed=str(seed), steps=str(fitted.steps),
@@ -214,7 +216,7 @@ def fit(input_path: PathLike, model_path: PathLike, *, bands: BandSpec = None,
         bands_used = source.band_count
     from ..detectors.device import resolve_device
 
-    used = str(resolve_device(device))
+    used = str(resolve_device(device, announce=False))  # the fit announced it
     return FitResult(model_path=model_out, device=used, seconds=time.perf_counter() - started,
                      bands=bands_used, preset=preset, seed=seed)
 
