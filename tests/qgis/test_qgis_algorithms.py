@@ -144,11 +144,37 @@ def test_detect_fast_preset_then_apply_saved_model(scene, tmp_path):
     assert not np.allclose(assert_same_grid(str(plain)), first, atol=1e-3)
 
 
+class RecordingFeedback:
+    """A real QgsProcessingFeedback that keeps every line the log panel would show."""
+
+    def __new__(cls):
+        from qgis.core import QgsProcessingFeedback
+
+        class Recording(QgsProcessingFeedback):
+            def __init__(self):
+                super().__init__()
+                self.lines = []
+
+            def pushInfo(self, info):  # noqa: N802
+                self.lines.append(info)
+
+            def pushWarning(self, warning):  # noqa: N802
+                self.lines.append(warning)
+
+        return Recording()
+
+
 @pytest.mark.slow
 def test_detect_fitting_steps_and_local_window_reach_the_engine(scene, tmp_path):
     score = tmp_path / "score.tif"
+    feedback = RecordingFeedback()
     run("dms2f:detect_anomalies", {"INPUT": scene.cube, "DEVICE": 1, "STEPS": 3, "TILE_SIZE": 32,
-                                   "LOCAL_WINDOW": 21, "OUTPUT": str(score)})
+                                   "LOCAL_WINDOW": 21, "OUTPUT": str(score)}, feedback)
+    repeated = {line for line in feedback.lines if feedback.lines.count(line) > 1}
+    assert not repeated, "one log line per fact"
+    assert sum("Using device" in line for line in feedback.lines) == 1
+    assert sum(line.startswith("Fitted 3 steps") for line in feedback.lines) == 1
+    assert not any("Fitting took" in line for line in feedback.lines)
     metadata = gdal.Open(str(score)).GetMetadata()
     assert metadata["method"] == "dms2f" and metadata["preset"] == "fast"
     assert metadata["steps"] == "3" and metadata["local_window"] == "21"

@@ -145,7 +145,7 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
             fitted = fit_scene(source, preset=preset, device=device, seed=seed, threads=threads,
                                steps=steps, progress=SubProgress(progress, 0, 60))
             fit_seconds = time.perf_counter() - started
-            torch_device = resolve_device(device)
+            torch_device = resolve_device(device, announce=False)  # the fit announced it
             scorer = _dms2f_scorer(scorer_cls, fitted, source, torch_device, local_window)
             used = str(torch_device)
             meta.update(preset=preset, seed=str(seed), steps=str(fitted.steps),
@@ -167,7 +167,7 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
                               width=source.width, height=source.height, bands=source.band_count,
                               valid_pixels=summary.valid_pixels, tiles=summary.tiles,
                               model_path=model_out)
-    LOGGER.info("detect %s: %s in %.1f s on %s", method, out, result.seconds, used)
+    LOGGER.debug("detect %s: %s in %.1f s on %s", method, out, result.seconds, used)
     return result
 
 
@@ -227,7 +227,7 @@ def fit(input_path: PathLike, model_path: PathLike, *, bands: BandSpec = None,
         bands_used = source.band_count
     from ..detectors.device import resolve_device
 
-    used = str(resolve_device(device))
+    used = str(resolve_device(device, announce=False))  # the fit announced it
     return FitResult(model_path=model_out, device=used, seconds=time.perf_counter() - started,
                      bands=bands_used, preset=preset, seed=seed)
 
