@@ -15,7 +15,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple, Union
+from typing import Any, Callable, NamedTuple, Union
 
 import torch
 
@@ -33,6 +33,8 @@ EXTRA_PREFIX = "extra/"
 _PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # pickle protocol >= 2; zip archive of torch.save
 
 PathLike = Union[str, "os.PathLike[str]"]
+#: A caller's check of a file's metadata and extra tensors against its config (raises to refuse).
+MetadataCheck = Callable[[Dms2fConfig, dict[str, Any], dict[str, torch.Tensor]], None]
 
 
 class LoadedModel(NamedTuple):
@@ -81,7 +83,8 @@ def save_model(path: PathLike, model: Dms2fHad, metadata: Mapping[str, Any],
 
 
 def load_model(
-    path: PathLike, *, expected_bands: int | None = None, device: torch.device | str = "cpu"
+    path: PathLike, *, expected_bands: int | None = None, device: torch.device | str = "cpu",
+    check_metadata: MetadataCheck | None = None,
 ) -> LoadedModel:
     """Read a model written by :func:`save_model`; never unpickles anything.
 
@@ -89,6 +92,9 @@ def load_model(
         path: the model file.
         expected_bands: band count of the raster it will run on; checked when given.
         device: device to put the model on.
+        check_metadata: called with the config, the caller's metadata and extra tensors after
+            the weights' shapes were checked and before the network is built; whatever it
+            raises propagates unchanged.
 
     Returns:
         The network in eval mode, the caller's metadata and the caller's extra tensors.
@@ -111,6 +117,8 @@ def load_model(
     extras = {name[len(EXTRA_PREFIX):]: tensors.pop(name) for name in list(tensors)
               if name.startswith(EXTRA_PREFIX)}
     _check_shapes(path, config, tensors)
+    if check_metadata is not None:
+        check_metadata(config, header["metadata"], extras)
     model = Dms2fHad(config)
     try:
         model.load_state_dict(tensors, strict=True)

@@ -4,9 +4,11 @@ Subpackages, each importing only from those listed before it (a test enforces it
 module imports itself round a cycle):
 
 - foundation modules here: :mod:`.errors` (the one error root), :mod:`.progress` (the progress
-  and cancel protocol), :mod:`.types` (shared aliases); they import nothing from the subpackages;
+  and cancel protocol), :mod:`.types` (shared aliases), :mod:`.bounds` (the bounds of every
+  number a user types); they import nothing from the subpackages;
 - :mod:`.io`: rasters in and out through GDAL (sources, metadata, band lists, windows, the tile
-  grid, streaming statistics, ``.mat`` scenes, the one checked, atomic writer);
+  grid, streaming statistics, ``.mat`` scenes, GDAL's error handling in either exceptions mode,
+  the one checked, atomic writer);
 - :mod:`.detectors`: what turns a raster into a score map (RX, the DMS2F-HAD fit, its
   calibrated residual score, the local background, the tiled scoring driver, devices);
 - :mod:`.products`: what is made from a finished score map (thresholds, polygons, evaluation,

@@ -47,9 +47,10 @@ class CancelledError(Dms2fError):
 def user_errors(fn: F) -> F:
     """Decorate a job so resource errors a user can cause surface as :class:`Dms2fError`.
 
-    ``MemoryError`` becomes an :class:`InputError` suggesting smaller tiles; a stray ``OSError``
-    (disk full, permission changed mid-run) an :class:`OutputError`. Other exceptions are bugs
-    and propagate unchanged.
+    ``MemoryError`` becomes an :class:`InputError` that says what could not be allocated (the
+    memory estimate before the run names the setting that drives it; this is the fallback when
+    the machine's memory runs out anyway); a stray ``OSError`` (permission changed mid-run) an
+    :class:`OutputError`. Other exceptions are bugs and propagate unchanged.
     """
 
     @functools.wraps(fn)
@@ -58,9 +59,11 @@ def user_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except Dms2fError:
             raise
-        except MemoryError:
-            raise InputError("Out of memory; use a smaller --tile-size (e.g. 256) or fewer "
-                             "bands (--bands).") from None
+        except MemoryError as exc:
+            detail = " ".join(str(exc).split()) or "an allocation failed"
+            raise InputError(f"Out of memory ({detail}). Free some memory, or lower what sizes "
+                             "the work: the tile size, the local background window or the number "
+                             "of bands.") from None
         except OSError as exc:
             raise OutputError(f"{exc.strerror or exc} ({exc.filename or 'file'}); check the "
                               "paths and the free disk space.") from None

@@ -15,7 +15,7 @@ from .algorithms.evaluate_detection import EvaluateDetectionAlgorithm
 from .algorithms.import_benchmark import ImportBenchmarkAlgorithm
 from .algorithms.rx_detector import RxDetectorAlgorithm
 from .algorithms.threshold_anomalies import ThresholdAnomaliesAlgorithm
-from .model_builder import PackagedModelAlgorithm, packaged_model_paths
+from .packaged_models import PackagedModelAlgorithm, packaged_model_paths
 
 RESOURCES_DIR = Path(__file__).resolve().parents[2] / "resources"
 
@@ -55,7 +55,7 @@ class Dms2fProvider(QgsProcessingProvider):
         return str(path) if path.is_file() else super().svgIconPath()
 
     def load(self) -> bool:
-        """Register the provider settings in Processing > Options, then load the algorithms."""
+        """Register the provider settings (Settings > Options > Processing > Providers), then load."""
         settings.add_settings(self.name(), self.icon())
         QgsApplication.processingRegistry().providerAdded.connect(self._registered)
         self.refreshAlgorithms()

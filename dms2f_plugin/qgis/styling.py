@@ -7,18 +7,24 @@ Two paths make an output open styled:
 * a layer post-processor that applies the same style when Processing loads the output into the
   project at the end of a run.
 
-The score style is data dependent (a 2-98 % cumulative-cut stretch of the file's own values), so
-it is built here; the mask and detection styles are static files in ``resources/styles``.
+The score style is data dependent (a 2-98 % cumulative-cut stretch of the file's own values, its
+legend rounded to about three significant digits), so it is built here; the mask and detection
+styles are static files in ``resources/styles`` (written by ``scripts/make_styles.py``: cyan,
+which the magma ramp never uses, with a dark halo; rounded attribute values).
 """
 
 from __future__ import annotations
 
 import collections
+import logging
+import math
 import shutil
 from enum import Enum
 from pathlib import Path
 
 from qgis.core import (
+    QgsBasicNumericFormat,
+    QgsColorRampLegendNodeSettings,
     QgsColorRampShader,
     QgsMapLayer,
     QgsProcessingContext,
@@ -29,6 +35,13 @@ from qgis.core import (
     QgsSingleBandPseudoColorRenderer,
     QgsStyle,
 )
+from qgis.PyQt.QtXml import QDomDocument
+
+from ..engine.errors import Dms2fError
+from ..engine.io.destinations import write_failure
+from ..engine.io.writer import atomic_output
+
+LOGGER = logging.getLogger(__name__)
 
 #: Folder of the static ``.qml`` styles shipped with the plugin.
 STYLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "styles"
@@ -80,7 +93,30 @@ def apply_score_style(layer: QgsRasterLayer) -> None:
     renderer.setMinMaxOrigin(origin)
     renderer.createShader(QgsStyle.defaultStyle().colorRamp(SCORE_RAMP),
                           QgsColorRampShader.Interpolated, QgsColorRampShader.Continuous, 5)
+    round_legend(renderer.shader().rasterShaderFunction(), legend_decimals(low, high))
     layer.setRenderer(renderer)
+
+
+def legend_decimals(low: float, high: float) -> int:
+    """Decimals that show a stretch from ``low`` to ``high`` with about three significant digits."""
+    span = abs(high - low)
+    if not math.isfinite(span) or span <= 0:
+        return 2
+    return min(6, max(0, 2 - math.floor(math.log10(span))))
+
+
+def round_legend(shader: QgsColorRampShader, decimals: int) -> None:
+    """Show the ramp's values rounded to ``decimals`` in the legend (the values stay exact)."""
+    items = shader.colorRampItemList()
+    for item in items:
+        item.label = f"{item.value:.{decimals}f}"
+    shader.setColorRampItemList(items)
+    number_format = QgsBasicNumericFormat()
+    number_format.setNumberDecimalPlaces(decimals)
+    number_format.setShowTrailingZeros(True)
+    settings = QgsColorRampLegendNodeSettings(shader.legendSettings())
+    settings.setNumericFormat(number_format)
+    shader.setLegendSettings(settings)
 
 
 def apply_style(layer: QgsMapLayer, kind: OutputKind) -> None:
@@ -93,7 +129,7 @@ def apply_style(layer: QgsMapLayer, kind: OutputKind) -> None:
 
 
 def write_sidecar(output_path: str, kind: OutputKind) -> Path | None:
-    """Write the ``.qml`` style beside ``output_path``.
+    """Write the ``.qml`` style beside ``output_path``, atomically, through the engine's writer.
 
     Args:
         output_path: a raster or vector file written by an algorithm.
@@ -102,20 +138,44 @@ def write_sidecar(output_path: str, kind: OutputKind) -> Path | None:
     Returns:
         The ``.qml`` path, or None when the output is not a plain file (e.g. a GeoPackage table
         URI) or could not be opened.
+
+    Raises:
+        OutputError: the style could not be written (the message names the OS's reason); an
+            older ``.qml`` is kept and no temporary file is left.
     """
     path = Path(output_path)
     if not path.is_file():
         return None
     target = sidecar_path(output_path)
-    if kind is not OutputKind.SCORE:
-        shutil.copyfile(_STATIC_STYLES[kind], target)
-        return target
-    layer = QgsRasterLayer(str(path), path.stem, "gdal")
-    if not layer.isValid():
-        return None
-    apply_score_style(layer)
-    _message, ok = layer.saveNamedStyle(str(target))
-    return target if ok else None
+    layer = None
+    if kind is OutputKind.SCORE:
+        layer = QgsRasterLayer(str(path), path.stem, "gdal")
+        if not layer.isValid():
+            return None
+        apply_score_style(layer)
+    with atomic_output(target, sidecars=(), verify=_verify_qml) as temp:
+        if layer is None:
+            try:
+                shutil.copyfile(_STATIC_STYLES[kind], temp)
+            except OSError as exc:
+                raise write_failure(target, exc, temp) from None
+        else:
+            message, ok = layer.saveNamedStyle(str(temp))
+            if not ok:
+                raise write_failure(target, message or "QGIS could not save the style", temp)
+    return target
+
+
+def _verify_qml(temp: Path) -> None:
+    """A written style must parse as a whole XML document (a full disk leaves a cut-off file).
+
+    Raises:
+        ValueError: the file is not a complete XML document.
+    """
+    parsed = QDomDocument().setContent(temp.read_bytes())  # (ok, error, line, column) in PyQt5
+    ok, error = (parsed[0], parsed[1]) if isinstance(parsed, tuple) else (parsed, "")
+    if not ok:
+        raise ValueError(f"the style is not a complete XML document ({error or 'unreadable'})")
 
 
 class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
@@ -147,12 +207,18 @@ class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
 def style_output(output_path: str, kind: OutputKind, context: QgsProcessingContext) -> None:
     """Make an algorithm output open styled: sidecar ``.qml`` plus post-processor if loaded.
 
+    The output itself is complete at this point, so a style that cannot be written is logged as
+    a warning (the layer then opens with QGIS's default style) instead of failing the run.
+
     Args:
         output_path: the output file the engine wrote.
         kind: what the file holds.
         context: the algorithm's context (decides whether the layer is loaded on completion).
     """
-    write_sidecar(output_path, kind)
+    try:
+        write_sidecar(output_path, kind)
+    except Dms2fError as err:
+        LOGGER.warning("The output is complete, but its style could not be saved: %s", err)
     if context.willLoadLayerOnCompletion(output_path):
         details = context.layerToLoadOnCompletionDetails(output_path)
         details.setPostProcessor(StylePostProcessor.create(kind))

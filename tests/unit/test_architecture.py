@@ -4,7 +4,8 @@ Every shipped ``.py`` file is parsed with ``ast``; imports inside functions coun
 is still a dependency), imports under ``if TYPE_CHECKING:`` do not (they never run).
 
 Order inside ``dms2f_plugin/engine``: the foundation modules (``errors``, ``progress``,
-``types``) < ``io`` < ``detectors`` and ``products`` (peers that never import each other) < ``app``.
+``types``, ``bounds``) < ``io`` < ``detectors`` and ``products`` (peers that never import each
+other) < ``app``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ PACKAGE = "dms2f_had"
 ENGINE = "dms2f_had.dms2f_plugin.engine"
 #: Rank of each engine part; a module may import parts of lower rank and its own part (the
 #: foundation modules, rank 0, also each other).
-RANKS = {"errors": 0, "progress": 0, "types": 0, "io": 1, "detectors": 2, "products": 2, "app": 3}
+RANKS = {"errors": 0, "progress": 0, "types": 0, "bounds": 0, "io": 1, "detectors": 2,
+         "products": 2, "app": 3}
 
 
 def module_name(path: Path) -> str:

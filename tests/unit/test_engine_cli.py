@@ -89,5 +89,6 @@ def test_local_window_option_is_validated(scene, tmp_path, capsys):
     image, _ = scene
     code = cli.main(["detect", str(image), str(tmp_path / "s.tif"), "--local-window", "8"])
     err = capsys.readouterr().err
-    assert code == 1 and "local_window must be 0 (off) or an odd number >= 3, got 8" in err
+    assert code == 1
+    assert "local background window must be 0 (off) or an odd number from 3 to 101, got 8" in err
     assert not (tmp_path / "s.tif").exists()

@@ -19,6 +19,7 @@ from dms2f_had.dms2f_plugin.engine.errors import (
     OutputError,
     RasterReadError,
 )
+from dms2f_had.dms2f_plugin.engine.io.writer import atomic_output
 
 
 @pytest.fixture
@@ -122,7 +123,7 @@ def test_parameter_errors(scene, tmp_path):
         jobs.detect(path, tmp_path / "o.tif", method="pca")
     with pytest.raises(InputError, match="--save-model only applies to method dms2f"):
         jobs.detect(path, tmp_path / "o.tif", method="rx", save_model=tmp_path / "m.bin")
-    with pytest.raises(InputError, match="odd with inner < outer"):
+    with pytest.raises(InputError, match=r"outer window \(7 px\) must be larger than the inner"):
         jobs.detect(path, tmp_path / "o.tif", method="lrx", inner_window=9, outer_window=7)
     with pytest.raises(ModelFileError, match="does not exist"):
         jobs.apply_model(tmp_path / "none.model", path, tmp_path / "o.tif")
@@ -169,9 +170,9 @@ class _FakeFitted:
         self.wavelengths_nm = None
         self.steps = steps
 
-    def save(self, path):
-        with open(path, "wb") as handle:
-            handle.write(b"fake model")
+    def save(self, path, *, outputs=None):
+        with atomic_output(path, sidecars=(), outputs=outputs) as temp:
+            temp.write_bytes(b"fake model")
 
 
 class _FakeScorer:
@@ -235,7 +236,20 @@ def test_dms2f_local_window_removes_the_background_by_default(scene, tmp_path, f
 @pytest.mark.parametrize("window", [4, 1, -3])
 def test_bad_local_window_is_refused_before_any_work(scene, tmp_path, fake_dms2f, window):
     path, _ = scene
-    with pytest.raises(InputError, match=f"local_window must be 0 \\(off\\) or an odd number "
-                                         f">= 3, got {window}"):
+    with pytest.raises(InputError, match=f"local background window must be 0 \\(off\\) or an odd "
+                                         f"number from 3 to 101, got {window}"):
         jobs.detect(path, tmp_path / "s.tif", device="cpu", local_window=window)
     assert fake_dms2f == {} and _files(tmp_path) == ["scene.tif"]
+
+
+def test_the_device_is_announced_once_per_detection(scene, tmp_path, fake_dms2f, caplog):
+    """The fit says which device it uses; the scoring that follows does not say it again."""
+    import logging
+
+    from dms2f_had.dms2f_plugin.engine.detectors import device
+
+    path, _ = scene
+    with caplog.at_level(logging.INFO, logger="dms2f_had"):
+        device.resolve_device("cpu")  # what the real fit does (the fake fit does not)
+        jobs.detect(path, tmp_path / "s.tif", device="cpu", tile_size=16, local_window=0)
+    assert sum("Using device" in record.getMessage() for record in caplog.records) == 1

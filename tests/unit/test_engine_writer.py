@@ -13,7 +13,8 @@ from dms2f_had.dms2f_plugin.engine.detectors.rx import GlobalRxScorer
 from dms2f_had.dms2f_plugin.engine.detectors.tiled import score_raster
 from dms2f_had.dms2f_plugin.engine.errors import CancelledError, OutputError
 from dms2f_had.dms2f_plugin.engine.io.raster import Window, open_raster
-from dms2f_had.dms2f_plugin.engine.io.writer import mask_writer, score_writer, validate_output_path
+from dms2f_had.dms2f_plugin.engine.io.raster_writer import mask_writer, score_writer
+from dms2f_had.dms2f_plugin.engine.io.writer import validate_output_path
 
 
 @pytest.fixture

@@ -35,7 +35,8 @@ def test_a_mat_scene_is_held_whole():
 
 
 def test_network_costs_torch_and_fitting_costs_more_than_scoring():
-    assert estimate(method="dms2f", fit=False) - estimate(method="rx") >= TORCH_RUNTIME
+    assert estimate(method="dms2f", fit=False) > estimate(method="rx")
+    assert estimate(method="dms2f", fit=False, bands=2, width=16, height=16) > TORCH_RUNTIME
     assert estimate(fit=True) > estimate(fit=False)
     assert estimate(preset="paper") > estimate(preset="fast")
     assert estimate(method="rx") > PROCESS_BASE

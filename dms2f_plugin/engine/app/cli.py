@@ -3,8 +3,9 @@
 Subcommands: ``detect``, ``fit``, ``apply``, ``threshold``, ``evaluate``, ``import-mat``,
 ``batch`` (many scenes, on a Dask cluster: :mod:`.batch_cli`), ``bench``. Exit status: 0 on
 success; 1 with ONE line ``dms2f-had: error: <message>`` on stderr for any engine error (no
-traceback); 2 for command-line usage errors (argparse); 130 when interrupted or cancelled; 3
-for an unexpected internal error (traceback with ``-v``).
+traceback); 2 for command-line usage errors (argparse); 130 when interrupted (Ctrl-C) or
+cancelled, 143 when stopped by SIGTERM (``timeout``, systemd, a batch scheduler), both with one
+line and no temporary file left; 3 for an unexpected internal error (traceback with ``-v``).
 A progress bar is drawn on stderr only when stderr is a terminal.
 """
 
@@ -20,10 +21,12 @@ from typing import Any, TextIO
 from ..detectors.local_background import DEFAULT_LOCAL_WINDOW
 from ..errors import CancelledError, Dms2fError
 from .batch_cli import add_batch_arguments, add_cluster_options, detect_executor, run_batch_command
+from .signals import EXIT_SIGINT, EXIT_SIGTERM, Terminated, terminate_gracefully
 
 PROG = "dms2f-had"
 LOGGER = logging.getLogger(__name__)
-EXIT_OK, EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 3, 130
+EXIT_OK, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 3
+EXIT_INTERRUPTED, EXIT_TERMINATED = EXIT_SIGINT, EXIT_SIGTERM
 _CACHE_MAX_BYTES = 256 * 1024 * 1024
 
 
@@ -49,10 +52,11 @@ class TerminalProgress:
         return False
 
     def finish(self) -> None:
-        """End the bar's line."""
+        """End the bar's line (once), so that what follows starts on a line of its own."""
         if self._shown >= 0:
             self._stream.write("\n")
             self._stream.flush()
+            self._shown = -1
 
 
 def _version() -> str:
@@ -77,7 +81,10 @@ def _add_detect_options(p: argparse.ArgumentParser, *, fitting: bool) -> None:
     """Options shared by detect/fit/apply."""
     if fitting:
         p.add_argument("--bands", metavar="LIST", help="bands to use, 1-based, e.g. 1-100,120 "
-                       "(default: all but the bad bands in the metadata)")
+                       "(default: all but the bad bands in the metadata or, without a bad-band "
+                       "list, the water-vapour bands 1340-1460 nm, 1790-1960 nm, > 2450 nm)")
+        p.add_argument("--keep-all-bands", action="store_true", help="keep every band of the "
+                       "file: no bad-band or water-vapour band removal (--bands always wins)")
         p.add_argument("--preset", choices=("fast", "paper"), default="fast",
                        help="DMS2F fitting preset (default: fast)")
         p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -189,7 +196,8 @@ def _run(args: argparse.Namespace, progress: Any | None, out: TextIO) -> int:
     if args.command == "detect":
         with detect_executor(args) as executor:
             r = jobs.detect(args.input, args.output, method=args.method, bands=args.bands,
-                            preset=args.preset, device=args.device, seed=args.seed,
+                            keep_all_bands=args.keep_all_bands, preset=args.preset,
+                            device=args.device, seed=args.seed,
                             threads=args.threads, steps=args.steps, save_model=args.save_model,
                             local_window=args.local_window, inner_window=args.inner_window,
                             outer_window=args.outer_window, tile_size=args.tile_size,
@@ -199,7 +207,8 @@ def _run(args: argparse.Namespace, progress: Any | None, out: TextIO) -> int:
     elif args.command == "batch":
         return run_batch_command(args, out, sys.stderr, _fail)
     elif args.command == "fit":
-        f = jobs.fit(args.input, args.model, bands=args.bands, preset=args.preset,
+        f = jobs.fit(args.input, args.model, bands=args.bands,
+                     keep_all_bands=args.keep_all_bands, preset=args.preset,
                      device=args.device, seed=args.seed, threads=args.threads, steps=args.steps,
                      progress=progress)
         print(f"wrote {f.model_path} ({f.bands} bands, {f.seconds:.1f} s on {f.device})", file=out)
@@ -249,17 +258,42 @@ def _one_line(message: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``dms2f-had`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    """Run ``dms2f-had`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    SIGTERM is handled like Ctrl-C while it runs (one line, no temporary file left, exit 143).
+    """
     from ..detectors.device import passive_openmp_wait
+    from ..io.gdalutil import hide_mode_warning
 
     passive_openmp_wait()
+    hide_mode_warning()
+    with terminate_gracefully():
+        try:
+            return _main(argv)
+        except Terminated:  # during start-up or the benchmark, before _main's own handlers
+            _fail(_TERMINATED)
+            return EXIT_TERMINATED
+        except KeyboardInterrupt:
+            _fail(_INTERRUPTED)
+            return EXIT_INTERRUPTED
+
+
+_TERMINATED = "terminated by SIGTERM; unfinished outputs were removed, existing files were kept."
+_INTERRUPTED = "interrupted; no output was written (existing files were kept)."
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((i for i, token in enumerate(argv) if not token.startswith("-")), None)
     if first is not None and argv[first] == "bench":  # bench parses its own options (--help)
         from .bench import main as bench_main
+        from .implant.runner import main as implant_main
 
         _setup_logging(sum(t.count("v") if not t.startswith("--") else 1 for t in argv[:first]))
-        return int(bench_main(argv[first + 1:]) or 0)
+        rest = argv[first + 1:]
+        if "--implant" in rest:  # the target-implant benchmark
+            return int(implant_main([t for t in rest if t != "--implant"]) or 0)
+        return int(bench_main(rest) or 0)
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
     _limit_gdal_cache()
@@ -268,23 +302,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args, bar, sys.stdout)
     except CancelledError as exc:
+        _end_bar(bar)
         _fail(f"{exc}")
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        _fail("interrupted; no output was written.")
+        _end_bar(bar)
+        _fail(_INTERRUPTED)
         return EXIT_INTERRUPTED
+    except Terminated:
+        _end_bar(bar)
+        _fail(_TERMINATED)
+        return EXIT_TERMINATED
     except Dms2fError as exc:
+        _end_bar(bar)
         _fail(_one_line(str(exc)))
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - last resort: a bug, not a user error
+        _end_bar(bar)
         if args.verbose:
             LOGGER.exception("internal error")
         _fail(f"internal error: {type(exc).__name__}: {_one_line(str(exc))} (run with -v for "
               "the traceback and please report it)")
         return EXIT_INTERNAL
     finally:
-        if bar is not None:
-            bar.finish()
+        _end_bar(bar)
+
+
+def _end_bar(bar: TerminalProgress | None) -> None:
+    if bar is not None:
+        bar.finish()
 
 
 def _fail(message: str) -> None:

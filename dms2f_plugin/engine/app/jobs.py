@@ -17,16 +17,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..detectors.local_background import DEFAULT_LOCAL_WINDOW, check_local_window, with_local_background
+from ..detectors.local_background import DEFAULT_LOCAL_WINDOW, with_local_background
 from ..detectors.tiled import TileExecutor, TileScorer, score_raster
 from ..errors import InputError, ModelFileError, user_errors
 from ..io.bands import format_band_list
 from ..io.raster import BandSpec, RasterSource, open_raster
 from ..io.statistics import check_usable
-from ..io.writer import validate_output_path
+from ..io.writer import Outputs, validate_output_path
 from ..progress import NullProgress, Progress, SubProgress
 from ..types import PathLike
 from .map_jobs import evaluate, import_mat, threshold
+from .preflight import check_detect_options, check_model_path, check_raster_settings
 from .results import DetectResult, EvaluationResult, FitResult, ImportResult, ThresholdResult
 
 __all__ = ["DetectResult", "EvaluationResult", "FitResult", "ImportResult", "ThresholdResult",
@@ -38,17 +39,6 @@ MIN_BANDS = 2
 DEFAULT_BATCH_SIZE = 64
 
 
-def _check_common(method: str, tile_size: int, local_window: int) -> None:
-    if method not in METHODS:
-        raise InputError(f"Unknown method '{method}'; use one of {', '.join(METHODS)}.")
-    if tile_size < 16:
-        raise InputError(f"tile_size {tile_size} is too small; use 256 or more (default 512).")
-    try:
-        check_local_window(local_window)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-
-
 def _dms2f_scorer(scorer_cls: Any, fitted: Any, source: RasterSource, device: Any,
                   local_window: int) -> TileScorer:
     """The DMS2F-HAD scorer, with the local background removed unless ``local_window`` is 0."""
@@ -57,9 +47,14 @@ def _dms2f_scorer(scorer_cls: Any, fitted: Any, source: RasterSource, device: An
     return with_local_background(scorer, local_window, source.height, source.width)
 
 
-def _usable_source(input_path: PathLike, bands: BandSpec) -> RasterSource:
-    """Open a detection input (>= MIN_BANDS bands); a missing CRS is allowed but warned."""
-    source = open_raster(input_path, bands=bands, min_bands=MIN_BANDS)
+def _usable_source(input_path: PathLike, bands: BandSpec, keep_all_bands: bool = False) -> RasterSource:
+    """Open a detection input (>= MIN_BANDS bands); a missing CRS is allowed but warned.
+
+    Without an explicit ``bands`` list, bad bands (``bbl``) or, without such a list, the
+    water-vapour bands are dropped unless ``keep_all_bands``.
+    """
+    source = open_raster(input_path, bands=bands, min_bands=MIN_BANDS,
+                         drop_bad_bands=not keep_all_bands)
     if not source.info.has_crs:
         LOGGER.warning("'%s' has no CRS: the outputs are on the same local pixel grid, without "
                        "georeferencing (assign a CRS to the input to georeference them).",
@@ -78,19 +73,17 @@ def _dms2f_parts() -> tuple[Any, Any]:
     return fit_scene, Dms2fScorer
 
 
-def _save_model(fitted: Any, model_path: Path) -> None:
-    """Save atomically: the model file appears only once complete."""
-    from ..io.writer import atomic_output
-
-    with atomic_output(model_path) as temp:
-        fitted.save(temp)
+def _save_model(fitted: Any, model_path: Path, outputs: Outputs | None = None) -> None:
+    """Save through the engine's writer: the model file appears only complete and verified."""
+    fitted.save(model_path, outputs=outputs)
 
 
 @user_errors
 def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f",
-           bands: BandSpec = None, preset: str = "fast", device: str = "auto", seed: int = 0,
-           threads: int | None = None, steps: int | None = None,
-           save_model: PathLike | None = None, local_window: int = DEFAULT_LOCAL_WINDOW,
+           bands: BandSpec = None, keep_all_bands: bool = False, preset: str = "fast",
+           device: str = "auto", seed: int = 0, threads: int | None = None,
+           steps: int | None = None, save_model: PathLike | None = None,
+           local_window: int = DEFAULT_LOCAL_WINDOW,
            inner_window: int = 5, outer_window: int = 21, tile_size: int = 512,
            progress: Progress | None = None,
            executor: TileExecutor | None = None) -> DetectResult:
@@ -101,7 +94,10 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
         output_path: the score GeoTIFF (.tif); nodata (NaN) where the input is invalid.
         method: ``"dms2f"`` (fit DMS2F-HAD on this scene, then score), ``"rx"`` (global RX)
             or ``"lrx"`` (local dual-window RX).
-        bands: band selection (``"1-10,15"`` or 1-based list); None = all but bad bands.
+        bands: band selection (``"1-10,15"`` or 1-based list); None = all but bad bands (the
+            file's ``bbl``, or without one the water-vapour bands of a file with wavelengths).
+        keep_all_bands: with ``bands`` None, keep every band of the file (no bad-band or
+            water-vapour removal).
         preset: DMS2F fitting preset (``"fast"`` or ``"paper"``).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (DMS2F only).
         seed: DMS2F seed (reproducible on the CPU).
@@ -124,7 +120,9 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
     Raises:
         InputError, RasterReadError, OutputError, DependencyError, CancelledError.
     """
-    _check_common(method, tile_size, local_window)
+    check_detect_options(method=method, preset=preset, device=device, seed=seed,
+                         threads=threads, steps=steps, local_window=local_window,
+                         inner_window=inner_window, outer_window=outer_window, tile_size=tile_size)
     started = time.perf_counter()
     progress = progress or NullProgress()
     out = validate_output_path(output_path, inputs=[input_path])
@@ -135,7 +133,11 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
         model_out = validate_output_path(save_model, inputs=[input_path, out], extensions=None,
                                          what="model file")
     fit_seconds = None
-    with _usable_source(input_path, bands) as source:
+    with _usable_source(input_path, bands, keep_all_bands) as source:
+        check_raster_settings(source.path, width=source.width, height=source.height,
+                              bands=source.band_count, method=method, tile_size=tile_size,
+                              local_window=local_window, inner_window=inner_window,
+                              outer_window=outer_window, fitting=method == "dms2f")
         meta = {"method": method, "input": os.fspath(input_path),
                 "bands": format_band_list(source.band_indices)}
         scorer: TileScorer
@@ -146,7 +148,7 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
             fitted = fit_scene(source, preset=preset, device=device, seed=seed, threads=threads,
                                steps=steps, progress=SubProgress(progress, 0, 60))
             fit_seconds = time.perf_counter() - started
-            torch_device = resolve_device(device)
+            torch_device = resolve_device(device, announce=False)  # the fit announced it
             scorer = _dms2f_scorer(scorer_cls, fitted, source, torch_device, local_window)
             used = str(torch_device)
             meta.update(preset=preset, seed=str(seed), steps=str(fitted.steps),
@@ -158,28 +160,30 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
             used, rest = "cpu", SubProgress(progress, 30, 100)
             if method == "lrx":
                 meta.update(inner_window=str(inner_window), outer_window=str(outer_window))
-        summary = score_raster(source, out, scorer, tile_size=tile_size, progress=rest,
-                               metadata=meta, executor=executor)
-        if model_out is not None:
-            _save_model(fitted, model_out)
+        with Outputs() as outputs:  # the score and the model are published together, or neither
+            summary = score_raster(source, out, scorer, tile_size=tile_size, progress=rest,
+                                   metadata=meta, outputs=outputs, executor=executor)
+            if model_out is not None:
+                _save_model(fitted, model_out, outputs)
         result = DetectResult(output_path=out, method=method, device=used,
                               seconds=time.perf_counter() - started, fit_seconds=fit_seconds,
                               width=source.width, height=source.height, bands=source.band_count,
                               valid_pixels=summary.valid_pixels, tiles=summary.tiles,
                               model_path=model_out)
-    LOGGER.info("detect %s: %s in %.1f s on %s", method, out, result.seconds, used)
+    LOGGER.debug("detect %s: %s in %.1f s on %s", method, out, result.seconds, used)
     return result
 
 
 def _rx_scorer(source: RasterSource, method: str, inner: int, outer: int,
                progress: Progress) -> TileScorer:
     """Global or local RX scorer after the statistics (and covariance) pass."""
-    from ..detectors.rx import GlobalRxScorer, LocalRxScorer
+    from ..detectors.rx import GlobalRxScorer, LocalRxScorer, check_enough_pixels
 
     if method == "lrx":  # validate the windows before the pass
         LocalRxScorer.check_windows(inner, outer)
     stats = source.statistics(covariance=True, progress=progress)
     check_usable(stats, source.path)
+    check_enough_pixels(stats, source.path)
     if method == "rx":
         return GlobalRxScorer.from_statistics(stats)
     return LocalRxScorer(stats, inner_window=inner, outer_window=outer)
@@ -187,14 +191,16 @@ def _rx_scorer(source: RasterSource, method: str, inner: int, outer: int,
 
 @user_errors
 def fit(input_path: PathLike, model_path: PathLike, *, bands: BandSpec = None,
-        preset: str = "fast", device: str = "auto", seed: int = 0, threads: int | None = None,
-        steps: int | None = None, progress: Progress | None = None) -> FitResult:
+        keep_all_bands: bool = False, preset: str = "fast", device: str = "auto", seed: int = 0,
+        threads: int | None = None, steps: int | None = None, progress: Progress | None = None) -> FitResult:
     """Fit DMS2F-HAD on a scene (no labels) and save the model file.
 
     Args:
         input_path: the raster to fit on.
         model_path: the model file to write (self-describing, no pickle).
         bands: band selection; the model remembers it.
+        keep_all_bands: with ``bands`` None, keep every band (no bad-band or water-vapour
+            removal).
         preset: ``"fast"`` or ``"paper"``.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         seed: seed of the fit.
@@ -208,18 +214,23 @@ def fit(input_path: PathLike, model_path: PathLike, *, bands: BandSpec = None,
     Raises:
         InputError, RasterReadError, OutputError, DependencyError, CancelledError.
     """
+    check_detect_options(method="dms2f", preset=preset, device=device, seed=seed,
+                         threads=threads, steps=steps)
     started = time.perf_counter()
     model_out = validate_output_path(model_path, inputs=[input_path], extensions=None,
                                      what="model file")
     fit_scene, _ = _dms2f_parts()
-    with _usable_source(input_path, bands) as source:
+    with _usable_source(input_path, bands, keep_all_bands) as source:
+        check_raster_settings(source.path, width=source.width, height=source.height,
+                              bands=source.band_count, method="dms2f", tile_size=512,
+                              fitting=True)
         fitted = fit_scene(source, preset=preset, device=device, seed=seed, threads=threads,
                            steps=steps, progress=progress or NullProgress())
         _save_model(fitted, model_out)
         bands_used = source.band_count
     from ..detectors.device import resolve_device
 
-    used = str(resolve_device(device))
+    used = str(resolve_device(device, announce=False))  # the fit announced it
     return FitResult(model_path=model_out, device=used, seconds=time.perf_counter() - started,
                      bands=bands_used, preset=preset, seed=seed)
 
@@ -269,16 +280,16 @@ def apply_model(model_path: PathLike, input_path: PathLike, output_path: PathLik
         A :class:`DetectResult` (``fit_seconds`` None).
 
     Raises:
-        ModelFileError: missing, corrupt, unsafe (pickle) or mismatching model file.
+        ModelFileError: missing, a folder, corrupt, unsafe (pickle), outside the model-file
+            schema, or mismatching model file.
         InputError, RasterReadError, OutputError, DependencyError, CancelledError.
     """
-    _check_common("dms2f", tile_size, local_window)
+    check_detect_options(method="dms2f", device=device, threads=threads,
+                         local_window=local_window, tile_size=tile_size)
     started = time.perf_counter()
     progress = progress or NullProgress()
+    check_model_path(model_path)
     out = validate_output_path(output_path, inputs=[input_path, model_path])
-    if not Path(model_path).is_file():
-        raise ModelFileError(f"Model file '{model_path}' does not exist; check the path or fit "
-                             "one with 'dms2f-had fit'.")
     _, scorer_cls = _dms2f_parts()
     from ..detectors.device import resolve_device, set_threads
     from ..detectors.model_file import FittedModel
@@ -287,6 +298,9 @@ def apply_model(model_path: PathLike, input_path: PathLike, output_path: PathLik
     set_threads(threads)
     fitted = FittedModel.load(model_path, device=str(torch_device))
     with _open_for_model(fitted, input_path, model_path) as source:
+        check_raster_settings(source.path, width=source.width, height=source.height,
+                              bands=source.band_count, method="dms2f", tile_size=tile_size,
+                              local_window=local_window)
         check_usable(source.statistics(progress=SubProgress(progress, 0, 10)), source.path)
         scorer = _dms2f_scorer(scorer_cls, fitted, source, torch_device, local_window)
         summary = score_raster(source, out, scorer, tile_size=tile_size,

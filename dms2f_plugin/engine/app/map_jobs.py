@@ -10,11 +10,17 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+
+from ..bounds import check_min_size
 from ..errors import InputError, user_errors
 from ..io.raster import open_raster
-from ..io.writer import atomic_output, mask_writer, validate_output_path
+from ..io.raster_writer import RasterWriter, mask_writer
+from ..io.window import Window
+from ..io.writer import Outputs, validate_output_path
 from ..progress import NullProgress, Progress, SubProgress
 from ..types import PathLike
+from .preflight import check_threshold_options
 from .results import EvaluationResult, ImportResult, ThresholdResult
 
 
@@ -47,6 +53,7 @@ def threshold(score_path: PathLike, mask_path: PathLike, *, method: str = "perce
 
     started = time.perf_counter()
     progress = progress or NullProgress()
+    value = check_threshold_options(method, value, min_size)
     mask_out = validate_output_path(mask_path, inputs=[score_path], what="mask")
     vector_out = None
     if vector_path is not None:
@@ -56,15 +63,19 @@ def threshold(score_path: PathLike, mask_path: PathLike, *, method: str = "perce
         if source.info.band_count != 1:
             raise InputError(f"'{score_path}' has {source.info.band_count} bands; give the "
                              "single-band score raster written by 'dms2f-had detect'.")
+        check_min_size(min_size, source.width * source.height)
         cut = compute_threshold(source, method, value, SubProgress(progress, 0, 40))
         mask = build_mask(source, cut, min_size=min_size, progress=SubProgress(progress, 40, 60))
         objects = None
-        with mask_writer(mask_out, source.info, metadata={"threshold": repr(cut),
-                                                          "method": method}) as writer:
-            for window in iter_windows(source.width, source.height, 1024):
-                writer.write(window, mask[window.slices_in(source.full_window)])
+        with Outputs() as outputs:
+            with mask_writer(mask_out, source.info, metadata={"threshold": repr(cut),
+                                                              "method": method},
+                             outputs=outputs) as writer:
+                for window in iter_windows(source.width, source.height, 1024):
+                    writer.write(window, mask[window.slices_in(source.full_window)])
             if vector_out is not None:
-                objects = write_detections(mask, source, vector_out, SubProgress(progress, 70, 100))
+                objects = write_detections(mask, source, vector_out,
+                                           SubProgress(progress, 70, 100), outputs=outputs)
         if objects is None and min_size > 1:
             from scipy import ndimage
 
@@ -147,21 +158,22 @@ def import_mat(mat_path: PathLike, cube_path: PathLike,
     if gt_path is not None:
         gt_out = validate_output_path(gt_path, inputs=[mat_path, cube_path],
                                       what="ground-truth output")
-    from ..io.matfile import GT_KEYS, load_mat, write_cube
+    from ..io.matfile import GT_KEYS, load_mat
 
     scene = load_mat(mat_path)
     if gt_out is not None and scene.ground_truth is None:
         raise InputError(f"'{mat_path}' has no ground truth (looked for {', '.join(GT_KEYS)}); "
                          "leave out the ground-truth output.")
-    predictor = "3" if scene.cube.dtype.kind == "f" else "2"
-    options = ["INTERLEAVE=PIXEL", "TILED=YES", "COMPRESS=DEFLATE", f"PREDICTOR={predictor}"]
-    with atomic_output(cube_out) as temp:
-        write_cube(scene.cube, str(temp), options)
-    if gt_out is not None and scene.ground_truth is not None:
-        with atomic_output(gt_out) as temp:
-            write_cube(scene.ground_truth[:, :, None], str(temp),
-                        ["TILED=YES", "COMPRESS=DEFLATE"])
     rows, cols, bands = scene.cube.shape
+    with Outputs() as outputs:  # the cube and its ground truth are published together
+        with RasterWriter(cube_out, width=cols, height=rows, dtype=scene.cube.dtype.name,
+                          bands=bands, nodata=None, crs_wkt=None, geotransform=None,
+                          outputs=outputs) as cube_writer:
+            cube_writer.write(Window(0, 0, cols, rows), np.moveaxis(scene.cube, 2, 0))
+        if gt_out is not None and scene.ground_truth is not None:
+            with RasterWriter(gt_out, width=cols, height=rows, dtype="uint8", nodata=None,
+                              crs_wkt=None, geotransform=None, outputs=outputs) as gt_writer:
+                gt_writer.write(Window(0, 0, cols, rows), scene.ground_truth)
     anomalies = None if scene.ground_truth is None else int(scene.ground_truth.sum())
     return ImportResult(cube_path=cube_out, gt_path=gt_out, rows=rows, cols=cols, bands=bands,
                         anomaly_pixels=anomalies, seconds=time.perf_counter() - started)

@@ -1,65 +1,78 @@
-"""How much memory one detection needs: the estimate that sizes a Dask worker's memory limit.
+"""A memory estimate of a detection run, split by the setting that drives each part.
 
-The estimate is an upper-bound style sum of the allocations that scale with the raster, plus
-fixed costs of the runtime. It never reads pixels, so it can be made for hundreds of scenes
-before a campaign starts. In bytes, with ``B`` selected bands and ``f32 = 4``, ``f64 = 8``:
+Memory is bounded by what one tile and the fit's sampled blocks need, never by the scene (see
+:mod:`.tiled` and :mod:`.fitting`); but the settings that bound it are the user's: the tile
+size, the band selection, the local background window, the local RX windows. This module adds
+up, per setting, the largest arrays a run allocates at once, so that a run that cannot fit in
+the machine's memory is refused before any work, naming the setting that actually causes it
+(instead of an out-of-memory error halfway through that blames the tile size).
 
-``PROCESS_BASE``
-    the interpreter with numpy, GDAL, scipy and a Dask worker's own machinery;
-``+ TORCH_RUNTIME`` (DMS2F-HAD only)
-    torch and the compiled numba kernels;
-``+ input copy`` (``.mat`` scenes only)
-    ``H * W * B * f64 * 2``: a benchmark scene is loaded whole and held as an in-memory GeoTIFF;
-``+ scoring``
-    ``Rh * Rw * B * f32 * copies``, where ``Rh = min(H, tile + 2 halo)`` (likewise ``Rw``) is the
-    read window of one tile and ``copies`` the arrays a scorer keeps of it
-    (:data:`SCORE_COPIES`: the raw cube, the normalised cube, the overlap accumulator, the
-    residual and the scores of the grown core for DMS2F-HAD; the cube and two float64 chunks for
-    RX); local RX adds its strip of integral images, ``(1 + k + k (k + 1) / 2) * (16 + outer) *
-    Rw * f64`` with ``k = 20`` components;
-``+ fitting`` (DMS2F-HAD ``detect`` only; scoring a shipped model skips it)
-    ``n_fit * B * 256 * f32 * 2`` for the sampled 16 x 16 blocks and their tensor copy
-    (``n_fit = min(max_blocks, grid blocks)``), ``n_cal * 256 * B * f64 * 3`` for the
-    calibration's residuals (``n_cal = min(256, n_fit)``) and the preset's fixed training
-    workspace (:data:`FIT_WORKSPACE`: activations of one batch kept for the backward pass,
-    optimiser state).
+The estimate is a deliberately generous sum of the big arrays (bytes per value times values),
+not a measurement: it exists to stop settings that would need several times the machine's
+memory, so it errs on the high side by small factors and never by orders of magnitude.
 
-Memory is bounded by the tile and by ``max_blocks``, never by the scene, except for the
-``.mat`` copy; so is the estimate.
+The same estimate sizes a Dask worker's memory limit for a campaign
+(:func:`estimate_detect_memory`, :func:`worker_memory_limit`): it never reads pixels, so it can
+be made for hundreds of scenes before a campaign starts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from .blocks import BLOCK_SIZE, BLOCK_STRIDE
 
-MIB = 1024 * 1024
-#: Interpreter, numpy, GDAL, scipy and a Dask worker's own machinery.
-PROCESS_BASE = 256 * MIB
-#: torch and the numba kernels, loaded by DMS2F-HAD only.
-TORCH_RUNTIME = 384 * MIB
-#: Fixed training workspace of each preset (one batch's activations, optimiser state).
-FIT_WORKSPACE = {"fast": 256 * MIB, "paper": 1024 * MIB}
-#: Float32 copies of a tile's read window that each method holds at once.
-SCORE_COPIES = {"dms2f": 5, "rx": 3, "lrx": 3}
-#: Most blocks the residual calibration uses.
-CALIBRATION_BLOCKS = 256
-#: Principal components of local RX.
-LRX_COMPONENTS = 20
-_F32, _F64 = 4, 8
-_BLOCK_PIXELS = BLOCK_SIZE * BLOCK_SIZE
+#: Setting -> how the message names it and how to fix it.
+SETTINGS = {
+    "tile_size": ("the tiles of {tile} x {tile} pixels and {bands} bands",
+                  "use a smaller tile size (the default is 512)"),
+    "bands": ("the {bands} bands of the sampled blocks",
+              "select fewer bands (the band list)"),
+    "local_window": ("the local background window of {local_window} pixels",
+                     "use a smaller local background window (the default is 15), or 0 to turn "
+                     "it off"),
+    "outer_window": ("local RX's outer window of {outer_window} pixels",
+                     "use a smaller outer window (the default is 21)"),
+    "network": ("the network and the libraries",
+                "close other programs or use a machine with more memory"),
+}
+MIB = 2**20
+#: Python, numpy, GDAL (and a Dask worker's own machinery).
+PROCESS_BASE = 150 * MIB
+#: torch and the network's working memory at the fast preset's sizes.
+TORCH_RUNTIME = 400 * MIB
+#: Extra training workspace of the paper preset (a wider, deeper network) over the fast one.
+PAPER_WORKSPACE = 768 * MIB
+_NAN_CHUNK = 16384  # pixels per chunk of the local median's NaN-aware path
+_LRX_COMPONENTS = 20
+_LRX_STRIP = 16
 
 
-def _grid_blocks(height: int, width: int) -> int:
-    """Blocks of the global 16 x 16 / 8 grid over a ``height`` x ``width`` raster."""
-    rows = max(0, -(-(height - BLOCK_SIZE) // BLOCK_STRIDE)) + 1
-    cols = max(0, -(-(width - BLOCK_SIZE) // BLOCK_STRIDE)) + 1
-    return rows * cols
+@dataclasses.dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes a run needs at its peak, by the setting that drives each part.
+
+    Attributes:
+        parts: setting (a key of :data:`SETTINGS`) -> bytes.
+        context: values the messages quote (tile, bands, windows).
+    """
+
+    parts: dict[str, int]
+    context: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        """All parts together."""
+        return sum(self.parts.values())
+
+    def largest(self) -> str:
+        """The setting whose part is largest (what a refusal names)."""
+        return max(self.parts, key=lambda key: self.parts[key])
 
 
-def scorer_halo(method: str, *, local_window: int = 15, outer_window: int = 21) -> int:
-    """The halo a method's tile scorer reads around each tile core (see ``detectors.tiled``)."""
+def scorer_halo(method: str, *, local_window: int = 0, outer_window: int = 21) -> int:
+    """The halo a method's tile scorer reads around each tile core (see :mod:`.tiled`)."""
     if method == "dms2f":
         margin = -(-(local_window // 2) // BLOCK_STRIDE) * BLOCK_STRIDE if local_window else 0
         return BLOCK_SIZE + margin
@@ -68,11 +81,89 @@ def scorer_halo(method: str, *, local_window: int = 15, outer_window: int = 21) 
     return 0
 
 
+def _grown(edge: int, margin: int, size: int) -> int:
+    return min(size, edge + 2 * margin)
+
+
+def estimate_detection(method: str, *, bands: int, width: int, height: int, tile_size: int,
+                       local_window: int = 0, outer_window: int = 21, fitting: bool = False,
+                       max_blocks: int = 1024, batch_size: int = 64) -> MemoryEstimate:
+    """Estimate the peak memory of detecting (and, with ``fitting``, fitting) on a raster.
+
+    Args:
+        method: ``"dms2f"``, ``"rx"`` or ``"lrx"``.
+        bands: selected bands.
+        width: raster columns.
+        height: raster rows.
+        tile_size: I/O tile edge.
+        local_window: DMS2F's local background window (0 = off).
+        outer_window: local RX's outer window.
+        fitting: DMS2F only: the run also fits the network on the scene.
+        max_blocks: most blocks a fit samples.
+        batch_size: blocks per scoring batch.
+
+    Returns:
+        The estimate, by setting.
+    """
+    core_w, core_h = min(tile_size, width), min(tile_size, height)
+    parts = {"network": PROCESS_BASE + (TORCH_RUNTIME if method == "dms2f" else 0)}
+    context = {"tile": tile_size, "bands": bands, "local_window": local_window,
+               "outer_window": outer_window}
+    if method == "dms2f":
+        halo = scorer_halo(method, local_window=local_window)
+        margin = halo - BLOCK_SIZE
+        read = _grown(core_w, halo, width) * _grown(core_h, halo, height)
+        # raw samples (<= 8 bytes), float32 cube, normalised copy, accumulator, residual and a
+        # float64 chunk of the calibrated score; one batch of blocks with its reconstruction
+        parts["tile_size"] = bands * read * 32 + batch_size * bands * BLOCK_SIZE**2 * 12
+        if local_window:
+            grown = _grown(core_w, margin, width) * _grown(core_h, margin, height)
+            parts["local_window"] = grown * 48 + min(_NAN_CHUNK, grown) * local_window**2 * 8
+        if fitting:
+            grid = (-(-max(1, height - BLOCK_SIZE) // BLOCK_STRIDE) + 1) \
+                * (-(-max(1, width - BLOCK_SIZE) // BLOCK_STRIDE) + 1)
+            blocks = min(max_blocks, grid)
+            # the sampled blocks (and their concatenation), the calibration's residuals in
+            # float64 and the covariance of the residuals
+            parts["bands"] = (blocks * bands * BLOCK_SIZE**2 * 12
+                              + min(blocks, 256) * bands * BLOCK_SIZE**2 * 28 + bands**2 * 32)
+    else:
+        halo = scorer_halo(method, outer_window=outer_window)
+        read = _grown(core_w, halo, width) * _grown(core_h, halo, height)
+        parts["tile_size"] = bands * read * 12 + bands * 32768 * 16 + bands**2 * 32
+        if method == "lrx":
+            k = min(_LRX_COMPONENTS, bands)
+            channels = 1 + k + k * (k + 1) // 2
+            strip = min(height, _LRX_STRIP + 2 * halo) * _grown(core_w, halo, width)
+            pixels = _LRX_STRIP * core_w
+            parts["outer_window"] = channels * strip * 24 + pixels * (k * k * 24 + channels * 16)
+    return MemoryEstimate(parts, context)
+
+
+def refusal(estimate: MemoryEstimate, available: int) -> str | None:
+    """The one-line refusal when ``estimate`` does not fit in ``available`` bytes, else None."""
+    if estimate.total <= available:
+        return None
+    key = estimate.largest()
+    what, fix = SETTINGS[key]
+    return (f"This run needs about {_gib(estimate.total)} of memory, {_gib(estimate.parts[key])} "
+            f"of it for {what.format(**estimate.context)}, but {_gib(available)} is available; "
+            f"{fix}.")
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
+
+
 def estimate_detect_memory(*, method: str, width: int, height: int, bands: int,
                            tile_size: int = 512, preset: str = "fast", fit: bool = True,
-                           max_blocks: int = 1024, local_window: int = 15,
+                           max_blocks: int = 1024, local_window: int = 0,
                            outer_window: int = 21, in_memory_input: bool = False) -> int:
-    """Peak memory of one detection in one process, in bytes (the module docstring's formula).
+    """Peak memory of one detection in one process, in bytes, for sizing a worker.
+
+    :func:`estimate_detection`'s total, plus the paper preset's larger training workspace and,
+    for an input loaded whole (a ``.mat`` scene), its float64 copy and the in-memory GeoTIFF
+    made of it (``H * W * B * 8 * 2``).
 
     Args:
         method: ``"dms2f"``, ``"rx"`` or ``"lrx"``.
@@ -80,42 +171,32 @@ def estimate_detect_memory(*, method: str, width: int, height: int, bands: int,
         height: raster rows.
         bands: selected bands.
         tile_size: I/O tile edge of the scoring pass.
-        preset: DMS2F-HAD preset (its training workspace).
+        preset: DMS2F-HAD preset.
         fit: DMS2F-HAD only: include fitting (False for a worker that only scores tiles of a
             model fitted elsewhere).
         max_blocks: most blocks the fit samples.
-        local_window: DMS2F-HAD local background window (0 = off): widens the halo.
-        outer_window: local RX outer window: its halo and strip height.
+        local_window: DMS2F-HAD local background window (0 = off or the line correction).
+        outer_window: local RX outer window.
         in_memory_input: the input is loaded whole (a ``.mat`` scene).
-
-    Returns:
-        The estimate in bytes.
 
     Raises:
         ValueError: an unknown method or preset, or a non-positive size.
     """
-    if method not in SCORE_COPIES:
+    if method not in ("dms2f", "rx", "lrx"):
         raise ValueError(f"unknown method {method!r}")
+    if preset not in ("fast", "paper"):
+        raise ValueError(f"unknown preset {preset!r}")
     if min(width, height, bands, tile_size) < 1:
         raise ValueError(f"sizes must be positive, got {width}x{height}x{bands}, tile {tile_size}")
-    halo = scorer_halo(method, local_window=local_window, outer_window=outer_window)
-    read_h, read_w = min(height, tile_size + 2 * halo), min(width, tile_size + 2 * halo)
-    total = PROCESS_BASE + read_h * read_w * bands * _F32 * SCORE_COPIES[method]
+    estimate = estimate_detection(method, bands=bands, width=width, height=height,
+                                  tile_size=tile_size, local_window=local_window or 0,
+                                  outer_window=outer_window, fitting=fit and method == "dms2f",
+                                  max_blocks=max_blocks)
+    total = estimate.total
+    if method == "dms2f" and preset == "paper":
+        total += PAPER_WORKSPACE
     if in_memory_input:
-        total += height * width * bands * _F64 * 2
-    if method == "lrx":
-        k = LRX_COMPONENTS
-        total += (1 + k + k * (k + 1) // 2) * (16 + outer_window) * read_w * _F64
-    if method == "dms2f":
-        if preset not in FIT_WORKSPACE:
-            raise ValueError(f"unknown preset {preset!r}")
-        total += TORCH_RUNTIME
-        if fit:
-            n_fit = min(max_blocks, _grid_blocks(height, width))
-            n_cal = min(CALIBRATION_BLOCKS, n_fit)
-            total += n_fit * bands * _BLOCK_PIXELS * _F32 * 2
-            total += n_cal * _BLOCK_PIXELS * bands * _F64 * 3
-            total += FIT_WORKSPACE[preset]
+        total += height * width * bands * 8 * 2
     return int(total)
 
 

@@ -4,21 +4,35 @@ A model file is a safetensors file (see ``models.checkpoint``: weights, network 
 pickle) whose metadata holds the engine's part, described here: the normalisation, the residual
 calibration (its arrays as tensors beside the weights), the band indices and wavelengths, the
 preset, seed, steps and the plugin version.
+
+Loading validates the file against that schema before the network is built (``models`` bounds
+every config field and compares the stored weights' shapes with the config first): every field's
+type, finite values and sizes, so that a hostile or damaged file is refused with one line naming
+the field instead of crashing or producing an all-NaN map. Saving goes through the engine's
+writer: the file appears only complete, verified by loading it back.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..bounds import SEED_MAX, STEPS_MAX
 from ..errors import ModelFileError
+from ..io.destinations import write_failure
+from ..io.writer import Outputs, atomic_output
 from ..types import PathLike
 from .normalisation import Normalisation
 from .residual_score import ResidualCalibration
+
+#: Most bands a source raster of a model may have had (far beyond any sensor).
+MAX_RASTER_BANDS = 1_000_000
+_REFIT = "fit and save the model again with 'dms2f-had fit' or the Detect anomalies algorithm"
 
 
 @dataclasses.dataclass
@@ -55,10 +69,17 @@ class FittedModel:
         """Number of bands the network reconstructs."""
         return len(self.band_indices)
 
-    def save(self, path: PathLike) -> None:
-        """Write a self-describing model file (safetensors; no pickle) to ``path``.
+    def save(self, path: PathLike, *, outputs: Outputs | None = None) -> None:
+        """Write a self-describing model file (safetensors; no pickle) to ``path``, atomically.
 
-        The caller validates the path and makes the write atomic (``jobs._save_model``).
+        Args:
+            path: the model file (validated by the caller before the fit).
+            outputs: the run's transaction when the model is published together with a score;
+                None publishes it as soon as it is written and verified.
+
+        Raises:
+            OutputError: the file could not be written or does not load back (the message names
+                the OS's reason); no partial file is left.
         """
         import torch
 
@@ -67,7 +88,7 @@ class FittedModel:
 
         arrays = {f"calibration.{name}": torch.from_numpy(np.ascontiguousarray(value))
                   for name, value in self.calibration.to_arrays().items()}
-        save_model(str(path), self.network, extra_tensors=arrays, metadata={
+        metadata = {
             "normalisation": self.normalisation.to_dict(),
             "calibration": self.calibration.to_metadata(),
             "band_indices": list(self.band_indices),
@@ -77,7 +98,14 @@ class FittedModel:
             "raster_band_count": self.raster_band_count,
             "steps": self.steps,
             "plugin_version": plugin_version(),
-        })
+        }
+        final = Path(path)
+        with atomic_output(final, sidecars=(), verify=_verify_written,
+                           outputs=outputs) as temp:
+            try:
+                save_model(str(temp), self.network, extra_tensors=arrays, metadata=metadata)
+            except Exception as exc:  # noqa: BLE001 - safetensors and the OS raise many types
+                raise write_failure(final, exc, temp) from None
 
     def to_bytes(self) -> bytes:
         """The bytes of the model file :meth:`save` writes."""
@@ -107,7 +135,7 @@ class FittedModel:
     @classmethod
     def load(cls, path: PathLike, *, expected_bands: int | None = None,
              device: str = "cpu") -> FittedModel:
-        """Read a model file written by :meth:`save`.
+        """Read and validate a model file written by :meth:`save`.
 
         Args:
             path: the model file.
@@ -118,34 +146,31 @@ class FittedModel:
             The fitted model.
 
         Raises:
-            ModelFileError: corrupt, unsafe, foreign or mismatching model file.
+            ModelFileError: missing, a folder, corrupt, unsafe, foreign, from an older version,
+                or a field outside the schema (the message names it).
         """
         from ....models import ModelError, load_model
 
+        where = Path(path)
+        if where.is_dir():
+            raise ModelFileError(f"The model '{path}' is a folder, not a model file; give the "
+                                 ".safetensors file inside it.")
+        if not where.exists():
+            raise ModelFileError(f"Model file '{path}' does not exist; check the path or fit one "
+                                 "with 'dms2f-had fit'.")
+        parsed: list[FittedModel] = []
+
+        def check(config: Any, meta: dict[str, Any], extras: dict[str, Any]) -> None:
+            parsed.append(_parse(path, config.bands, meta, extras))
+
         try:
-            network, meta, extras = load_model(str(path), expected_bands=expected_bands,
-                                               device=device)
+            network, _, _ = load_model(str(path), expected_bands=expected_bands, device=device,
+                                       check_metadata=check)
         except ModelError as exc:
             raise ModelFileError(str(exc)) from exc
-        if "calibration" not in meta and "normalisation" in meta:
-            raise ModelFileError(
-                f"'{path}' was written by an earlier version of the plugin, whose models carry no "
-                "residual calibration; fit the model again with this version.")
-        try:
-            wavelengths = meta.get("wavelengths_nm")
-            calibration = ResidualCalibration.from_parts(meta["calibration"], {
-                name: extras[f"calibration.{name}"].numpy() for name in ("mean", "whiten")})
-            return cls(network=network.eval(),
-                       normalisation=Normalisation.from_dict(meta["normalisation"]),
-                       calibration=calibration,
-                       band_indices=tuple(int(b) for b in meta["band_indices"]),
-                       wavelengths_nm=None if wavelengths is None else tuple(wavelengths),
-                       preset=str(meta.get("preset", "?")), seed=int(meta.get("seed", 0)),
-                       raster_band_count=meta.get("raster_band_count"), steps=meta.get("steps"))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(
-                f"'{path}' is a model file without the engine's metadata ({exc}); it was not "
-                "written by 'dms2f-had fit'. Fit and save the model again.") from exc
+        model = parsed[0]
+        model.network = network.eval()
+        return model
 
 
 def _unpickle(data: bytes, device: str, fit_seconds: float) -> FittedModel:
@@ -153,3 +178,107 @@ def _unpickle(data: bytes, device: str, fit_seconds: float) -> FittedModel:
     fitted = FittedModel.from_bytes(data, device=device)
     fitted.fit_seconds = fit_seconds
     return fitted
+
+
+def _verify_written(temp: Path) -> None:
+    """Load a just-written model file back through the same validation as :meth:`FittedModel.load`."""
+    FittedModel.load(temp)
+
+
+def _bad(path: PathLike, field: str, rule: str, value: Any) -> ModelFileError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return ModelFileError(f"Model file '{path}' is damaged or was not written by this plugin: "
+                          f"'{field}' must be {rule}, got {shown}; {_REFIT}.")
+
+
+def _number(path: PathLike, field: str, value: Any, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or (positive and not value > 0):
+        raise _bad(path, field, "a finite number" + (" > 0" if positive else ""), value)
+    return float(value)
+
+
+def _whole(path: PathLike, field: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _bad(path, field, f"a whole number from {low} to {high}", value)
+    return value
+
+
+def _numbers(path: PathLike, field: str, value: Any, length: int) -> tuple[float, ...]:
+    if not isinstance(value, list) or len(value) != length:
+        raise _bad(path, field, f"a list of {length} numbers (one per band)", value)
+    return tuple(_number(path, f"{field}[{i}]", item) for i, item in enumerate(value))
+
+
+def _array(path: PathLike, field: str, extras: dict[str, Any], shape: tuple[int | None, ...]
+           ) -> np.ndarray:
+    tensor = extras.get(field)
+    if tensor is None:
+        raise _bad(path, field, "a tensor stored with the weights", None)
+    array = tensor.detach().cpu().numpy()
+    if array.ndim != len(shape) or any(s is not None and s != n for s, n in zip(shape, array.shape)):
+        want = " x ".join("k" if s is None else str(s) for s in shape)
+        raise _bad(path, field, f"an array of shape {want}", f"shape {tuple(array.shape)}")
+    if array.dtype.kind != "f" or not np.isfinite(array).all():
+        raise _bad(path, field, "finite floating-point numbers", f"{array.dtype} array")
+    return array.astype(np.float64)
+
+
+def _parse(path: PathLike, bands: int, meta: dict[str, Any], extras: dict[str, Any]) -> FittedModel:
+    """Validate the engine's metadata of a model with ``bands`` bands; build the model (no network).
+
+    Raises:
+        ModelFileError: naming the first field that breaks the schema.
+    """
+    if "calibration" not in meta and "normalisation" in meta:
+        raise ModelFileError(
+            f"'{path}' was written by an earlier version of the plugin, whose models carry no "
+            "residual calibration; fit the model again with this version.")
+    norm, calib = meta.get("normalisation"), meta.get("calibration")
+    if not isinstance(norm, dict):
+        raise _bad(path, "normalisation", "an object with minimum, maximum and fill", norm)
+    if not isinstance(calib, dict):
+        raise _bad(path, "calibration", "an object with medians and spreads", calib)
+    low = _number(path, "normalisation.minimum", norm.get("minimum"))
+    high = _number(path, "normalisation.maximum", norm.get("maximum"))
+    if not high > low:
+        raise _bad(path, "normalisation.maximum", f"greater than the minimum {low:g}", high)
+    fill = _numbers(path, "normalisation.fill", norm.get("fill"), bands)
+    medians = {name: _number(path, f"calibration.{name}", calib.get(name))
+               for name in ("length_median", "mahalanobis_median")}
+    spreads = {name: _number(path, f"calibration.{name}", calib.get(name), positive=True)
+               for name in ("length_spread", "mahalanobis_spread")}
+    mean = _array(path, "calibration.mean", extras, (bands,))
+    whiten = _array(path, "calibration.whiten", extras, (bands, None))
+    if not 1 <= whiten.shape[1] <= bands:
+        raise _bad(path, "calibration.whiten", f"1 to {bands} columns", whiten.shape[1])
+    raster_bands = meta.get("raster_band_count")
+    if raster_bands is not None:
+        raster_bands = _whole(path, "raster_band_count", raster_bands, bands, MAX_RASTER_BANDS)
+    indices = meta.get("band_indices")
+    if not isinstance(indices, list) or len(indices) != bands:
+        raise _bad(path, "band_indices", f"a list of {bands} band numbers (one per band)", indices)
+    top = raster_bands if raster_bands is not None else MAX_RASTER_BANDS
+    band_indices = tuple(_whole(path, f"band_indices[{i}]", b, 1, top) for i, b in enumerate(indices))
+    if len(set(band_indices)) != bands:
+        raise _bad(path, "band_indices", "distinct band numbers", indices)
+    wavelengths = meta.get("wavelengths_nm")
+    preset, version = meta.get("preset", "?"), meta.get("plugin_version", "")
+    if not isinstance(preset, str) or len(preset) > 64:
+        raise _bad(path, "preset", "a preset name", preset)
+    if not isinstance(version, str) or len(version) > 64:
+        raise _bad(path, "plugin_version", "a version string", version)
+    steps = meta.get("steps")
+    calibration = ResidualCalibration(mean, whiten, medians["length_median"],
+                                      spreads["length_spread"], medians["mahalanobis_median"],
+                                      spreads["mahalanobis_spread"])
+    return FittedModel(
+        network=None,
+        normalisation=Normalisation(low, high, np.asarray(fill, dtype=np.float32)),
+        calibration=calibration, band_indices=band_indices,
+        wavelengths_nm=None if wavelengths is None else _numbers(path, "wavelengths_nm",
+                                                                  wavelengths, bands),
+        preset=preset, seed=_whole(path, "seed", meta.get("seed", 0), 0, SEED_MAX),
+        raster_band_count=raster_bands,
+        steps=None if steps is None else _whole(path, "steps", steps, 1, STEPS_MAX))

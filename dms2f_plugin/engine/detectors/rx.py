@@ -42,6 +42,25 @@ _LRX_STRIP_ROWS = 16
 _LOADING = 1e-6
 
 
+def check_enough_pixels(stats: SceneStatistics, path: str) -> None:
+    """Refuse a scene with fewer valid pixels than bands + 1: its covariance is singular.
+
+    With ``n <= bands`` pixels the sample covariance has rank at most ``n - 1`` and every pixel
+    lies in the span of the others, so the RX map carries no information (it comes out nearly
+    constant) although nothing fails.
+
+    Raises:
+        InputError: naming the counts and the fix.
+    """
+    bands = len(stats.band_indices)
+    if stats.valid_pixels < bands + 1:
+        raise InputError(
+            f"'{path}' has {stats.valid_pixels} valid pixel(s) for {bands} bands; RX needs more "
+            f"pixels than bands (at least {bands + 1}) to estimate the background covariance. "
+            f"Select at most {max(1, stats.valid_pixels - 1)} bands with the band list, or use "
+            "a larger raster.")
+
+
 class GlobalRxScorer:
     """Global RX tile scorer (``halo = 0``, ``align = 1``)."""
 

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from ..io.raster_writer import score_writer
 from ..io.tiles import Tile, TileGrid
 from ..io.window import Window
-from ..io.writer import score_writer
+from ..io.writer import Outputs
 from ..progress import NullProgress, Progress, check_cancel
 
 if TYPE_CHECKING:
@@ -119,6 +120,7 @@ def _scored_tiles(source: RasterSource, scorer: TileScorer, grid: TileGrid,
 def score_raster(source: RasterSource, output_path: str | Path, scorer: TileScorer, *,
                  tile_size: int = 512, progress: Progress | None = None,
                  metadata: dict[str, str] | None = None,
+                 outputs: Outputs | None = None,
                  executor: TileExecutor | None = None) -> ScoreSummary:
     """Score a raster tile by tile into a float32 GeoTIFF on the same grid.
 
@@ -130,6 +132,8 @@ def score_raster(source: RasterSource, output_path: str | Path, scorer: TileScor
         tile_size: core edge in pixels (rounded up to a multiple of ``scorer.align``).
         progress: progress per tile; a cancel is honoured before each tile.
         metadata: dataset metadata written into the output.
+        outputs: the run's transaction when the score is published together with other
+            outputs (a model file); None publishes it as soon as it is complete.
         executor: scores the tiles elsewhere (e.g. Dask workers); this process still writes
             them. None scores them here, one after the other (the reference path).
 
@@ -145,7 +149,7 @@ def score_raster(source: RasterSource, output_path: str | Path, scorer: TileScor
     valid_total, tiles = 0, 0
     grid = _grid(source, scorer, tile_size)
     scored = _scored_tiles if executor is None else executor.scored_tiles
-    with score_writer(output_path, source.info, metadata=metadata) as writer:
+    with score_writer(output_path, source.info, metadata=metadata, outputs=outputs) as writer:
         for tile, score, n_valid in scored(source, scorer, grid, progress):
             writer.write(tile.core, score)
             valid_total += n_valid

@@ -1,7 +1,9 @@
 """Band lists as users type them (``"1-10,15"``) and back, checked against a raster's band count.
 
 Parsing is lazy: every item is checked against ``band_count`` before any range is expanded, so a
-typo such as ``1-100000000`` is refused at once instead of building a huge list first.
+typo such as ``1-100000000`` is refused at once instead of building a huge list first; and a list
+that repeats its bands many times over (``1-4096`` pasted thousands of times) is refused once the
+bands it names pass :func:`most_named`, before they are expanded.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ def parse_band_list(spec: str | Sequence[int], band_count: int) -> tuple[int, ..
         The band numbers in the given order, duplicates removed.
 
     Raises:
-        ValueError: malformed text or a band outside ``1..band_count`` (the message names it).
+        ValueError: malformed text, a band outside ``1..band_count`` (the message names it), or a
+            list naming more than :func:`most_named` bands.
     """
     numbers: list[int] = []
+    limit, named = most_named(band_count), 0
     if isinstance(spec, str):
         for part in spec.split(","):
             match = _RANGE.match(part)
@@ -38,6 +42,10 @@ def parse_band_list(spec: str | Sequence[int], band_count: int) -> tuple[int, ..
                 raise ValueError(f"band range '{part.strip()}' runs backwards; write {last}-{first}")
             _check_band(first, band_count)
             _check_band(last, band_count)
+            named += last - first + 1
+            if named > limit:
+                raise ValueError(f"the band list names more than {limit} bands, though the raster "
+                                 f"has {band_count}; list each band once")
             numbers.extend(range(first, last + 1))
     else:
         for band in spec:
@@ -46,6 +54,11 @@ def parse_band_list(spec: str | Sequence[int], band_count: int) -> tuple[int, ..
             _check_band(int(band), band_count)
             numbers.append(int(band))
     return tuple(dict.fromkeys(numbers))
+
+
+def most_named(band_count: int) -> int:
+    """Most bands (repeats included) a band list may name for a raster of ``band_count`` bands."""
+    return max(4 * band_count, 4096)
 
 
 def _check_band(band: int, band_count: int) -> None:

@@ -22,6 +22,7 @@ from osgeo import gdal, gdal_array
 
 from ..errors import InputError, RasterReadError
 from ..types import PathLike
+from .gdalutil import GdalCallError, closing_errors, gdal_call, unlink_quietly
 
 LOGGER = logging.getLogger(__name__)
 CUBE_KEYS = ("data",)
@@ -132,15 +133,31 @@ def vsimem_name(stem: str) -> str:
 
 
 def write_cube(cube: np.ndarray, target: str, options: list[str]) -> None:
-    """Write ``cube`` ``(rows, cols, bands)`` as a GeoTIFF at ``target`` (no CRS)."""
+    """Write ``cube`` ``(rows, cols, bands)`` as a GeoTIFF at ``target`` (no CRS).
+
+    Used for the in-memory (``/vsimem/``) copy a ``.mat`` input is read through; files the user
+    asked for are written by :class:`.raster_writer.RasterWriter`.
+
+    Raises:
+        RasterReadError: GDAL could not create or fill it (out of memory, ...).
+    """
     rows, cols, bands = cube.shape
     gdal_type = gdal_array.NumericTypeCodeToGDALTypeCode(cube.dtype)
-    ds = gdal.GetDriverByName("GTiff").Create(target, cols, rows, bands, gdal_type, options)
-    if ds is None:
-        raise RasterReadError(f"GDAL could not create '{target}'.")
-    ds.WriteArray(np.moveaxis(cube, 2, 0))  # (bands, rows, cols)
-    ds.FlushCache()
-    ds = None
+    try:
+        ds = gdal_call(gdal.GetDriverByName("GTiff").Create, target, cols, rows, bands,
+                       gdal_type, options)
+        if ds is None:
+            raise GdalCallError("the GeoTIFF driver could not create it")
+        gdal_call(ds.WriteArray, np.moveaxis(cube, 2, 0))  # (bands, rows, cols)
+        gdal_call(ds.FlushCache)
+        with closing_errors() as errors:
+            ds = None
+        if errors:
+            raise GdalCallError(errors[0])
+    except GdalCallError as failure:
+        unlink_quietly(target)
+        raise RasterReadError(f"Cannot hold the .mat scene in memory as '{target}' "
+                              f"({failure.reason}).") from None
 
 
 def mat_to_vsimem(path: PathLike) -> str:

@@ -6,13 +6,15 @@ is what makes spatial tiles over hundreds of bands affordable; with BSQ files pr
 a pixel-interleaved GeoTIFF (``dms2f-had import-mat`` writes those).
 
 Validity rule: a pixel is *invalid* when ANY selected band is nodata, equals the ENVI ``data
-ignore value``, or is NaN/Inf after scaling. A spectrum with a hole cannot be compared with other
-spectra, so the whole pixel is dropped (scored as nodata) rather than filled. Invalid pixels hold
+ignore value``, is NaN/Inf after scaling, or is masked by the raster's GDAL mask or alpha band
+(:mod:`.masks`). A spectrum with a hole cannot be compared with other spectra, so the whole pixel
+is dropped (scored as nodata) rather than filled. Invalid pixels hold
 0.0 in the returned cube so that arithmetic on them stays finite; always use the mask.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -23,10 +25,12 @@ import numpy as np
 from osgeo import gdal
 
 from ..errors import InputError, RasterReadError
-from .bands import parse_band_list
-from .gdalutil import last_gdal_error, open_gdal, quiet_gdal
+from .bands import format_band_list, parse_band_list
+from .gdalutil import GdalCallError, gdal_call, last_gdal_error, open_gdal, quiet_gdal, unlink_quietly
+from .masks import alpha_bands, mask_sources, masked_out
 from .matfile import mat_to_vsimem
 from .rasterinfo import RasterInfo, read_info
+from .sensor_bands import describe_windows, water_vapour_bands
 from .statistics import SceneStatistics, compute_statistics
 from .window import Window
 
@@ -60,6 +64,7 @@ class RasterSource:
         self.band_indices = band_indices
         self._vsimem_path = vsimem_path
         self._stats: SceneStatistics | None = None
+        self._mask_sources = mask_sources(ds, band_indices)
 
     # -- geometry and metadata of the selection ------------------------------------------------
     @property
@@ -102,7 +107,8 @@ class RasterSource:
 
         Returns:
             ``(cube, valid)``: cube float32 ``(bands, h, w)`` with scale/offset applied and 0.0
-            at invalid pixels; valid bool ``(h, w)``, False where any selected band is invalid.
+            at invalid pixels; valid bool ``(h, w)``, False where any selected band is invalid
+            or a GDAL mask / alpha band marks the pixel (:mod:`.masks`).
 
         Raises:
             RasterReadError: GDAL fails to read (corrupt or truncated file).
@@ -111,23 +117,22 @@ class RasterSource:
         if window.col_off < 0 or window.row_off < 0 or window.col_end > self.width \
                 or window.row_end > self.height:
             raise ValueError(f"{window} is outside the {self.width} x {self.height} raster")
-        with quiet_gdal():
-            try:
-                raw = ds.ReadAsArray(window.col_off, window.row_off, window.width,
-                                     window.height, band_list=list(self.band_indices))
-            except RuntimeError as exc:
-                raw, reason = None, str(exc)
-            else:
-                reason = last_gdal_error()
+        try:
+            raw = gdal_call(ds.ReadAsArray, window.col_off, window.row_off, window.width,
+                            window.height, band_list=list(self.band_indices))
+            if raw is None:
+                raise GdalCallError(last_gdal_error())
+            invalid = masked_out(ds, self._mask_sources, window)  # (h, w)
+        except GdalCallError as failure:
+            raise RasterReadError(
+                f"Reading {window} of '{self.path}' failed ({failure.reason}). The file is "
+                "probably truncated or corrupt; re-export or re-download it.") from None
+        finally:
             # Read blocks are not kept in GDAL's cache: each window is read once (halos aside),
             # and a cache that grows with the scene would make memory grow with the scene.
-            ds.FlushCache()
-        if raw is None:
-            raise RasterReadError(
-                f"Reading {window} of '{self.path}' failed ({reason}). The file is probably "
-                "truncated or corrupt; re-export or re-download it.")
+            with quiet_gdal(), contextlib.suppress(RuntimeError):
+                ds.FlushCache()
         raw = raw.reshape(self.band_count, window.height, window.width)  # (bands, h, w)
-        invalid = np.zeros(window.shape, dtype=bool)  # (h, w)
         for i, band in enumerate(self.band_indices):
             for masked in (self.info.nodata[band - 1], self.info.ignore_value):
                 if masked is not None:
@@ -175,7 +180,7 @@ class RasterSource:
         """Release the GDAL dataset (and a ``/vsimem/`` copy of a .mat scene)."""
         self._ds = None
         if self._vsimem_path is not None:
-            gdal.Unlink(self._vsimem_path)
+            unlink_quietly(self._vsimem_path)
             self._vsimem_path = None
 
     def __enter__(self) -> RasterSource:
@@ -198,8 +203,10 @@ def open_raster(path: str | os.PathLike, *, bands: BandSpec = None,
         path: any GDAL raster (GeoTIFF, ENVI, VRT, ``HDF5:"f.h5"://cube``, ...) or a benchmark
             MATLAB ``.mat`` file (loaded into a temporary in-memory GeoTIFF under ``/vsimem/``).
         bands: 1-based band numbers (``[1, 2, 5]``) or text (``"1-10,15"``); None = all bands.
-        drop_bad_bands: drop bands flagged bad (ENVI ``bbl``). Only applies when ``bands`` is
-            None: an explicit list is taken as given.
+        drop_bad_bands: drop bands flagged bad (ENVI ``bbl``) or, when the file has
+            wavelengths but no bad-band list, the bands in the atmospheric water-vapour windows
+            (:mod:`.sensor_bands`); False keeps every band. Only applies when ``bands`` is None:
+            an explicit list is taken as given.
         subdataset: for containers (HDF5, NetCDF) the subdataset to use, by 1-based number or
             name; when a container is opened without it, the error lists the subdatasets.
         min_bands: fewest selected bands the caller can work with.
@@ -208,9 +215,10 @@ def open_raster(path: str | os.PathLike, *, bands: BandSpec = None,
         The open :class:`RasterSource` (close it, or use it as a context manager).
 
     Raises:
-        RasterReadError: missing, unreadable, corrupt or non-raster file.
-        InputError: a container without a chosen subdataset, a bad band list, too few bands,
-            a complex-valued raster.
+        RasterReadError: missing, unreadable, corrupt, non-raster or truncated file (a raw data
+            file shorter than its header says).
+        InputError: a container without a chosen subdataset, a bad band list (or one naming the
+            alpha band), too few bands, a complex-valued raster.
     """
     text = os.fspath(path)
     if not _CONNECTION.match(text) and not os.path.exists(text):
@@ -228,7 +236,8 @@ def open_raster(path: str | os.PathLike, *, bands: BandSpec = None,
                                             gdal.GDT_CFloat32, gdal.GDT_CFloat64):
             raise InputError(f"'{text}' holds complex numbers ({info.dtype}); convert it to a "
                              "real-valued raster (e.g. its magnitude) first.")
-        selection = _select_bands(info, bands, drop_bad_bands)
+        _check_complete(ds, text)
+        selection = _select_bands(info, bands, drop_bad_bands, alpha_bands(ds))
         if len(selection) < min_bands:
             dropped = info.band_count - len(selection)
             raise InputError(
@@ -238,7 +247,7 @@ def open_raster(path: str | os.PathLike, *, bands: BandSpec = None,
     except Exception:
         ds = None
         if vsimem is not None:
-            gdal.Unlink(vsimem)
+            unlink_quietly(vsimem)
         raise
     LOGGER.info("Opened '%s': %d x %d pixels, %d of %d bands, %s", text, info.width,
                 info.height, len(selection), info.band_count, info.dtype)
@@ -274,14 +283,24 @@ def _resolve_subdataset(ds: gdal.Dataset, path: str,
     return open_gdal(chosen), chosen
 
 
-def _select_bands(info: RasterInfo, bands: BandSpec, drop_bad_bands: bool) -> tuple[int, ...]:
-    """1-based selected bands: the explicit list, or all bands minus the bad ones."""
+def _select_bands(info: RasterInfo, bands: BandSpec, drop_bad_bands: bool,
+                  alpha: tuple[int, ...] = ()) -> tuple[int, ...]:
+    """1-based selected bands: the explicit list, or all bands minus the bad and alpha ones."""
     if bands is not None:
         try:
-            return parse_band_list(bands, info.band_count)
+            selection = parse_band_list(bands, info.band_count)
         except ValueError as exc:
             raise InputError(f"Band selection for '{info.path}': {exc}.") from None
-    selection = tuple(range(1, info.band_count + 1))
+        named = [b for b in selection if b in alpha]
+        if named:
+            raise InputError(f"Band {named[0]} of '{info.path}' is its alpha (transparency) band: "
+                             "it is used as the validity mask, not as a spectrum; leave it out of "
+                             "the band list.")
+        return selection
+    selection = tuple(b for b in range(1, info.band_count + 1) if b not in alpha)
+    if alpha:
+        LOGGER.info("Band(s) %s of '%s' are alpha bands: used as the validity mask, not scored",
+                    ",".join(map(str, alpha)), info.path)
     if drop_bad_bands and info.good_bands:
         good = tuple(b for b in selection if info.good_bands[b - 1])
         if len(good) < len(selection):
@@ -289,4 +308,58 @@ def _select_bands(info: RasterInfo, bands: BandSpec, drop_bad_bands: bool) -> tu
                         len(selection) - len(good),
                         ",".join(str(b) for b in selection if not info.good_bands[b - 1]))
         selection = good
+    if drop_bad_bands and not info.has_bad_band_list:
+        selection = _without_water_vapour(info, selection)
     return selection
+
+
+#: GDAL drivers that read raw pixel files, which GDAL reads past their end as zeros.
+_RAW_DRIVERS = {"ENVI", "EHdr", "GenBin", "PAux", "ISCE", "ROI_PAC", "MFF", "LAN", "BT"}
+
+
+def _check_complete(ds: gdal.Dataset, path: str) -> None:
+    """Refuse a raw data file shorter than its header says (GDAL would read zeros past its end).
+
+    Raises:
+        RasterReadError: the data file holds fewer bytes than width x height x bands x the
+            sample size (plus the ENVI header offset).
+    """
+    driver = ds.GetDriver()
+    if driver is None or driver.ShortName not in _RAW_DRIVERS or ds.RasterCount == 0:
+        return
+    files = ds.GetFileList() or []
+    data = ds.GetDescription() if ds.GetDescription() in files else (files[0] if files else "")
+    stat = gdal.VSIStatL(data) if data else None
+    if stat is None:
+        return
+    sample = gdal.GetDataTypeSize(ds.GetRasterBand(1).DataType) // 8
+    offset = int(_float_or_zero((ds.GetMetadata("ENVI") or {}).get("header_offset")))
+    expected = offset + ds.RasterXSize * ds.RasterYSize * ds.RasterCount * sample
+    if stat.size < expected:
+        raise RasterReadError(
+            f"'{path}' is shorter than its header says: the data file '{data}' holds "
+            f"{stat.size} bytes but {ds.RasterXSize} x {ds.RasterYSize} pixels x "
+            f"{ds.RasterCount} bands need {expected}. It was cut off (an interrupted copy or "
+            "download?); copy or download it again.")
+
+
+def _float_or_zero(text: str | None) -> float:
+    try:
+        return float(text) if text else 0.0
+    except ValueError:
+        return 0.0
+
+
+def _without_water_vapour(info: RasterInfo, selection: tuple[int, ...]) -> tuple[int, ...]:
+    """``selection`` less the bands in the water-vapour windows (one log line names them)."""
+    wavelengths = info.wavelengths_nm()
+    if wavelengths is None:
+        return selection
+    dropped = set(water_vapour_bands(wavelengths))
+    if not dropped:
+        return selection
+    LOGGER.warning("'%s' gives wavelengths but no bad-band list: dropping %d band(s) in the "
+                   "water-vapour windows (%s): %s; keep every band with the keep-all-bands "
+                   "option, or choose bands explicitly.", info.path, len(dropped),
+                   describe_windows(), format_band_list(sorted(dropped)))
+    return tuple(b for b in selection if b not in dropped)

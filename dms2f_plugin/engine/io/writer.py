@@ -1,87 +1,48 @@
-"""The one raster writer: tiled, compressed GeoTIFF written window by window, atomically.
+"""The one writer: every output of the plugin is written here, checked, and published atomically.
 
-Every output is first written under a hidden temporary name in the destination folder and moved
-into place with ``os.replace`` only when the whole raster is written and closed. On any error or
-cancel the temporary file is deleted and a file already at the output path stays untouched, so a
-reader never sees a half-written result.
+Score and mask rasters, imported cubes, detection GeoPackages, model files, quick-looks, reports
+and the QGIS layer's ``.qml`` styles all follow one protocol (:class:`Outputs`):
 
-Score rasters are float32 with NaN as nodata (NaN can never be a real score, QGIS reads NaN
-nodata, and no sentinel like -9999 can collide with a valid value). Masks are uint8: 1 anomaly,
-0 background, 255 nodata.
+1. each output is written under a hidden temporary name in its own folder (so the final rename
+   stays on one filesystem) by a writer that checks every GDAL/OGR/safetensors error, including
+   those GDAL reports only when a dataset is flushed and closed (a full disk shows up there);
+2. the closed temporary file is verified (a raster is reopened and its last block read; callers
+   pass their own check for other formats) and ``fsync``-ed;
+3. only when every output of the run got that far are they moved into place with ``os.replace``
+   (and the folder ``fsync``-ed). With several outputs (a score and its model, a cube and its
+   ground truth, a mask and its polygons) an existing file is first linked aside, so that if a
+   later rename fails the earlier ones are undone: a run publishes all its outputs or none;
+4. on any error, cancel, Ctrl-C or SIGTERM the temporary files are deleted, a file already at
+   the output path stays byte for byte as it was, and the error names the operating system's
+   reason (:func:`.destinations.write_failure`).
+
+Rasters are written by :class:`.raster_writer.RasterWriter` under this protocol; other formats
+write into :func:`atomic_output`'s temporary path and pass a ``verify`` check.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
-import tempfile
+import shutil
+import signal
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Callable
 
-import numpy as np
-from osgeo import gdal
-
-from ..errors import OutputError
+from ..errors import Dms2fError, OutputError
 from ..types import PathLike
-from .gdalutil import last_gdal_error, quiet_gdal
-from .rasterinfo import RasterInfo
-from .window import Window
+from .destinations import RASTER_EXTENSIONS, validate_output_path, write_failure
+
+__all__ = ["RASTER_EXTENSIONS", "Outputs", "atomic_output", "temporary_sibling",
+           "validate_output_path"]
 
 LOGGER = logging.getLogger(__name__)
-SCORE_NODATA = float("nan")
-MASK_NODATA = 255
-RASTER_EXTENSIONS = (".tif", ".tiff")
-_GDAL_TYPES = {"float32": gdal.GDT_Float32, "uint8": gdal.GDT_Byte, "uint16": gdal.GDT_UInt16,
-               "int16": gdal.GDT_Int16, "int32": gdal.GDT_Int32, "uint32": gdal.GDT_UInt32,
-               "float64": gdal.GDT_Float64}
-
-
-def validate_output_path(path: PathLike, *, inputs: Sequence[PathLike] = (),
-                         extensions: Sequence[str] | None = RASTER_EXTENSIONS,
-                         what: str = "output") -> Path:
-    """Check an output path before any work starts.
-
-    Args:
-        path: the output file.
-        inputs: input files it must not overwrite (compared after resolving links).
-        extensions: accepted suffixes (lower case, with the dot); None accepts any.
-        what: how to call the file in messages.
-
-    Returns:
-        The resolved output path.
-
-    Raises:
-        OutputError: wrong extension, missing or non-writable folder, a directory in the way, or
-            the output is one of the inputs.
-    """
-    out = Path(path).expanduser().resolve()
-    if extensions is not None and out.suffix.lower() not in extensions:
-        raise OutputError(f"The {what} '{path}' must end with {' or '.join(extensions)}; "
-                          f"e.g. {out.with_suffix(extensions[0]).name}.")
-    if out.is_dir():
-        raise OutputError(f"The {what} '{path}' is a folder; give a file name inside it.")
-    for source in inputs:
-        text = os.fspath(source)
-        if text.startswith("/vsi") or ":" in Path(text).name:
-            continue
-        src = Path(text).expanduser().resolve()
-        if src == out or (out.exists() and src.exists() and os.path.samefile(src, out)):
-            raise OutputError(f"The {what} '{path}' is the input file; choose another output "
-                              "name so the input is not overwritten.")
-    folder = out.parent
-    if not folder.is_dir():
-        raise OutputError(f"The folder of the {what}, '{folder}', does not exist; create it "
-                          "or choose another folder.")
-    try:
-        handle, probe = tempfile.mkstemp(prefix=".dms2f_probe_", dir=folder)
-        os.close(handle)
-        os.remove(probe)
-    except OSError as exc:
-        raise OutputError(f"Cannot write into the folder '{folder}' ({exc.strerror}); choose a "
-                          "writable output folder.") from None
-    return out
+Verifier = Callable[[Path], None]
 
 
 def temporary_sibling(path: Path) -> Path:
@@ -90,154 +51,235 @@ def temporary_sibling(path: Path) -> Path:
 
 
 def _remove_quietly(*paths: Path) -> None:
+    """Remove our temporary files (or a folder a writer made in their place); never raises."""
     for p in paths:
-        with contextlib.suppress(FileNotFoundError):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+            continue
+        with contextlib.suppress(OSError):
             p.unlink()
 
 
+def _fsync_file(path: Path) -> None:
+    """Flush ``path``'s data to the disk (raises ``OSError`` when the disk refuses)."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make renames in ``folder`` durable (POSIX only; best effort)."""
+    if os.name == "nt":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        LOGGER.warning("Could not flush the folder '%s' to disk (%s)", folder, exc.strerror)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
-def atomic_output(path: PathLike, sidecars: Sequence[str] = (".aux.xml",)) -> Iterator[Path]:
-    """Yield a temporary path; move it (and sidecar files) onto ``path`` only on success.
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM back during the few renames that publish a run (POSIX)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Pending:
+    final: Path
+    temp: Path
+    sidecars: tuple[str, ...]
+    verify: Verifier | None
+
+
+class Outputs:
+    """The outputs of one run: each written to a temporary sibling, all published together.
+
+    Use as a context manager around everything that writes: leaving the block normally verifies
+    and publishes every output (:meth:`commit`); an exception, a cancel or a signal removes every
+    temporary file (:meth:`abort`) and leaves existing files untouched.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[_Pending] = []
+        self._finished = False
+        self._lock = threading.Lock()
+
+    def temp_for(self, final: PathLike, *, sidecars: Sequence[str] = (".aux.xml",),
+                 verify: Verifier | None = None) -> Path:
+        """Reserve a temporary path for output ``final`` (the caller writes the file there).
+
+        Args:
+            final: the output file as the user named it (validated before the work started).
+            sidecars: suffixes of companion files a writer may leave next to the temporary file
+                (GDAL's ``.aux.xml``); they follow the file, and stale ones at the target go.
+            verify: checks the closed temporary file; raises on a damaged file.
+
+        Returns:
+            The temporary path, in the same folder as ``final``.
+        """
+        final_path = Path(final)
+        entry = _Pending(final_path, temporary_sibling(final_path), tuple(sidecars), verify)
+        with self._lock:
+            self._pending.append(entry)
+        return entry.temp
+
+    def commit(self) -> None:
+        """Verify and ``fsync`` every temporary file, then publish them all, or none.
+
+        Raises:
+            OutputError: a temporary file is missing or damaged, the disk refused the ``fsync``,
+                or a rename failed (earlier renames of this run are undone); every temporary file
+                is removed and existing outputs are kept.
+        """
+        try:
+            for entry in self._pending:
+                self._finish(entry)
+            self._publish()
+        except BaseException:
+            self.abort()
+            raise
+        self._finished = True
+        for folder in {entry.final.parent for entry in self._pending}:
+            _fsync_folder(folder)
+        for entry in self._pending:
+            LOGGER.info("Wrote '%s'", entry.final)
+
+    def abort(self) -> None:
+        """Delete every temporary file (and sidecar) of this run; outputs stay as they were."""
+        for entry in self._pending:
+            _remove_quietly(entry.temp, *(Path(f"{entry.temp}{s}") for s in entry.sidecars))
+        self._finished = True
+
+    @staticmethod
+    def _finish(entry: _Pending) -> None:
+        """Check that ``entry``'s temporary file is complete, then flush it to the disk."""
+        if not entry.temp.is_file():
+            raise OutputError(f"Nothing was written to '{entry.final}' (its temporary file is "
+                              "missing); no file was published.")
+        try:
+            if entry.verify is not None:
+                entry.verify(entry.temp)
+        except OutputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a verifier refuses in its own terms
+            raise write_failure(entry.final, f"the written file does not read back: {exc}",
+                                entry.temp) from None
+        try:
+            for path in (entry.temp, *(Path(f"{entry.temp}{s}") for s in entry.sidecars)):
+                if path.exists():
+                    _fsync_file(path)
+        except OSError as exc:
+            raise write_failure(entry.final, exc, entry.temp) from None
+
+    def _publish(self) -> None:
+        """Rename every temporary file onto its output; undo the earlier ones if one fails."""
+        backups: dict[Path, Path] = {}
+        done: list[_Pending] = []
+        entry = self._pending[0] if self._pending else None
+        try:
+            if len(self._pending) > 1:  # one rename is atomic by itself; several need backups
+                for entry in self._pending:
+                    if entry.final.exists():
+                        backups[entry.final] = _backup(entry.final)
+            with _signals_deferred():
+                for entry in self._pending:
+                    os.replace(entry.temp, entry.final)
+                    done.append(entry)
+                for entry in self._pending:
+                    _move_sidecars(entry)
+        except OSError as exc:
+            _undo(done, backups)
+            assert entry is not None  # nosec B101 - an OSError comes from a rename of an entry
+            raise write_failure(entry.final, exc, stage="replacing") from None
+        except BaseException:
+            _undo(done, backups)
+            raise
+        finally:
+            _remove_quietly(*backups.values())
+
+    def __enter__(self) -> Outputs:
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if self._finished:
+            return
+        if exc is None:
+            self.commit()
+            return
+        self.abort()
+        if isinstance(exc, OSError) and not isinstance(exc, Dms2fError):
+            names = {os.fspath(e.temp): e for e in self._pending}
+            entry = names.get(os.fspath(exc.filename)) if exc.filename else None
+            if entry is not None:  # a plain write to one of our temporary files failed
+                raise write_failure(entry.final, exc) from None
+
+
+def _backup(final: Path) -> Path:
+    """A hard link (or, where links are impossible, a copy) of ``final`` beside it."""
+    backup = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.bak")
+    try:
+        os.link(final, backup)
+    except OSError:
+        shutil.copy2(final, backup)
+    return backup
+
+
+def _undo(done: list[_Pending], backups: dict[Path, Path]) -> None:
+    """Put back what the renames in ``done`` replaced (or remove what they created)."""
+    for entry in reversed(done):
+        with contextlib.suppress(OSError):
+            if entry.final in backups:
+                os.replace(backups.pop(entry.final), entry.final)
+            else:
+                entry.final.unlink()
+
+
+def _move_sidecars(entry: _Pending) -> None:
+    for suffix in entry.sidecars:
+        side = Path(f"{entry.temp}{suffix}")
+        if side.exists():
+            os.replace(side, Path(f"{entry.final}{suffix}"))
+        else:
+            _remove_quietly(Path(f"{entry.final}{suffix}"))
+
+
+@contextlib.contextmanager
+def atomic_output(path: PathLike, sidecars: Sequence[str] = (".aux.xml",), *,
+                  verify: Verifier | None = None, outputs: Outputs | None = None) -> Iterator[Path]:
+    """Yield a temporary path for ``path``; publish it only when the block succeeds.
 
     Args:
         path: the final file.
-        sidecars: suffixes of companion files GDAL may write next to the temporary file (the
-            PAM ``.aux.xml``); they follow the file, and a stale one at the target is removed.
+        sidecars: see :meth:`Outputs.temp_for`.
+        verify: checks the closed temporary file before it is published.
+        outputs: the run's :class:`Outputs` when the file is one of several published together
+            (the file is then published by that transaction, not here); None publishes it alone.
 
     Yields:
         The temporary path to write to.
+
+    Raises:
+        OutputError: as :meth:`Outputs.commit`; a plain ``OSError`` raised by the block while it
+            writes the temporary file is turned into one too, naming the OS's reason.
     """
-    final = Path(path)
-    temp = temporary_sibling(final)
-    try:
-        yield temp
-    except BaseException:
-        _remove_quietly(temp, *(Path(f"{temp}{s}") for s in sidecars))
-        raise
-    if not temp.exists():
-        raise OutputError(f"Nothing was written to '{final}' (temporary file missing).")
-    publish(temp, final, sidecars)
-
-
-def publish(temp: Path, final: Path, sidecars: Sequence[str] = (".aux.xml",)) -> None:
-    """Move a finished temporary file onto ``final``, with its sidecars (stale ones removed)."""
-    os.replace(temp, final)
-    for suffix in sidecars:
-        side = Path(f"{temp}{suffix}")
-        if side.exists():
-            os.replace(side, Path(f"{final}{suffix}"))
-        else:
-            _remove_quietly(Path(f"{final}{suffix}"))
-
-
-class RasterWriter:
-    """Single-band tiled, compressed GeoTIFF, filled window by window, renamed on success.
-
-    Use as a context manager: leaving the block normally commits; an exception aborts (the
-    temporary file is removed and the target path is untouched).
-    """
-
-    def __init__(self, path: PathLike, *, width: int, height: int, dtype: str,
-                 nodata: float | None, crs_wkt: str | None,
-                 geotransform: Sequence[float] | None, description: str = "",
-                 metadata: dict[str, str] | None = None, block: int = 256) -> None:
-        """Create the temporary GeoTIFF.
-
-        Args:
-            path: final output path (validate it first with :func:`validate_output_path`).
-            width: columns.
-            height: rows.
-            dtype: ``"float32"`` (DEFLATE + floating-point predictor 3) or an integer type
-                (DEFLATE + horizontal predictor 2).
-            nodata: nodata value written in the header, or None.
-            crs_wkt: full WKT copied verbatim (custom CRSs kept), or None.
-            geotransform: 6 GDAL terms incl. rotation, or None for a local pixel grid.
-            description: band description.
-            metadata: dataset metadata items (method, parameters, ...).
-            block: GeoTIFF tile edge in pixels.
-
-        Raises:
-            OutputError: GDAL cannot create the file.
-        """
-        self.path = Path(path)
-        self._temp = temporary_sibling(self.path)
-        predictor = "3" if dtype.startswith("float") else "2"
-        options = ["TILED=YES", f"BLOCKXSIZE={block}", f"BLOCKYSIZE={block}", "COMPRESS=DEFLATE",
-                   f"PREDICTOR={predictor}", "BIGTIFF=IF_SAFER"]
-        with quiet_gdal():
-            self._ds = gdal.GetDriverByName("GTiff").Create(
-                str(self._temp), width, height, 1, _GDAL_TYPES[dtype], options)
-            reason = last_gdal_error()
-        if self._ds is None:
-            raise OutputError(f"Cannot create '{self.path}' ({reason}); check the folder and "
-                              "free disk space.")
-        if crs_wkt:
-            self._ds.SetProjection(crs_wkt)
-        if geotransform is not None:
-            self._ds.SetGeoTransform(tuple(geotransform))
-        band = self._ds.GetRasterBand(1)
-        if nodata is not None:
-            band.SetNoDataValue(nodata)
-        if description:
-            band.SetDescription(description)
-        if metadata:
-            self._ds.SetMetadata({k: str(v) for k, v in metadata.items()})
-        self._band = band
-        self._dtype = np.dtype(dtype)
-
-    def write(self, window: Window, array: np.ndarray) -> None:
-        """Write ``array`` ``(window.height, window.width)`` at ``window``.
-
-        Raises:
-            OutputError: GDAL reports a write failure (disk full, ...).
-        """
-        if array.shape != window.shape:
-            raise ValueError(f"array {array.shape} does not match {window}")
-        with quiet_gdal():
-            err = self._band.WriteArray(array.astype(self._dtype, copy=False),
-                                        window.col_off, window.row_off)
-            reason = last_gdal_error()
-        if err != gdal.CE_None:
-            raise OutputError(f"Writing {window} to '{self.path}' failed ({reason}); check the "
-                              "free disk space.")
-
-    def commit(self) -> Path:
-        """Close the temporary file and move it (and its .aux.xml) onto the output path."""
-        with quiet_gdal():
-            self._ds.FlushCache()
-            self._band = None
-            self._ds = None
-        publish(self._temp, self.path)
-        LOGGER.info("Wrote '%s'", self.path)
-        return self.path
-
-    def abort(self) -> None:
-        """Drop the temporary file; the output path is left as it was."""
-        self._band = None
-        self._ds = None
-        _remove_quietly(self._temp, Path(f"{self._temp}.aux.xml"))
-
-    def __enter__(self) -> RasterWriter:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
-
-
-def score_writer(path: PathLike, like: RasterInfo, *, description: str = "anomaly score",
-                 metadata: dict[str, str] | None = None) -> RasterWriter:
-    """A float32 score writer on the grid of ``like`` (CRS, geotransform), NaN nodata."""
-    return RasterWriter(path, width=like.width, height=like.height, dtype="float32",
-                        nodata=SCORE_NODATA, crs_wkt=like.crs_wkt, geotransform=like.geotransform,
-                        description=description, metadata=metadata)
-
-
-def mask_writer(path: PathLike, like: RasterInfo, *, description: str = "anomaly mask",
-                metadata: dict[str, str] | None = None) -> RasterWriter:
-    """A uint8 mask writer (1 anomaly, 0 background, 255 nodata) on the grid of ``like``."""
-    return RasterWriter(path, width=like.width, height=like.height, dtype="uint8",
-                        nodata=MASK_NODATA, crs_wkt=like.crs_wkt, geotransform=like.geotransform,
-                        description=description, metadata=metadata)
+    if outputs is not None:
+        yield outputs.temp_for(path, sidecars=sidecars, verify=verify)
+        return
+    with Outputs() as own:
+        yield own.temp_for(path, sidecars=sidecars, verify=verify)

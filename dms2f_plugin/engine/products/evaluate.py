@@ -12,8 +12,10 @@
   ``AUC_BS = AUC - AUC(F,tau)``, ``AUC_SNPR = AUC(D,tau) / AUC(F,tau)``.
 
 Ground truth: a raster on the score's grid (any nonzero = anomaly; its nodata pixels are left
-out), or polygons (any OGR vector) burnt onto the score's grid. Pixels where the score is nodata
-are left out. The whole score map is held in memory (sorting needs it): 12 bytes per pixel.
+out), or polygons (any OGR vector) burnt onto the score's grid (:mod:`.ground_truth` refuses a
+raster on another grid and polygons without a CRS or outside the score's extent, rather than
+comparing misaligned pixels). Pixels where the score is nodata are left out. The whole score map
+is held in memory (sorting needs it): 12 bytes per pixel.
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ import logging
 import os
 
 import numpy as np
-from osgeo import gdal
 
 from ..errors import InputError
-from ..io.gdalutil import quiet_gdal
+from ..io.gdalutil import is_raster, open_vector
 from ..io.raster import RasterSource, open_raster
 from ..types import PathLike
+from .ground_truth import burn_polygons, check_same_grid
 
 LOGGER = logging.getLogger(__name__)
 
@@ -116,10 +118,16 @@ def roc_curve(scores: np.ndarray, labels: np.ndarray) -> RocCurve:
     return RocCurve(pf, pd, np.r_[np.inf, sorted_scores[last_of_run]])
 
 
+def trapezoid(y: np.ndarray, x: np.ndarray) -> float:
+    """The trapezoid-rule integral of ``y`` over ``x`` (the same on numpy 1 and numpy 2)."""
+    y, x = np.asarray(y, dtype=np.float64), np.asarray(x, dtype=np.float64)
+    return float(np.sum(np.diff(x) * (y[1:] + y[:-1])) / 2.0)
+
+
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Area under the ROC curve (trapezoids; ties count one half)."""
     curve = roc_curve(scores, labels)
-    return float(np.trapz(curve.pd, curve.pf))
+    return trapezoid(curve.pd, curve.pf)
 
 
 def tau_aucs(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -138,7 +146,7 @@ def evaluate_arrays(scores: np.ndarray, labels: np.ndarray) -> Evaluation:
     scores, labels = scores[keep], labels[keep] != 0
     curve = roc_curve(scores, labels)
     d_tau, f_tau = tau_aucs(scores, labels)
-    return Evaluation(auc=float(np.trapz(curve.pd, curve.pf)), auc_d_tau=d_tau, auc_f_tau=f_tau,
+    return Evaluation(auc=trapezoid(curve.pd, curve.pf), auc_d_tau=d_tau, auc_f_tau=f_tau,
                       anomaly_pixels=int(labels.sum()), background_pixels=int((~labels).sum()),
                       roc=curve)
 
@@ -148,32 +156,15 @@ def _ground_truth_on_grid(path: PathLike, score: RasterSource) -> tuple[np.ndarr
     text = os.fspath(path)
     if text.lower().endswith(".mat"):
         return _mat_ground_truth(path, score)
-    with quiet_gdal():
-        vector = gdal.OpenEx(text, gdal.OF_VECTOR)
-    if vector is not None and vector.GetLayerCount() > 0 and \
-            (gdal.OpenEx(text, gdal.OF_RASTER) is None):
-        target = gdal.GetDriverByName("MEM").Create("", score.width, score.height, 1, gdal.GDT_Byte)
-        if score.info.geotransform is not None:
-            target.SetGeoTransform(score.info.geotransform)
-        else:
-            target.SetGeoTransform((0.0, 1.0, 0.0, 0.0, 0.0, -1.0))  # QGIS's ungeoreferenced grid
-        if score.info.crs_wkt:
-            target.SetProjection(score.info.crs_wkt)
-        for i in range(vector.GetLayerCount()):
-            gdal.RasterizeLayer(target, [1], vector.GetLayer(i), burn_values=[1])
-        labels = target.ReadAsArray()
-        return labels, np.ones(labels.shape, dtype=bool)
+    vector = open_vector(text)
+    if vector is not None and not is_raster(text):
+        return burn_polygons(vector, text, score.info), np.ones((score.height, score.width), bool)
     with open_raster(path, min_bands=1) as truth:
-        if (truth.width, truth.height) != (score.width, score.height):
-            raise InputError(
-                f"Ground truth '{path}' is {truth.width} x {truth.height} pixels but the score "
-                f"raster is {score.width} x {score.height}; they must be on the same grid "
-                "(resample or crop the ground truth to the score raster first).")
-        if truth.info.geotransform and score.info.geotransform and \
-                not np.allclose(truth.info.geotransform, score.info.geotransform):
-            LOGGER.warning("Ground truth and score have different geotransforms; comparing "
-                           "pixel by pixel anyway.")
+        check_same_grid(truth.info, score.info)
         cube, usable = truth.read_window(truth.full_window)  # (bands, H, W), (H, W)
+    if not usable.any():
+        raise InputError(f"The ground truth '{path}' has no valid pixel (all nodata); give a "
+                         "ground truth with 1 for anomalies and 0 for background.")
     return (cube[0] != 0).astype(np.uint8), usable
 
 
@@ -210,9 +201,16 @@ def evaluate_rasters(score_path: PathLike, ground_truth_path: PathLike) -> Evalu
         if score.info.band_count != 1:
             raise InputError(f"'{score_path}' has {score.info.band_count} bands; give the "
                              "single-band score raster written by 'dms2f-had detect'.")
-        labels, usable = _ground_truth_on_grid(ground_truth_path, score)
         cube, valid = score.read_window(score.full_window)  # (1, H, W), (H, W)
+        if not valid.any():
+            raise InputError(f"The score raster '{score_path}' has no valid pixel (every score is "
+                             "NaN or nodata), so there is nothing to evaluate; check the run that "
+                             "wrote it (its input's nodata and band selection).")
+        labels, usable = _ground_truth_on_grid(ground_truth_path, score)
     keep = valid & usable  # (H, W)
+    if not keep.any():
+        raise InputError(f"No pixel is valid in both the score '{score_path}' and the ground "
+                         f"truth '{ground_truth_path}'; their nodata areas cover each other.")
     result = evaluate_arrays(cube[0][keep], labels[keep])
     LOGGER.info("AUC %.4f, AUC(D,tau) %.4f, AUC(F,tau) %.4f over %d anomaly and %d background "
                 "pixels", result.auc, result.auc_d_tau, result.auc_f_tau, result.anomaly_pixels,

@@ -20,9 +20,10 @@ import numpy as np
 from osgeo import gdal, gdal_array, ogr, osr
 
 from ..errors import OutputError
-from ..io.gdalutil import last_gdal_error, quiet_gdal
+from ..io.destinations import write_failure
+from ..io.gdalutil import GdalCallError, closing_errors, gdal_call, ogr_driver, open_vector
 from ..io.tiles import iter_windows
-from ..io.writer import atomic_output
+from ..io.writer import Outputs, atomic_output
 from ..progress import NullProgress, Progress, check_cancel
 
 if TYPE_CHECKING:
@@ -67,15 +68,14 @@ def _polygonize(labels: np.ndarray, geotransform: tuple[float, ...],
     label_ds.SetGeoTransform(geotransform)
     mask = (labels > 0).astype(np.uint8)  # (H, W), kept alive while GDAL reads it
     mask_ds = gdal_array.OpenArray(mask)
-    memory = ogr.GetDriverByName("Memory").CreateDataSource("dms2f_polygons")
+    memory = ogr_driver("Memory").CreateDataSource("dms2f_polygons")
     layer = memory.CreateLayer("raw", srs=srs, geom_type=ogr.wkbPolygon)
     layer.CreateField(ogr.FieldDefn("id", ogr.OFTInteger))
-    with quiet_gdal():
-        err = gdal.Polygonize(label_ds.GetRasterBand(1), mask_ds.GetRasterBand(1), layer, 0,
-                              ["8CONNECTED=8"])
-        reason = last_gdal_error()
-    if err != gdal.CE_None:
-        raise OutputError(f"Polygonizing the anomaly mask failed ({reason}).")
+    try:
+        gdal_call(gdal.Polygonize, label_ds.GetRasterBand(1), mask_ds.GetRasterBand(1), layer, 0,
+                  ["8CONNECTED=8"])
+    except GdalCallError as failure:
+        raise OutputError(f"Polygonizing the anomaly mask failed ({failure.reason}).") from None
     merged: dict[int, ogr.Geometry] = {}
     for feature in layer:
         key = feature.GetField("id")
@@ -85,7 +85,7 @@ def _polygonize(labels: np.ndarray, geotransform: tuple[float, ...],
 
 
 def write_detections(mask: np.ndarray, source: RasterSource, vector_path: Path,
-                     progress: Progress | None = None) -> int:
+                     progress: Progress | None = None, *, outputs: Outputs | None = None) -> int:
     """Write one polygon per 8-connected object of ``mask == 1`` into a GeoPackage.
 
     Args:
@@ -93,12 +93,14 @@ def write_detections(mask: np.ndarray, source: RasterSource, vector_path: Path,
         source: the score raster (values and georeferencing).
         vector_path: the ``.gpkg`` to write (validated by the caller; written atomically).
         progress: progress sink.
+        outputs: the run's transaction when the polygons are published with the mask.
 
     Returns:
         The number of objects written.
 
     Raises:
-        OutputError: the GeoPackage cannot be written.
+        OutputError: the GeoPackage cannot be written (every OGR and SQLite error is checked,
+            the COMMIT included, and the closed file is reopened and its features counted).
     """
     from scipy import ndimage
 
@@ -111,39 +113,93 @@ def write_detections(mask: np.ndarray, source: RasterSource, vector_path: Path,
     gt = source.info.geotransform or UNGEOREFERENCED
     srs = osr.SpatialReference()
     if source.info.crs_wkt:
-        srs.ImportFromWkt(source.info.crs_wkt)
+        try:
+            gdal_call(srs.ImportFromWkt, source.info.crs_wkt)
+        except GdalCallError as failure:
+            raise OutputError(f"The CRS of '{source.path}' cannot be written to the detections "
+                              f"({failure.reason}).") from None
         srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     else:  # GeoPackage's "undefined Cartesian" (srs_id -1), not its undefined *geographic* SRS
         srs.SetLocalCS("Undefined cartesian SRS")
     geometries = _polygonize(labels, tuple(gt), srs)
     del labels
-    with atomic_output(vector_path, sidecars=("-wal", "-shm")) as temp:
-        with quiet_gdal():
-            ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(temp))
-            reason = last_gdal_error()
-        if ds is None:
-            raise OutputError(f"Cannot create '{vector_path}' ({reason}).")
-        layer = ds.CreateLayer(LAYER_NAME, srs=srs, geom_type=ogr.wkbMultiPolygon)
-        for name, kind in FIELDS:
-            layer.CreateField(ogr.FieldDefn(name, kind))
-        defn = layer.GetLayerDefn()
-        layer.StartTransaction()
-        for key in range(1, count + 1):
-            n = stats["n"][key]
-            col, row = stats["col"][key] / n, stats["row"][key] / n
-            feature = ogr.Feature(defn)
-            geom = ogr.ForceToMultiPolygon(geometries[key])
-            feature.SetGeometry(geom)
-            feature.SetField("id", key)
-            feature.SetField("area_px", int(n))
-            feature.SetField("area_map", geom.GetArea())
-            feature.SetField("max_score", float(stats["max"][key]))
-            feature.SetField("mean_score", float(stats["sum"][key] / n))
-            feature.SetField("centroid_x", gt[0] + col * gt[1] + row * gt[2])
-            feature.SetField("centroid_y", gt[3] + col * gt[4] + row * gt[5])
-            layer.CreateFeature(feature)
-        layer.CommitTransaction()
-        ds = None
+    rows = [_feature_values(key, stats, geometries[key], gt) for key in range(1, count + 1)]
+    with atomic_output(vector_path, sidecars=("-wal", "-shm", "-journal"), outputs=outputs,
+                       verify=lambda temp: _verify_layer(temp, count)) as temp:
+        _write_gpkg(temp, vector_path, srs, rows)
     progress.set_progress(100.0)
     LOGGER.info("Wrote %d detection polygon(s) to '%s'", count, vector_path)
     return count
+
+
+def _feature_values(key: int, stats: dict[str, np.ndarray], geometry: ogr.Geometry,
+                    gt: tuple[float, ...]) -> tuple[ogr.Geometry, dict[str, float | int]]:
+    """The multipolygon and the field values of object ``key``."""
+    n = stats["n"][key]
+    col, row = stats["col"][key] / n, stats["row"][key] / n
+    geom = ogr.ForceToMultiPolygon(geometry)
+    return geom, {"id": key, "area_px": int(n), "area_map": geom.GetArea(),
+                  "max_score": float(stats["max"][key]), "mean_score": float(stats["sum"][key] / n),
+                  "centroid_x": gt[0] + col * gt[1] + row * gt[2],
+                  "centroid_y": gt[3] + col * gt[4] + row * gt[5]}
+
+
+def _write_gpkg(temp: Path, final: Path, srs: osr.SpatialReference,
+                rows: list[tuple[ogr.Geometry, dict[str, float | int]]]) -> None:
+    """Write the detections layer into a new GeoPackage at ``temp``, checking every OGR call.
+
+    Raises:
+        OutputError: any OGR/SQLite error, the COMMIT and the close included, naming the OS's
+            reason (asked before SQLite rolls back and gives the space back).
+    """
+    ds = None
+    try:
+        ds = gdal_call(ogr_driver("GPKG").CreateDataSource, str(temp))
+        if ds is None:
+            raise GdalCallError("the GeoPackage driver could not create it")
+        layer = gdal_call(ds.CreateLayer, LAYER_NAME, srs=srs, geom_type=ogr.wkbMultiPolygon)
+        if layer is None:
+            raise GdalCallError("the detections layer could not be created")
+        for name, kind in FIELDS:
+            gdal_call(layer.CreateField, ogr.FieldDefn(name, kind), ogr_error_code=True)
+        defn = layer.GetLayerDefn()
+        gdal_call(layer.StartTransaction, ogr_error_code=True)
+        for geom, values in rows:
+            feature = ogr.Feature(defn)
+            feature.SetGeometry(geom)
+            for name, value in values.items():
+                feature.SetField(name, value)
+            gdal_call(layer.CreateFeature, feature, ogr_error_code=True)
+        gdal_call(layer.CommitTransaction, ogr_error_code=True)
+        gdal_call(ds.FlushCache)
+        layer = defn = None
+        with closing_errors() as errors:
+            ds = None
+        if errors:
+            raise GdalCallError(errors[0])
+    except GdalCallError as failure:
+        error = write_failure(final, failure.reason, temp)
+        with closing_errors():  # closing a failed GeoPackage reports more SQLite errors: quietly
+            layer = defn = feature = None
+            ds = None
+        raise error from None
+    except BaseException:
+        with closing_errors():
+            layer = defn = feature = None
+            ds = None
+        raise
+
+
+def _verify_layer(temp: Path, count: int) -> None:
+    """Reopen a written GeoPackage: its detections layer must hold ``count`` features.
+
+    Raises:
+        GdalCallError: the file does not open or the layer is missing or short.
+    """
+    ds = open_vector(str(temp))
+    layer = ds.GetLayerByName(LAYER_NAME) if ds is not None else None
+    if layer is None:
+        raise GdalCallError(f"the layer '{LAYER_NAME}' is missing")
+    found = gdal_call(layer.GetFeatureCount)
+    if found != count:
+        raise GdalCallError(f"the layer holds {found} of {count} features")

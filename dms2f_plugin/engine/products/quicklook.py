@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal
 
-from ..errors import InputError, OutputError
-from ..io.gdalutil import last_gdal_error, open_gdal, quiet_gdal
+from ..errors import InputError, RasterReadError
+from ..io.destinations import write_failure
+from ..io.gdalutil import GdalCallError, closing_errors, gdal_call, open_gdal
 from ..io.writer import atomic_output, validate_output_path
 from ..types import PathLike
 
@@ -55,7 +56,12 @@ def write_quicklook(score_path: PathLike, png_path: PathLike, *, max_size: int =
     scale = min(1.0, max_size / max(ds.RasterXSize, ds.RasterYSize))
     width = max(1, round(ds.RasterXSize * scale))
     height = max(1, round(ds.RasterYSize * scale))
-    values = band.ReadAsArray(buf_xsize=width, buf_ysize=height).astype(np.float64)  # (h, w)
+    try:
+        values = gdal_call(band.ReadAsArray, buf_xsize=width, buf_ysize=height)  # (h, w)
+    except GdalCallError as failure:
+        raise RasterReadError(f"Reading '{score_path}' failed ({failure.reason}); the file is "
+                              "probably truncated or corrupt.") from None
+    values = values.astype(np.float64)  # (h, w)
     nodata = band.GetNoDataValue()
     valid = np.isfinite(values)
     if nodata is not None and not np.isnan(nodata):
@@ -69,11 +75,21 @@ def write_quicklook(score_path: PathLike, png_path: PathLike, *, max_size: int =
                            (valid * 255).astype(np.uint8)[None]])  # (4, h, w)
     mem = gdal.GetDriverByName("MEM").Create("", width, height, 4, gdal.GDT_Byte)
     mem.WriteArray(rgba)
-    with atomic_output(out) as temp:
-        with quiet_gdal():
-            png = gdal.GetDriverByName("PNG").CreateCopy(str(temp), mem)
-            reason = last_gdal_error()
-        if png is None:
-            raise OutputError(f"Cannot write '{png_path}' ({reason}).")
-        png = None
+    with atomic_output(out, verify=_verify_png) as temp:
+        try:
+            png = gdal_call(gdal.GetDriverByName("PNG").CreateCopy, str(temp), mem)
+            if png is None:
+                raise GdalCallError("the PNG driver could not create it")
+            with closing_errors() as errors:
+                png = None
+            if errors:
+                raise GdalCallError(errors[0])
+        except GdalCallError as failure:
+            raise write_failure(out, failure.reason, temp) from None
     return out
+
+
+def _verify_png(temp: Path) -> None:
+    """Reopen a written PNG and read its last row (raises on a damaged file)."""
+    ds = open_gdal(str(temp))
+    gdal_call(ds.ReadRaster, 0, ds.RasterYSize - 1, ds.RasterXSize, 1)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DependencyError
+from ..io.destinations import write_failure
 from ..io.writer import atomic_output
 from ..types import PathLike
 from .evaluate import Evaluation, RocCurve
@@ -67,10 +68,14 @@ def write_roc_plot(evaluation: Evaluation, path: PathLike, *, title: str = "ROC"
 
     Raises:
         DependencyError: matplotlib is missing.
+        OutputError: the PNG cannot be written (the message names the OS's reason).
     """
     fig = _figure(evaluation, title)
     with atomic_output(path) as temp:
-        fig.savefig(temp, format="png")
+        try:
+            fig.savefig(temp, format="png")
+        except OSError as exc:
+            raise write_failure(Path(path), exc, temp) from None
     return Path(path)
 
 
@@ -93,6 +98,9 @@ def write_html_report(evaluation: Evaluation, path: PathLike, *, score_path: Pat
 
     Returns:
         The path written.
+
+    Raises:
+        OutputError: the file cannot be written (the message names the OS's reason).
     """
     rows = {"ROC AUC": f"{evaluation.auc:.4f}", "AUC(D,&tau;)": f"{evaluation.auc_d_tau:.4f}",
             "AUC(F,&tau;)": f"{evaluation.auc_f_tau:.4f}", "AUC TD": f"{evaluation.auc_td:.4f}",
@@ -122,5 +130,8 @@ score: the mean normalised score of anomaly and of background pixels.</p>
 </body></html>
 """
     with atomic_output(path) as temp:
-        Path(temp).write_text(page, encoding="utf-8")
+        try:
+            Path(temp).write_text(page, encoding="utf-8")
+        except OSError as exc:
+            raise write_failure(Path(path), exc, temp) from None
     return Path(path)
