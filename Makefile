@@ -7,6 +7,8 @@
 #                 or reused by scripts/debian13.sh (which also has `setup` and `shell`); honours PYTEST_ARGS
 #   make demo     run the detection through qgis_process on the shipped sample scene
 #   make package  build build/dms2f_had-<version>.zip for the QGIS plugin repository
+#   make gui-check  the analyst's path in the real QGIS desktop under Xvfb, screenshots in
+#                 build/gui-check (GUI_CHECK_ARGS="--deps venv --steps 20"; see the script)
 #   make bench    benchmark scenes in ../shared/data/had (BENCH_ARGS="--methods rx,lrx")
 #   make lint     ruff (zero findings) and mypy on the engine's public API
 #   make clean    remove build outputs (make distclean also removes .venv)
@@ -33,7 +35,7 @@ export QGIS_CUSTOM_CONFIG_PATH := $(CURDIR)/build/qgis-profile
 export XDG_RUNTIME_DIR := $(CURDIR)/build/xdg-runtime
 export PIP_NO_INPUT := 1
 
-.PHONY: system venv dev test test-unit test-integration test-qgis test-gpu test-debian13 demo package bench lint sample icon models clean distclean
+.PHONY: system venv dev test test-unit test-integration test-qgis test-gpu test-debian13 demo package gui-check bench lint sample icon models styles clean distclean
 
 system:
 	@scripts/ensure_system.sh $(APT_PACKAGES)
@@ -84,6 +86,11 @@ demo: dev
 package:
 	$(SYSTEM_PYTHON) scripts/package.py
 
+GUI_CHECK_ARGS ?=
+gui-check: dev
+	@scripts/ensure_system.sh xvfb openbox xdotool imagemagick
+	$(SYSTEM_PYTHON) scripts/gui_check.py $(GUI_CHECK_ARGS)
+
 bench: dev
 	$(VENV)/bin/dms2f-had bench --scenes $(SCENES) $(BENCH_ARGS)
 
@@ -100,6 +107,9 @@ icon: dev
 
 models: dev
 	$(PY) scripts/make_models.py
+
+styles: dev
+	$(PY) scripts/make_styles.py
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

@@ -2,19 +2,30 @@
 
 Run with QGIS's own Python as a plain script, ``python3 <plugin folder>/dms2f_plugin/deps.py
 install`` (or ``report``, which prints :mod:`.diagnostics`' report), or through the plugin's
-*Install Python dependencies* action. How the plugin finds and activates the environment, and
+*Install Python dependencies…* action. How the plugin finds and activates the environment, and
 why it is private, is :mod:`.private_env`.
+
+Which torch (:func:`choose_torch_build`): on Linux, PyPI's torch is the CUDA build, several
+gigabytes with NVIDIA's libraries. Where no NVIDIA GPU is found, pip is pointed at PyTorch's CPU
+wheel index (:data:`CPU_INDEX`) and pinned to its CPU build; when that index cannot be reached,
+pip uses its usual index (PyPI or the user's configuration) and says so. With an NVIDIA GPU,
+PyPI's CUDA build is installed. On Windows and macOS PyPI's torch is already the CPU build.
+``DMS2F_HAD_TORCH=cpu|cuda`` overrides the detection.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import os
 import shutil
 import subprocess  # nosec B404 - argument lists only, never a shell
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 try:
@@ -29,6 +40,118 @@ REQUIREMENTS = private_env.PLUGIN_ROOT / "requirements.txt"
 PROTECTED = ("numpy", "scipy", "GDAL")
 
 Log = Callable[[str], None]
+
+#: PyTorch's index of CPU-only wheels.
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+#: Environment variable that forces the torch build: ``cpu`` or ``cuda``.
+TORCH_BUILD_VAR = "DMS2F_HAD_TORCH"
+#: How long to wait for the CPU index before falling back to pip's usual index (seconds).
+INDEX_TIMEOUT = 10.0
+
+#: Rough sizes of the private environment per torch build (download, on disk), for the log.
+SIZES = {
+    "cpu": "about 0.3 GB to download, 1.1 GB on disk",
+    "cuda": "about 2.8 GB to download, 4.8 GB on disk",
+    "default": "about 0.3 GB to download, 1.1 GB on disk",
+}
+
+
+@dataclass(frozen=True)
+class TorchBuild:
+    """Which torch the installer asks pip for, and why.
+
+    Attributes:
+        kind: ``"cpu"`` (PyTorch's CPU index), ``"cuda"`` (PyPI's CUDA build on Linux) or
+            ``"default"`` (whatever pip's usual index has: the CPU build on Windows and macOS, or
+            the fallback when the CPU index cannot be reached).
+        extra_index: an index pip searches besides its usual one, or None.
+        constraint: an extra pip constraint line (the CPU build's exact version), or None.
+        message: one sentence for the log: which build, why, and roughly how big.
+    """
+
+    kind: str
+    extra_index: str | None
+    constraint: str | None
+    message: str
+
+
+def pinned_torch() -> str:
+    """The torch version pinned in :data:`REQUIREMENTS` (e.g. ``2.13.0``)."""
+    for line in REQUIREMENTS.read_text(encoding="utf-8").splitlines():
+        name, sep, version = line.partition("==")
+        if sep and name.strip().lower() == "torch":
+            return version.split(";")[0].split("#")[0].strip()
+    raise ValueError(f"{REQUIREMENTS} pins no torch version")
+
+
+def has_nvidia_gpu() -> bool:
+    """True when an NVIDIA GPU with its driver is present (nothing is imported or installed).
+
+    Linux: the driver's ``/proc/driver/nvidia/version`` or a working ``nvidia-smi -L``; elsewhere
+    a working ``nvidia-smi -L``.
+    """
+    if Path("/proc/driver/nvidia/version").is_file():
+        return True
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return False
+    try:
+        done = subprocess.run([smi, "-L"], capture_output=True, text=True,  # nosec B603
+                              timeout=20, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0 and "GPU" in done.stdout
+
+
+def index_reachable(url: str = CPU_INDEX, timeout: float = INDEX_TIMEOUT) -> bool:
+    """True when ``url``'s torch page answers within ``timeout`` seconds."""
+    request = urllib.request.Request(f"{url.rstrip('/')}/torch/", method="HEAD")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 # nosec B310
+            return 200 <= response.status < 400
+    except (OSError, ValueError, urllib.error.URLError):
+        return False
+
+
+def choose_torch_build(gpu: bool | None = None, reachable: bool | None = None,
+                       platform: str | None = None) -> TorchBuild:
+    """Decide which torch build to install here (see the module docstring).
+
+    Args:
+        gpu: whether an NVIDIA GPU is present; default :func:`has_nvidia_gpu` (or
+            ``$DMS2F_HAD_TORCH``).
+        reachable: whether :data:`CPU_INDEX` answers; default :func:`index_reachable`, asked only
+            when the CPU build is wanted.
+        platform: ``sys.platform`` by default.
+    """
+    platform = platform or sys.platform
+    version = pinned_torch()
+    forced = os.environ.get(TORCH_BUILD_VAR, "").strip().lower()
+    if gpu is None:
+        gpu = forced == "cuda" if forced in ("cpu", "cuda") else has_nvidia_gpu()
+    if not platform.startswith("linux"):
+        where = "macOS" if platform == "darwin" else "Windows"
+        note = (" An NVIDIA GPU was found: for CUDA, install a CUDA build of torch "
+                f"{version} from https://pytorch.org into this environment afterwards."
+                if gpu and where == "Windows" else "")
+        return TorchBuild("default", None, None,
+                          f"Installing torch {version} from PyPI: the CPU build on {where}, "
+                          f"{SIZES['default']}.{note}")
+    if gpu:
+        return TorchBuild("cuda", None, None,
+                          f"An NVIDIA GPU was found: installing torch {version} with CUDA from "
+                          f"PyPI, {SIZES['cuda']}.")
+    if reachable is None:
+        reachable = index_reachable()
+    if reachable:
+        return TorchBuild("cpu", CPU_INDEX, f"torch=={version}+cpu",
+                          f"No NVIDIA GPU found: installing the CPU build of torch {version} from "
+                          f"{CPU_INDEX}, {SIZES['cpu']}.")
+    return TorchBuild("default", None, None,
+                      f"No NVIDIA GPU found, but {CPU_INDEX} cannot be reached: installing torch "
+                      f"{version} from pip's usual index (PyPI unless configured otherwise). On "
+                      f"Linux PyPI's torch is the CUDA build, {SIZES['cuda']}; a CPU wheel in "
+                      "pip's configured indexes or find-links is used instead when present.")
 
 
 def base_python() -> Path:
@@ -76,15 +199,20 @@ def venv_command(env: Path | None = None) -> list[str]:
     return [str(base_python()), "-m", "venv", "--system-site-packages", str(env)]
 
 
-def install_command(env: Path | None = None, constraints: Path | None = None) -> list[str]:
+def install_command(env: Path | None = None, constraints: Path | None = None,
+                    build: TorchBuild | None = None) -> list[str]:
     """Return the pip argument list that installs the pinned requirements into ``env``.
 
     Args:
         env: the private environment; defaults to :func:`.private_env.install_target`.
-        constraints: a pip constraints file pinning :data:`PROTECTED` packages.
+        constraints: a pip constraints file pinning :data:`PROTECTED` packages (and the torch
+            build's own constraint).
+        build: the torch build; its extra index is added. None: pip's usual index only.
     """
     env = env or private_env.install_target()
     cmd = [str(env_python(env)), "-m", "pip", "install", "--no-input", "-r", str(REQUIREMENTS)]
+    if build is not None and build.extra_index:
+        cmd += ["--extra-index-url", build.extra_index]
     if constraints is not None:
         cmd += ["-c", str(constraints)]
     return cmd
@@ -101,18 +229,21 @@ def protected_constraints() -> str:
     return "\n".join(lines) + "\n"
 
 
-def install_private_env(progress: Log | None = None, env: Path | None = None) -> Path:
+def install_private_env(progress: Log | None = None, env: Path | None = None,
+                        build: TorchBuild | None = None) -> Path:
     """Create (or update) the private environment and pip-install the pinned requirements.
 
     The environment is made by the running Python (:func:`base_python`) with
     ``--system-site-packages``, and pip runs with QGIS's numpy/scipy/GDAL pinned to their running
-    versions, so it never installs a second numpy. Afterwards
+    versions, so it never installs a second numpy. The torch build (:func:`choose_torch_build`)
+    is logged, with its size, before anything is downloaded. Afterwards
     :func:`.private_env.activate_private_env` makes the packages importable in this session.
     Idempotent.
 
     Args:
         progress: receives each output line (e.g. ``feedback.pushInfo``); default: discard.
         env: target environment; defaults to :func:`.private_env.install_target`.
+        build: the torch build; default :func:`choose_torch_build`.
 
     Returns:
         The environment folder.
@@ -122,13 +253,16 @@ def install_private_env(progress: Log | None = None, env: Path | None = None) ->
     """
     log = progress or (lambda line: None)
     env = env or private_env.install_target()
+    build = build or choose_torch_build()
+    log(build.message)
     if not env_python(env).is_file():
         env.parent.mkdir(parents=True, exist_ok=True)
         _run(venv_command(env), log)
     with tempfile.TemporaryDirectory(prefix="dms2f_had_") as tmp:
         constraints = Path(tmp) / "protected.txt"
-        constraints.write_text(protected_constraints(), encoding="utf-8")
-        _run(install_command(env, constraints), log)
+        extra = f"{build.constraint}\n" if build.constraint else ""
+        constraints.write_text(protected_constraints() + extra, encoding="utf-8")
+        _run(install_command(env, constraints, build), log)
     activation = private_env.activate_private_env([env])
     log(activation.message)
     return env
@@ -137,14 +271,15 @@ def install_private_env(progress: Log | None = None, env: Path | None = None) ->
 def _run(cmd: list[str], log: Log) -> None:
     """Run ``cmd`` (an argument list, no shell), streaming its output lines to ``log``."""
     log("$ " + " ".join(cmd))
-    proc = subprocess.Popen(  # nosec B603 - fixed argument list built above
+    with subprocess.Popen(  # nosec B603 - fixed argument list built above
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
-    )
-    assert proc.stdout is not None  # nosec B101 - set by PIPE above
-    for line in proc.stdout:
-        log(line.rstrip())
-    if proc.wait() != 0:
-        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    ) as proc:  # closes the pipe whatever happens
+        assert proc.stdout is not None  # nosec B101 - set by PIPE above
+        for line in proc.stdout:
+            log(line.rstrip())
+        returncode = proc.wait()
+    if returncode != 0:
+        raise subprocess.CalledProcessError(returncode, cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

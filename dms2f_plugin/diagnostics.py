@@ -8,7 +8,9 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import platform
+import re
 import sys
+from pathlib import Path
 
 try:
     from . import private_env
@@ -16,11 +18,55 @@ except ImportError:  # imported by ``deps.py`` run as a plain script
     import private_env  # type: ignore[no-redef]
 
 
-def _version(dist: str) -> str:
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _module_file(module: str) -> str | None:
+    """The file ``module`` was imported from, or would be (the private env's finder included)."""
+    loaded = sys.modules.get(module)
+    if loaded is not None and getattr(loaded, "__file__", None):
+        return str(loaded.__file__)
+    origin = private_env.origin(module)
+    return None if origin == "?" else origin
+
+
+def _version_beside(file: str, module: str, dist: str) -> str | None:
+    """The version in the ``.dist-info``/``.egg-info`` of ``dist`` in the folder holding ``file``."""
+    path = Path(file)
+    site = path.parent.parent if path.name.startswith("__init__.") else path.parent
+    if not (path.name.startswith("__init__.") or path.stem.split(".")[0] == module):
+        return None
+    for entry in site.glob("*-info"):
+        if entry.is_dir() and entry.suffix in (".dist-info", ".egg-info") \
+                and _normalise(entry.name.split("-")[0]) == _normalise(dist):
+            version = importlib.metadata.PathDistribution(entry).metadata["Version"]
+            if version:
+                return str(version)
+    return None
+
+
+def loaded_version(module: str, dist: str) -> str:
+    """The version of the copy of ``module`` this process loads (or would load).
+
+    Read from the distribution metadata beside that copy, else from the imported module's
+    ``__version__``, else from the first distribution on ``sys.path``. The first one on
+    ``sys.path`` alone can name another copy than the one imported: a package the private
+    environment serves ahead of an older system copy (numba, say).
+    """
+    file = _module_file(module)
+    if file is None:
+        return "not installed"
+    version = _version_beside(file, module, dist)
+    if version:
+        return version
+    loaded_attr = getattr(sys.modules.get(module), "__version__", None)
+    if isinstance(loaded_attr, str):
+        return loaded_attr
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
-        return "not installed"
+        return "unknown"
 
 
 def _cuda_line() -> str:
@@ -44,6 +90,8 @@ _REPORTED = (
     ("safetensors", "safetensors", "safetensors"),
     ("mamba_ssm", "mamba_ssm", "mamba_ssm"),
     ("causal_conv1d", "causal_conv1d", "causal_conv1d"),
+    ("dask", "dask", "dask"),
+    ("distributed", "distributed", "distributed"),
 )
 
 
@@ -59,8 +107,8 @@ def diagnostics_report() -> str:
         f"private env active: {activation.message if activation else 'not activated yet'}",
     ]
     for label, module, dist in _REPORTED:
-        where = private_env.origin(module) if private_env.findable(module) else "-"
-        lines.append(f"{label}: {_version(dist)} ({where})")
+        where = _module_file(module) or "-"
+        lines.append(f"{label}: {loaded_version(module, dist)} ({where})")
     lines.append(_cuda_line())
     missing = private_env.missing_dependencies()
     lines.append(f"missing required: {', '.join(missing) if missing else 'none'}")

@@ -11,10 +11,13 @@ numba, safetensors, ...) is found in the private environment.
 
 One refinement makes that work in practice: pip puts a package into the private environment only
 when QGIS's Python lacks it or has a version too old for torch (Debian's sympy 1.11 is older than
-the 1.13 torch needs). For exactly those top-level packages, and never for QGIS's own stack
-(:data:`QGIS_OWNED`: numpy, scipy, GDAL, Qt, qgis, packaging tools) nor for a module QGIS has
-already imported, a small meta-path finder resolves the private copy first, as the private
-environment's own interpreter would. Everything else still comes from QGIS.
+the 1.13 torch needs). A small meta-path finder resolves the private copy first, as the private
+environment's own interpreter would, for exactly the packages the plugin needs
+(:data:`SERVED_DISTRIBUTIONS`) and what they depend on (read from the installed packages'
+metadata, extras left out), never for QGIS's own stack (:data:`QGIS_OWNED`: numpy, scipy, GDAL,
+Qt, qgis, packaging tools) nor for a module QGIS has already imported. Anything else the
+environment holds (a development checkout's pytest, ruff, mypy) is never served. Everything else
+still comes from QGIS.
 
 Candidate private environments, first match wins:
 
@@ -38,6 +41,7 @@ import importlib.metadata
 import importlib.util
 import os
 import platform
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -51,6 +55,16 @@ PLUGIN_ROOT = Path(__file__).resolve().parent.parent
 REQUIRED = ("torch", "numba", "safetensors")
 #: Optional accelerators (CUDA kernels), reported but never required.
 OPTIONAL = ("mamba_ssm", "causal_conv1d")
+#: Import names of campaigns on a Dask cluster (``dms2f:detect_many``); single rasters run
+#: without them. Pure Python, installed with the rest from requirements.txt; their
+#: dependencies that QGIS's Python lacks or has too old (cloudpickle, msgpack, tornado, ...)
+#: are served from the private environment like torch's. Local workers are new processes:
+#: inside QGIS they run the private environment's interpreter (``sys.executable`` is QGIS).
+CLUSTER = ("dask", "distributed")
+
+#: Distributions the plugin needs (``requirements.txt`` and the optional CUDA kernels): the finder
+#: serves these and their dependencies from the private environment, nothing else.
+SERVED_DISTRIBUTIONS = ("torch", "numba", "safetensors", "mamba-ssm", "causal-conv1d")
 
 #: Top-level modules that always come from QGIS's Python, even when a private env holds a copy.
 QGIS_OWNED = frozenset({
@@ -160,27 +174,30 @@ def findable(name: str) -> bool:
         return False
 
 
-def activate_private_env(envs: Iterable[Path] | None = None, module: str = "torch") -> Activation:
+def activate_private_env(envs: Iterable[Path] | None = None, module: str = "torch",
+                         roots: Iterable[str] = SERVED_DISTRIBUTIONS) -> Activation:
     """Make the private environment's packages importable, when QGIS's Python lacks them.
 
     Appends (never prepends) the first candidate environment's site-packages that holds
     ``module`` to ``sys.path``, so QGIS's own numpy and GDAL keep precedence, and installs a
-    :class:`PrivateEnvFinder` so the packages that environment holds because QGIS's copy is
-    missing or too old (torch's sympy, say) resolve from it first. Idempotent.
+    :class:`PrivateEnvFinder` so the packages of ``roots`` and their dependencies that the
+    environment holds (because QGIS's copy is missing or too old: torch's sympy, say) resolve
+    from it first. Idempotent.
 
     Args:
         envs: candidate environments; defaults to :func:`candidate_envs`.
         module: the import name that decides whether anything is needed.
+        roots: the distributions the finder serves, with their dependencies.
 
     Returns:
         What was done; also stored in :data:`LAST_ACTIVATION`.
     """
     global LAST_ACTIVATION  # noqa: PLW0603 - a single, documented record for the log
-    LAST_ACTIVATION = _activate(list(candidate_envs() if envs is None else envs), module)
+    LAST_ACTIVATION = _activate(list(candidate_envs() if envs is None else envs), module, roots)
     return LAST_ACTIVATION
 
 
-def _activate(envs: list[Path], module: str) -> Activation:
+def _activate(envs: list[Path], module: str, roots: Iterable[str]) -> Activation:
     if findable(module):
         where = origin(module)
         return Activation("importable", None, None, f"{module} is importable from {where}.")
@@ -191,7 +208,7 @@ def _activate(envs: list[Path], module: str) -> Activation:
         if str(path) in sys.path:
             return Activation("already-on-path", env, path, f"{path} is already on sys.path.")
         sys.path.append(str(path))
-        preferred = PrivateEnvFinder.install(path)
+        preferred = PrivateEnvFinder.install(path, roots)
         importlib.invalidate_caches()
         return Activation(
             "appended", env, path,
@@ -203,8 +220,8 @@ def _activate(envs: list[Path], module: str) -> Activation:
         None,
         None,
         f"{module} is not installed for this Python {platform.python_version()} and no private "
-        f"environment holds it (looked in: {looked}). Install it with the plugin's "
-        f"'Install dependencies' action or: {shell_hint()}",
+        f"environment holds it (looked in: {looked}). Install it with Plugins > DMS2F-HAD > "
+        f"Install Python dependencies… in QGIS, or: {shell_hint()}",
     )
 
 
@@ -226,11 +243,65 @@ def top_level_modules(site: Path) -> set[str]:
     return names
 
 
+def _normalise(name: str) -> str:
+    """A distribution name in its PEP 503 form: ``Typing_Extensions`` -> ``typing-extensions``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def _dependencies(dist: importlib.metadata.Distribution) -> list[str]:
+    """Normalised names of ``dist``'s requirements, leaving out those of extras."""
+    names = []
+    for requirement in dist.requires or []:
+        _, _, marker = requirement.partition(";")
+        match = _REQUIREMENT_NAME.match(requirement)
+        if match and "extra" not in marker:
+            names.append(_normalise(match.group(1)))
+    return names
+
+
+def _import_names(dist: importlib.metadata.Distribution) -> set[str]:
+    """Top-level import names a distribution installs (``top_level.txt``, else its file list)."""
+    listed = dist.read_text("top_level.txt")
+    if listed:
+        return {line.strip() for line in listed.splitlines() if line.strip()}
+    names = set()
+    for file in dist.files or []:
+        first = file.parts[0]
+        if first in ("..", "") or first.endswith((".dist-info", ".data")):
+            continue
+        names.add(first.split(".")[0] if len(file.parts) == 1 else first)
+    return names
+
+
+def served_modules(site: Path, roots: Iterable[str] = SERVED_DISTRIBUTIONS) -> set[str]:
+    """Top-level modules of ``roots`` and their dependencies installed in folder ``site``.
+
+    Only distributions installed in ``site`` count (a dependency QGIS's Python satisfies is not
+    in the private environment, and stays QGIS's), and only modules importable from ``site``.
+    """
+    installed = {_normalise(dist.metadata["Name"] or ""): dist
+                 for dist in importlib.metadata.distributions(path=[str(site)])}
+    todo, seen = [_normalise(name) for name in roots], set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in installed:
+            continue
+        seen.add(name)
+        todo.extend(_dependencies(installed[name]))
+    names: set[str] = set()
+    for name in seen:
+        names |= _import_names(installed[name])
+    return names & top_level_modules(site)
+
+
 class PrivateEnvFinder(importlib.abc.MetaPathFinder):
     """Resolves a fixed set of top-level modules from one private site-packages folder first.
 
-    Installed at the front of ``sys.meta_path`` for the packages the private environment holds
-    because QGIS's Python lacks them or has them too old; submodules follow their package.
+    Installed at the front of ``sys.meta_path`` for the packages the plugin needs and their
+    dependencies (:func:`served_modules`); submodules follow their package.
     """
 
     def __init__(self, site: Path, names: Iterable[str]) -> None:
@@ -244,14 +315,14 @@ class PrivateEnvFinder(importlib.abc.MetaPathFinder):
         return importlib.machinery.PathFinder.find_spec(fullname, [self.site])
 
     @classmethod
-    def install(cls, site: Path) -> tuple[str, ...]:
+    def install(cls, site: Path, roots: Iterable[str] = SERVED_DISTRIBUTIONS) -> tuple[str, ...]:
         """Put a finder for ``site`` first on ``sys.meta_path``; return the names it serves.
 
-        Served: the top-level modules in ``site``, less :data:`QGIS_OWNED` and anything already
+        Served: :func:`served_modules` of ``roots``, less :data:`QGIS_OWNED` and anything already
         imported (a loaded module cannot be swapped). Idempotent per folder.
         """
         loaded = {name.split(".")[0] for name in sys.modules}
-        names = sorted(top_level_modules(site) - QGIS_OWNED - loaded)
+        names = sorted(served_modules(site, roots) - QGIS_OWNED - loaded)
         sys.meta_path[:] = [f for f in sys.meta_path
                             if not (isinstance(f, cls) and f.site == str(site))]
         sys.meta_path.insert(0, cls(site, names))

@@ -21,11 +21,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 NAME = "dms2f_had"
+# The guard matters: Dask's local workers are spawned processes that import this script again.
 ENTRY = '''#!{python}
 """dms2f-had command line (written by scripts/dev_setup.py)."""
 from dms2f_had.dms2f_plugin.engine.app.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())
 '''
 
 

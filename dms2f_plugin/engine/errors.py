@@ -36,6 +36,10 @@ class DependencyError(Dms2fError, ImportError):
     """An optional dependency (torch, mamba-ssm, ...) is missing; the message says what to install."""
 
 
+class ClusterError(Dms2fError, RuntimeError):
+    """A Dask cluster that cannot be reached or keeps losing workers; the message says what to do."""
+
+
 class CancelledError(Dms2fError):
     """The user cancelled the run; no output was left behind."""
 

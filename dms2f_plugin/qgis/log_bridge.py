@@ -9,9 +9,10 @@ message log under the tag ``DMS2F-HAD`` once :func:`install` has been called at 
 from __future__ import annotations
 
 import contextlib
+import html
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from qgis.core import Qgis, QgsMessageLog, QgsProcessingFeedback
 
@@ -35,7 +36,7 @@ def package_logger() -> logging.Logger:
 
 
 class MessageLogHandler(logging.Handler):
-    """Forwards log records to :class:`QgsMessageLog` under :data:`MESSAGE_LOG_TAG`."""
+    """Forwards log records to :class:`QgsMessageLog` under :data:`MESSAGE_LOG_TAG`, HTML-escaped."""
 
     _LEVELS = (
         (logging.ERROR, Qgis.Critical),
@@ -53,19 +54,24 @@ class MessageLogHandler(logging.Handler):
             return
         try:
             level = next(qgis_level for py_level, qgis_level in self._LEVELS if record.levelno >= py_level)
-            QgsMessageLog.logMessage(self.format(record), MESSAGE_LOG_TAG, level)
+            # The Log Messages panel shows messages as HTML: escape them, or pip's
+            # "llvmlite<0.51,>=0.50.0dev0" loses the text between < and >.
+            QgsMessageLog.logMessage(html.escape(self.format(record), quote=False), MESSAGE_LOG_TAG,
+                                     level)
         except Exception:  # noqa: BLE001 - logging must never raise into the caller
             self.handleError(record)
 
 
 class FeedbackHandler(logging.Handler):
-    """Forwards the records of one thread to a Processing feedback."""
+    """Forwards the records of one thread to a Processing feedback, optionally reworded."""
 
-    def __init__(self, feedback: QgsProcessingFeedback, thread_id: int) -> None:
+    def __init__(self, feedback: QgsProcessingFeedback, thread_id: int,
+                 reword: Callable[[str], str] | None = None) -> None:
         super().__init__(level=logging.INFO)
         self.setFormatter(logging.Formatter(_FORMAT))
         self._feedback = feedback
         self._thread_id = thread_id
+        self._reword = reword
 
     def emit(self, record: logging.LogRecord) -> None:
         """Push ``record`` to the feedback as info, warning or (non-fatal) error."""
@@ -73,6 +79,8 @@ class FeedbackHandler(logging.Handler):
             return
         try:
             message = self.format(record)
+            if self._reword is not None:
+                message = self._reword(message)
             if record.levelno >= logging.ERROR:
                 self._feedback.reportError(message, False)
             elif record.levelno >= logging.WARNING:
@@ -108,17 +116,19 @@ def uninstall() -> None:
 
 
 @contextlib.contextmanager
-def feedback_logging(feedback: QgsProcessingFeedback) -> Iterator[None]:
+def feedback_logging(feedback: QgsProcessingFeedback,
+                     reword: Callable[[str], str] | None = None) -> Iterator[None]:
     """Send the current thread's plugin log records to ``feedback`` for the ``with`` block.
 
     Args:
         feedback: the running algorithm's feedback.
+        reword: applied to each message first (the algorithm's words for command-line flags).
 
     Yields:
         Nothing; on exit the handler is removed and the message log takes the thread's records again.
     """
     thread_id = threading.get_ident()
-    handler = FeedbackHandler(feedback, thread_id)
+    handler = FeedbackHandler(feedback, thread_id, reword)
     logger = package_logger()
     if logger.level == logging.NOTSET or logger.level > logging.INFO:
         logger.setLevel(logging.INFO)

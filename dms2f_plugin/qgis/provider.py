@@ -9,12 +9,13 @@ from qgis.PyQt.QtGui import QIcon
 
 from . import settings
 from .algorithms.detect_anomalies import DetectAnomaliesAlgorithm
+from .algorithms.detect_many import DetectManyAlgorithm
 from .algorithms.detect_with_model import DetectWithModelAlgorithm
 from .algorithms.evaluate_detection import EvaluateDetectionAlgorithm
 from .algorithms.import_benchmark import ImportBenchmarkAlgorithm
 from .algorithms.rx_detector import RxDetectorAlgorithm
 from .algorithms.threshold_anomalies import ThresholdAnomaliesAlgorithm
-from .model_builder import PackagedModelAlgorithm, packaged_model_paths
+from .packaged_models import PackagedModelAlgorithm, packaged_model_paths
 
 RESOURCES_DIR = Path(__file__).resolve().parents[2] / "resources"
 
@@ -23,6 +24,7 @@ ALGORITHM_CLASSES = (
     DetectAnomaliesAlgorithm,
     DetectWithModelAlgorithm,
     RxDetectorAlgorithm,
+    DetectManyAlgorithm,
     ThresholdAnomaliesAlgorithm,
     EvaluateDetectionAlgorithm,
     ImportBenchmarkAlgorithm,
@@ -30,7 +32,7 @@ ALGORITHM_CLASSES = (
 
 
 class Dms2fProvider(QgsProcessingProvider):
-    """Provider ``dms2f`` ("DMS2F-HAD"): the six algorithms plus the packaged graphical models."""
+    """Provider ``dms2f`` ("DMS2F-HAD"): the algorithms plus the packaged graphical models."""
 
     def id(self) -> str:  # noqa: D102 - QGIS API
         return "dms2f"
@@ -53,7 +55,7 @@ class Dms2fProvider(QgsProcessingProvider):
         return str(path) if path.is_file() else super().svgIconPath()
 
     def load(self) -> bool:
-        """Register the provider settings in Processing > Options, then load the algorithms."""
+        """Register the provider settings (Settings > Options > Processing > Providers), then load."""
         settings.add_settings(self.name(), self.icon())
         QgsApplication.processingRegistry().providerAdded.connect(self._registered)
         self.refreshAlgorithms()

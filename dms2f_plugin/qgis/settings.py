@@ -1,4 +1,4 @@
-"""The provider's settings in Processing > Options > Providers > DMS2F-HAD.
+"""The provider's settings in Settings > Options > Processing > Providers > DMS2F-HAD.
 
 They are defaults only: every algorithm shows them as its parameter defaults, and a value given
 in a run (dialog, ``processing.run``, ``qgis_process``) always wins.

@@ -7,19 +7,24 @@ Two paths make an output open styled:
 * a layer post-processor that applies the same style when Processing loads the output into the
   project at the end of a run.
 
-The score style is data dependent (a 2-98 % cumulative-cut stretch of the file's own values), so
-it is built here; the mask and detection styles are static files in ``resources/styles``.
+The score style is data dependent (a 2-98 % cumulative-cut stretch of the file's own values, its
+legend rounded to about three significant digits), so it is built here; the mask and detection
+styles are static files in ``resources/styles`` (written by ``scripts/make_styles.py``: cyan,
+which the magma ramp never uses, with a dark halo; rounded attribute values).
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import math
 import shutil
 from enum import Enum
 from pathlib import Path
 
 from qgis.core import (
+    QgsBasicNumericFormat,
+    QgsColorRampLegendNodeSettings,
     QgsColorRampShader,
     QgsMapLayer,
     QgsProcessingContext,
@@ -88,7 +93,30 @@ def apply_score_style(layer: QgsRasterLayer) -> None:
     renderer.setMinMaxOrigin(origin)
     renderer.createShader(QgsStyle.defaultStyle().colorRamp(SCORE_RAMP),
                           QgsColorRampShader.Interpolated, QgsColorRampShader.Continuous, 5)
+    round_legend(renderer.shader().rasterShaderFunction(), legend_decimals(low, high))
     layer.setRenderer(renderer)
+
+
+def legend_decimals(low: float, high: float) -> int:
+    """Decimals that show a stretch from ``low`` to ``high`` with about three significant digits."""
+    span = abs(high - low)
+    if not math.isfinite(span) or span <= 0:
+        return 2
+    return min(6, max(0, 2 - math.floor(math.log10(span))))
+
+
+def round_legend(shader: QgsColorRampShader, decimals: int) -> None:
+    """Show the ramp's values rounded to ``decimals`` in the legend (the values stay exact)."""
+    items = shader.colorRampItemList()
+    for item in items:
+        item.label = f"{item.value:.{decimals}f}"
+    shader.setColorRampItemList(items)
+    number_format = QgsBasicNumericFormat()
+    number_format.setNumberDecimalPlaces(decimals)
+    number_format.setShowTrailingZeros(True)
+    settings = QgsColorRampLegendNodeSettings(shader.legendSettings())
+    settings.setNumericFormat(number_format)
+    shader.setLegendSettings(settings)
 
 
 def apply_style(layer: QgsMapLayer, kind: OutputKind) -> None:

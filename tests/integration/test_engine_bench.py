@@ -18,6 +18,8 @@ from engine_fixtures import synthetic_scene
 from dms2f_had.dms2f_plugin.engine.app import bench
 
 SUMMARY = re.compile(r"^mean_auc dms2f=(\d\.\d{4}) rx=(\d\.\d{4}) scenes=1 wins=[01]$")
+TIMING = re.compile(r"^seconds_per_run dms2f wall=\d+\.\d cpu=\d+\.\d process_wall=\d+\.\d "
+                    r"process_cpu=\d+\.\d runs=2$")
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +43,21 @@ def test_bench_writes_the_table_json_and_summary_and_is_deterministic(scenes, tm
     second, _ = _bench(scenes, tmp_path / "b.json", capsys)
 
     assert SUMMARY.match(lines[-1]), lines[-1]
+    assert TIMING.match(lines[-2]), lines[-2]
     assert any(line.startswith("| tiny | 14 | 768 | dms2f |") for line in lines)
-    assert {"cpus", "platform", "torch"} <= set(first["machine"])
+    assert any(line.startswith("Measured ") and first["machine"]["cpu_model"] in line
+               for line in lines)
+    assert {"cpus", "platform", "torch", "cpu_model", "load_average"} <= set(first["machine"])
     runs = first["results"]
     assert [(r["method"], r["seed"]) for r in runs] == [("dms2f", 0), ("dms2f", 1), ("rx", 0)]
     for r in runs:
-        assert {"scene", "method", "preset", "seed", "auc", "fit_s", "detect_s",
-                "peak_rss_mb", "steps"} <= set(r)
+        assert {"scene", "method", "preset", "seed", "auc", "fit_s", "detect_s", "wall_s",
+                "cpu_s", "process_wall_s", "process_cpu_s", "peak_rss_mb", "steps"} <= set(r)
         assert 0.0 <= r["auc"] <= 1.0 and r["peak_rss_mb"] > 50
+        # CPU seconds are the worker's own: positive, and the whole process spent more than the job.
+        assert 0.0 < r["cpu_s"] <= r["process_cpu_s"]
+        assert r["wall_s"] == pytest.approx(r["fit_s"] + r["detect_s"], abs=0.01)
+        assert r["process_wall_s"] >= r["wall_s"]
     assert runs[0]["steps"] == 3 and runs[2]["steps"] is None
     # Seeds differ, and the same seed gives the same AUC in a fresh process.
     assert runs[0]["auc"] != runs[1]["auc"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import subprocess
 import sys
 from pathlib import Path
@@ -16,12 +17,20 @@ DEP = "dms2f_fake_sympy_pkg"
 PYVER = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def add_package(site: Path, name: str, value: str) -> None:
+def add_package(site: Path, name: str, value: object, requires: tuple[str, ...] = ()) -> None:
+    """Package ``name`` with its distribution metadata (as pip installs it) in ``site``."""
     (site / name).mkdir(parents=True)
     (site / name / "__init__.py").write_text(f"VALUE = {value!r}\n", encoding="utf-8")
+    info = site / f"{name}-1.0.dist-info"
+    info.mkdir()
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", "Version: 1.0"]
+    lines += [f"Requires-Dist: {requirement}" for requirement in requires]
+    (info / "METADATA").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (info / "top_level.txt").write_text(f"{name}\n", encoding="utf-8")
 
 
-def make_env(root: Path, version: str = PYVER, module: str | None = FAKE) -> Path:
+def make_env(root: Path, version: str = PYVER, module: str | None = FAKE,
+             requires: tuple[str, ...] = ()) -> Path:
     """A fake virtual environment holding package ``module`` for Python ``version``."""
     root.mkdir(parents=True)
     (root / "pyvenv.cfg").write_text(f"home = /usr/bin\nversion = {version}.2\n", encoding="utf-8")
@@ -31,8 +40,7 @@ def make_env(root: Path, version: str = PYVER, module: str | None = FAKE) -> Pat
         site = root / "lib" / f"python{version}" / "site-packages"
     site.mkdir(parents=True)
     if module:
-        (site / module).mkdir()
-        (site / module / "__init__.py").write_text("VALUE = 42\n", encoding="utf-8")
+        add_package(site, module, 42, requires)
     return root
 
 
@@ -176,6 +184,7 @@ def test_requirements_file_ships_and_never_names_numpy():
     names = [line.split("==")[0].strip().lower() for line in text.splitlines()
              if line.strip() and not line.startswith("#")]
     assert set(private_env.REQUIRED) <= set(names)
+    assert set(private_env.CLUSTER) <= set(names), "campaigns install with the rest"
     assert "numpy" not in names and "gdal" not in names
 
 
@@ -188,7 +197,7 @@ def test_protected_constraints_pin_running_numpy():
 def test_diagnostics_report_names_everything():
     report = diagnostics.diagnostics_report()
     for word in ("python:", "platform:", "numpy:", "gdal:", "torch:", "numba:", "safetensors:",
-                 "mamba_ssm:", "CUDA:", "private env"):
+                 "mamba_ssm:", "dask:", "distributed:", "CUDA:", "private env"):
         assert word in report
 
 
@@ -199,7 +208,9 @@ def test_install_private_env_keeps_system_numpy(tmp_path, monkeypatch, clean_pat
     req.write_text("numpy\n", encoding="utf-8")
     monkeypatch.setattr(deps, "REQUIREMENTS", req)
     lines: list[str] = []
-    env = deps.install_private_env(lines.append, env=tmp_path / "venv")
+    build = deps.TorchBuild("default", None, None, "Installing torch from PyPI (test).")
+    env = deps.install_private_env(lines.append, env=tmp_path / "venv", build=build)
+    assert lines[0] == build.message, "the build and its size are said before anything starts"
     assert deps.env_python(env).is_file()
     assert any("venv" in line for line in lines if line.startswith("$ "))
     site = private_env.site_packages(env)
@@ -220,7 +231,7 @@ def test_top_level_modules(tmp_path):
     (tmp_path / "namespace_only").mkdir()
     (tmp_path / "mod.py").write_text("", encoding="utf-8")
     (tmp_path / "_ext.cpython-311-x86_64-linux-gnu.so").write_bytes(b"")
-    (tmp_path / "pkg-1.0.dist-info").mkdir()
+    (tmp_path / "pkg-1.0.dist-info").mkdir(exist_ok=True)
     (tmp_path / "some.pth").write_text("", encoding="utf-8")
     assert private_env.top_level_modules(tmp_path) == {"pkg", "mod", "_ext"}
 
@@ -230,26 +241,75 @@ def test_private_copy_wins_over_qgis_copy_that_is_too_old(tmp_path, clean_path):
     system = tmp_path / "system"
     add_package(system, DEP, "qgis-old")
     sys.path.insert(0, str(system))
-    env = make_env(tmp_path / "env")
+    env = make_env(tmp_path / "env", requires=(f"{DEP}>=2",))
     add_package(private_env.site_packages(env), DEP, "private-new")
-    result = private_env.activate_private_env([env], module=FAKE)
+    result = private_env.activate_private_env([env], module=FAKE, roots=[FAKE])
     assert DEP in result.preferred and FAKE in result.preferred
     assert importlib.import_module(DEP).VALUE == "private-new"
     assert sys.path[-1] == str(result.site_packages), "still appended, never prepended"
 
 
 def test_qgis_owned_and_loaded_modules_never_come_from_private_env(tmp_path, clean_path):
-    env = make_env(tmp_path / "env")
+    env = make_env(tmp_path / "env", requires=("numpy", "osgeo", "json"))
     site = private_env.site_packages(env)
     for name in ("numpy", "osgeo", "json"):
         add_package(site, name, "private")
-    result = private_env.activate_private_env([env], module=FAKE)
+    result = private_env.activate_private_env([env], module=FAKE, roots=[FAKE])
     assert not {"numpy", "osgeo", "json"} & set(result.preferred)
     import numpy
 
     spec = importlib.util.find_spec("numpy")
     assert not str(spec.origin).startswith(str(site))
     assert not hasattr(numpy, "VALUE")
+
+
+def test_only_the_plugins_packages_and_their_dependencies_are_served(tmp_path, clean_path):
+    """Test tools (or anything else) in the private env are never served; extras are not followed."""
+    env = make_env(tmp_path / "env", requires=(f"{DEP}>=1; python_version >= '3'",
+                                               "dms2f_fake_extra; extra == 'all'"))
+    site = private_env.site_packages(env)
+    add_package(site, DEP, "needed")
+    add_package(site, "dms2f_fake_extra", "optional")
+    add_package(site, "dms2f_fake_pytest", "test tool")
+    result = private_env.activate_private_env([env], module=FAKE, roots=[FAKE])
+    assert set(result.preferred) == {FAKE, DEP}
+
+
+def test_real_environment_serves_torch_and_friends_but_not_test_tools():
+    """The development venv holds the plugin's packages and pytest, ruff, mypy: only the first
+    are served."""
+    site = Path(importlib.util.find_spec("torch").origin).parents[1]
+    served = private_env.served_modules(site)
+    assert {"torch", "numba", "llvmlite", "safetensors", "sympy"} <= served
+    assert not {"pytest", "_pytest", "ruff", "mypy", "pluggy", "bandit"} & served
+
+
+def test_requirements_are_all_served():
+    text = deps.REQUIREMENTS.read_text(encoding="utf-8")
+    names = [line.split("==")[0].strip().lower() for line in text.splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert set(names) <= set(private_env.SERVED_DISTRIBUTIONS)
+
+
+def test_diagnostics_name_the_version_of_the_copy_that_is_loaded(tmp_path, clean_path):
+    """QGIS's Python holds an old copy (first on sys.path), the private env a newer one that the
+    finder serves: the report names the newer one, as it is the one imported."""
+    system = tmp_path / "system"
+    add_package(system, DEP, "qgis-old")
+    (system / f"{DEP}-1.0.dist-info" / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {DEP}\nVersion: 0.61.2\n", encoding="utf-8")
+    sys.path.insert(0, str(system))
+    env = make_env(tmp_path / "env", requires=(DEP,))
+    site = private_env.site_packages(env)
+    add_package(site, DEP, "private-new")
+    (site / f"{DEP}-1.0.dist-info" / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {DEP}\nVersion: 0.68.0\n", encoding="utf-8")
+    private_env.activate_private_env([env], module=FAKE, roots=[FAKE])
+    assert importlib.metadata.version(DEP) == "0.61.2", "the first copy on sys.path is the old one"
+    assert diagnostics.loaded_version(DEP, DEP) == "0.68.0"
+    assert importlib.import_module(DEP).VALUE == "private-new"
+    assert diagnostics.loaded_version(DEP, DEP) == "0.68.0"
+    assert diagnostics.loaded_version("dms2f_absent_module", "absent") == "not installed"
 
 
 def test_finder_installed_once_per_env(tmp_path, clean_path):
@@ -259,3 +319,66 @@ def test_finder_installed_once_per_env(tmp_path, clean_path):
     private_env.PrivateEnvFinder.install(site)
     mine = [f for f in sys.meta_path if isinstance(f, private_env.PrivateEnvFinder) and f.site == str(site)]
     assert len(mine) == 1
+
+
+def test_pinned_torch_is_the_requirement():
+    text = deps.REQUIREMENTS.read_text(encoding="utf-8")
+    assert f"torch=={deps.pinned_torch()}" in text.splitlines()
+
+
+def test_cpu_build_from_the_cpu_index_where_there_is_no_gpu(tmp_path):
+    build = deps.choose_torch_build(gpu=False, reachable=True, platform="linux")
+    assert build.kind == "cpu" and build.extra_index == deps.CPU_INDEX
+    assert build.constraint == f"torch=={deps.pinned_torch()}+cpu"
+    assert "CPU build" in build.message and deps.SIZES["cpu"] in build.message
+    pip = deps.install_command(tmp_path / "env", tmp_path / "c.txt", build)
+    assert pip[pip.index("--extra-index-url") + 1] == deps.CPU_INDEX
+
+
+def test_pypi_when_the_cpu_index_cannot_be_reached(tmp_path):
+    build = deps.choose_torch_build(gpu=False, reachable=False, platform="linux")
+    assert build.kind == "default" and build.extra_index is None and build.constraint is None
+    assert "cannot be reached" in build.message and deps.SIZES["cuda"] in build.message
+    assert "--extra-index-url" not in deps.install_command(tmp_path / "env", None, build)
+
+
+def test_cuda_build_where_there_is_an_nvidia_gpu():
+    build = deps.choose_torch_build(gpu=True, reachable=True, platform="linux")
+    assert build.kind == "cuda" and build.extra_index is None and deps.SIZES["cuda"] in build.message
+
+
+@pytest.mark.parametrize("plat", ["win32", "darwin"])
+def test_pypi_is_already_the_cpu_build_on_windows_and_macos(plat):
+    build = deps.choose_torch_build(gpu=False, reachable=True, platform=plat)
+    assert build.kind == "default" and build.extra_index is None
+
+
+def test_the_build_can_be_forced(monkeypatch):
+    monkeypatch.setenv(deps.TORCH_BUILD_VAR, "cuda")
+    assert deps.choose_torch_build(reachable=True, platform="linux").kind == "cuda"
+    monkeypatch.setenv(deps.TORCH_BUILD_VAR, "cpu")
+    assert deps.choose_torch_build(reachable=True, platform="linux").kind == "cpu"
+
+
+def test_index_reachable_asks_the_index(tmp_path):
+    """A real HTTP server on this machine answers; a closed port does not."""
+    import functools
+    import http.server
+    import socket
+    import threading
+
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "index.html").write_text("<html></html>", encoding="utf-8")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert deps.index_reachable(f"http://127.0.0.1:{server.server_port}", timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    assert not deps.index_reachable(f"http://127.0.0.1:{closed}", timeout=5)

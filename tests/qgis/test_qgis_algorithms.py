@@ -144,11 +144,67 @@ def test_detect_fast_preset_then_apply_saved_model(scene, tmp_path):
     assert not np.allclose(assert_same_grid(str(plain)), first, atol=1e-3)
 
 
+class RecordingFeedback:
+    """A real QgsProcessingFeedback that keeps every line the log panel would show."""
+
+    def __new__(cls):
+        from qgis.core import QgsProcessingFeedback
+
+        class Recording(QgsProcessingFeedback):
+            def __init__(self):
+                super().__init__()
+                self.lines = []
+
+            def pushInfo(self, info):  # noqa: N802
+                self.lines.append(info)
+
+            def pushWarning(self, warning):  # noqa: N802
+                self.lines.append(warning)
+
+        return Recording()
+
+
 @pytest.mark.slow
 def test_detect_fitting_steps_and_local_window_reach_the_engine(scene, tmp_path):
     score = tmp_path / "score.tif"
+    feedback = RecordingFeedback()
     run("dms2f:detect_anomalies", {"INPUT": scene.cube, "DEVICE": 1, "STEPS": 3, "TILE_SIZE": 32,
-                                   "LOCAL_WINDOW": 21, "OUTPUT": str(score)})
+                                   "LOCAL_WINDOW": 21, "OUTPUT": str(score)}, feedback)
+    repeated = {line for line in feedback.lines if feedback.lines.count(line) > 1}
+    assert not repeated, "one log line per fact"
+    assert sum("Using device" in line for line in feedback.lines) == 1
+    assert sum(line.startswith("Fitted 3 steps") for line in feedback.lines) == 1
+    assert not any("Fitting took" in line for line in feedback.lines)
     metadata = gdal.Open(str(score)).GetMetadata()
     assert metadata["method"] == "dms2f" and metadata["preset"] == "fast"
     assert metadata["steps"] == "3" and metadata["local_window"] == "21"
+
+
+@pytest.mark.parametrize("alg_id", ["dms2f:rx_detector", "dms2f:detect_anomalies"])
+def test_detect_algorithms_offer_keep_every_band(alg_id):
+    from qgis.core import QgsApplication, QgsProcessingParameterDefinition
+
+    alg = QgsApplication.processingRegistry().createAlgorithmById(alg_id)
+    definition = alg.parameterDefinition("KEEP_ALL_BANDS")
+    assert definition.description() == "Keep every band (no water-vapour band removal)"
+    assert definition.defaultValue() is False
+    assert definition.flags() & QgsProcessingParameterDefinition.FlagAdvanced
+
+
+def test_rx_drops_water_vapour_bands_unless_every_band_is_kept(tmp_path):
+    rng = np.random.default_rng(0)
+    waves = [500, 900, 1400, 1600, 1850, 2200, 2300, 2480]  # 3, 5 and 8 in the windows
+    cube = rng.normal(100.0, 5.0, (len(waves), 20, 20)).astype(np.float32)
+    ds = gdal.GetDriverByName("GTiff").Create(str(tmp_path / "nm.tif"), 20, 20, len(waves),
+                                              gdal.GDT_Float32)
+    for i, wave in enumerate(waves):
+        ds.GetRasterBand(i + 1).WriteArray(cube[i])
+        ds.GetRasterBand(i + 1).SetMetadata({"wavelength": str(wave), "wavelength_units": "nm"})
+    ds = None
+    bands = {}
+    for keep in (False, True):
+        out = tmp_path / f"rx-{keep}.tif"
+        run("dms2f:rx_detector", {"INPUT": str(tmp_path / "nm.tif"), "KEEP_ALL_BANDS": keep,
+                                  "OUTPUT": str(out)})
+        bands[keep] = gdal.Open(str(out)).GetMetadata()["bands"]
+    assert bands == {False: "1-2,4,6-7", True: "1-8"}

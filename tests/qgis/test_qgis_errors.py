@@ -65,8 +65,8 @@ def test_outer_window_must_exceed_inner(scene, tmp_path):
 
 @pytest.mark.parametrize("method, value, expected", [
     (0, 150.0, "between 0 and 100"),
-    (1, -1.0, "k must be positive"),
-    (3, None, "needs a score value"),
+    (1, -1.0, "is k and must be positive"),
+    (3, None, "method needs 'Threshold value (empty = default)'"),
 ])
 def test_threshold_values_are_checked(scene, tmp_path, method, value, expected):
     params = {"INPUT": scene.truth, "METHOD": method, "OUTPUT": str(tmp_path / "m.tif"),
@@ -107,3 +107,105 @@ def test_unexpected_errors_become_processing_exceptions_with_diagnostics(scene, 
     message = failure("dms2f:rx_detector", {"INPUT": scene.cube, "OUTPUT": str(tmp_path / "s.tif")})
     assert "ZeroDivisionError: boom" in message
     assert "report it at https://" in message and "DMS2F-HAD diagnostics" in message
+
+
+@pytest.mark.parametrize("window", [4, 1])
+def test_local_window_is_checked_before_the_run_in_the_dialogs_words(scene, tmp_path, window):
+    message = failure("dms2f:detect_anomalies", {"INPUT": scene.cube, "LOCAL_WINDOW": window,
+                                                 "OUTPUT": str(tmp_path / "s.tif")})
+    assert "'Local background window (pixels, odd; 0 = off)' must be 0 (off) or an odd number" in message
+    assert "local_window" not in message and not (tmp_path / "s.tif").exists()
+
+
+def test_local_rx_windows_must_be_odd(scene, tmp_path):
+    message = failure("dms2f:rx_detector", {"INPUT": scene.cube, "METHOD": 1, "INNER_WINDOW": 4,
+                                            "OUTER_WINDOW": 21, "OUTPUT": str(tmp_path / "s.tif")})
+    assert "'Inner (guard) window, pixels (local RX)' must be an odd number" in message
+
+
+def test_missing_model_file_is_refused_before_the_run(scene, tmp_path):
+    message = failure("dms2f:detect_with_model", {"INPUT": scene.cube,
+                                                  "MODEL": str(tmp_path / "absent.safetensors"),
+                                                  "OUTPUT": str(tmp_path / "s.tif")})
+    assert "'Model file'" in message and "does not exist" in message
+
+
+def test_evaluate_refuses_the_score_as_its_own_ground_truth(scene, tmp_path):
+    score = str(tmp_path / "score.tif")
+    run("dms2f:rx_detector", {"INPUT": scene.cube, "OUTPUT": score})
+    message = failure("dms2f:evaluate_detection", {"INPUT": score, "GROUND_TRUTH": score,
+                                                   "OUTPUT": str(tmp_path / "r.html")})
+    assert "is the anomaly score itself" in message and not (tmp_path / "r.html").exists()
+
+
+def test_evaluate_guesses_no_ground_truth(scene, tmp_path):
+    from qgis.core import QgsApplication
+
+    alg = QgsApplication.processingRegistry().algorithmById("dms2f:evaluate_detection")
+    assert alg.parameterDefinition("GROUND_TRUTH").defaultValue() is None
+    message = failure("dms2f:evaluate_detection", {"INPUT": scene.truth, "OUTPUT": str(tmp_path / "r.html")})
+    assert "Choose the 'Ground truth (raster or polygons)'" in message
+
+
+@pytest.mark.parametrize("engine_message, expected", [
+    ("Out of memory; use a smaller --tile-size (e.g. 256) or fewer bands (--bands).",
+     "use a smaller 'Tile size (pixels)' (e.g. 256) or fewer bands ('Bands (e.g. 1-10,15; empty = all "
+     "good bands)')."),
+    ("local_window must be 0 (off) or an odd number >= 3, got 4; e.g. 15.",
+     "'Local background window (pixels, odd; 0 = off)' must be 0 (off)"),
+    ("The score raster has 3 bands; give the single-band score raster written by 'dms2f-had detect'.",
+     "written by 'Detect anomalies (DMS2F-HAD)' or 'RX anomaly detector'."),
+    ("CUDA is not available: check the NVIDIA driver, or use --device cpu / auto.",
+     "or choose CPU or Auto as 'Device'."),
+    ("Threshold method 'value' needs a score value; pass --value X.",
+     "needs a score value; set 'Threshold value (empty = default)'."),
+])
+def test_engine_messages_are_shown_in_the_dialogs_words(engine_message, expected):
+    from qgis.core import QgsApplication
+
+    alg = QgsApplication.processingRegistry().createAlgorithmById("dms2f:detect_anomalies")
+    if "value" in engine_message:
+        alg = QgsApplication.processingRegistry().createAlgorithmById("dms2f:threshold_anomalies")
+    shown = alg.in_qgis_words(engine_message)
+    assert expected in shown, shown
+    assert "--" not in shown and "dms2f-had" not in shown
+
+
+def test_an_engine_error_reaches_the_user_in_the_dialogs_words(scene, tmp_path, monkeypatch):
+    from dms2f_had.dms2f_plugin.engine.app import jobs
+    from dms2f_had.dms2f_plugin.engine.errors import InputError
+
+    def out_of_memory(*args, **kwargs):
+        raise InputError("Out of memory; use a smaller --tile-size (e.g. 256) or fewer bands (--bands).")
+
+    monkeypatch.setattr(jobs, "detect", out_of_memory)
+    message = failure("dms2f:rx_detector", {"INPUT": scene.cube, "OUTPUT": str(tmp_path / "s.tif")})
+    assert "'Tile size (pixels)'" in message and "--tile-size" not in message
+
+
+def test_engine_log_lines_are_shown_in_the_dialogs_words(scene, tmp_path, monkeypatch):
+    import logging
+
+    from qgis.core import QgsProcessingFeedback
+
+    from dms2f_had.dms2f_plugin.engine.app import jobs
+    from dms2f_had.dms2f_plugin.engine.errors import InputError
+
+    class Recording(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.warnings = []
+
+        def pushWarning(self, warning):  # noqa: N802
+            self.warnings.append(warning)
+
+    def warns(*args, **kwargs):
+        logging.getLogger("dms2f_had.dms2f_plugin.engine.io.statistics").warning(
+            "2 constant band(s) kept (harmless), or leave them out with --bands.")
+        raise InputError("stop here")
+
+    monkeypatch.setattr(jobs, "detect", warns)
+    feedback = Recording()
+    failure("dms2f:rx_detector", {"INPUT": scene.cube, "OUTPUT": str(tmp_path / "s.tif")}, feedback)
+    assert feedback.warnings == ["2 constant band(s) kept (harmless), or leave them out with 'Bands "
+                                 "(e.g. 1-10,15; empty = all good bands)'."]

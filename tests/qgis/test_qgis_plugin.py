@@ -7,6 +7,7 @@ side is checked against :class:`RecordingIface`, which records the calls the plu
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ ALGORITHM_IDS = [
     "dms2f:detect_anomalies",
     "dms2f:detect_with_model",
     "dms2f:rx_detector",
+    "dms2f:detect_many",
     "dms2f:threshold_anomalies",
     "dms2f:evaluate_detection",
     "dms2f:import_benchmark",
@@ -26,6 +28,7 @@ class RecordingIface:
 
     def __init__(self) -> None:
         self.layer_actions: list[tuple[Any, str, Any, bool]] = []
+        self.actions_per_layer: list[tuple[Any, Any]] = []
         self.removed_layer_actions: list[Any] = []
         self.plugin_menu: list[tuple[str, Any]] = []
         self.active_layer: Any | None = None
@@ -35,6 +38,9 @@ class RecordingIface:
 
     def addCustomActionForLayerType(self, action, menu, layer_type, all_layers):  # noqa: N802
         self.layer_actions.append((action, menu, layer_type, all_layers))
+
+    def addCustomActionForLayer(self, action, layer) -> None:  # noqa: N802
+        self.actions_per_layer.append((action, layer))
 
     def removeCustomActionForLayerType(self, action) -> bool:  # noqa: N802
         self.removed_layer_actions.append(action)
@@ -97,33 +103,72 @@ def test_class_factory_init_processing_and_unload_as_qgis_process_does(free_prov
     assert "DMS2F_DEVICE" not in ProcessingConfig.settings
 
 
-def test_layer_action_opens_detection_for_raster_layers_and_is_removed(free_provider_slot, scene,
-                                                                     monkeypatch):
+def test_layer_action_opens_detection_for_multiband_rasters_and_is_removed(free_provider_slot, scene,
+                                                                         monkeypatch):
     import processing
-    from qgis.core import QgsMapLayerType, QgsRasterLayer
+    from qgis.core import QgsMapLayerType, QgsProject, QgsRasterLayer
 
     import dms2f_had
 
+    project = QgsProject.instance()
+    cube = QgsRasterLayer(scene.cube, "scene", "gdal")
+    one_band = QgsRasterLayer(scene.one_band, "one band", "gdal")
+    project.addMapLayer(cube)
     iface = RecordingIface()
     plugin = dms2f_had.classFactory(iface)
     plugin.initGui()
     try:
         assert registry().providerById("dms2f") is not None
         [(action, menu, layer_type, all_layers)] = iface.layer_actions
-        assert layer_type == QgsMapLayerType.RasterLayer and all_layers is True
-        assert action.text().startswith("Detect anomalies")
+        assert layer_type == QgsMapLayerType.RasterLayer and all_layers is False
+        assert action.text() == "Detect anomalies…"
+        envi = QgsRasterLayer(scene.envi, "envi", "gdal")
+        project.addMapLayers([one_band, envi])
+        offered = [layer for act, layer in iface.actions_per_layer if act is action]
+        assert offered == [cube, envi], "offered on multi-band rasters, present and added later"
 
         opened = []
         monkeypatch.setattr(processing, "execAlgorithmDialog",
                             lambda alg_id, params: opened.append((alg_id, params)))
-        iface.active_layer = QgsRasterLayer(scene.cube, "scene", "gdal")
+        iface.active_layer = cube
         action.trigger()
-        assert opened == [("dms2f:detect_anomalies", {"INPUT": iface.active_layer})]
+        assert opened == [("dms2f:detect_anomalies", {"INPUT": cube})]
     finally:
         plugin.unload()
+        project.removeAllMapLayers()
     assert iface.removed_layer_actions == [action]
     assert iface.plugin_menu == []
     assert registry().providerById("dms2f") is None
+    project.addMapLayer(QgsRasterLayer(scene.cube, "after unload", "gdal"))
+    assert len(iface.actions_per_layer) == 2, "no longer listening once unloaded"
+    project.removeAllMapLayers()
+
+
+def test_packaged_model_offers_an_editable_copy_in_the_toolbox(free_provider_slot):
+    from processing.gui.ProviderActions import ProviderContextMenuActions
+
+    import dms2f_had
+    from dms2f_had.dms2f_plugin.qgis import model_actions
+    from dms2f_had.dms2f_plugin.qgis.model_builder import model_summary
+
+    plugin = dms2f_had.classFactory(RecordingIface())
+    plugin.initGui()
+    try:
+        [entry] = model_actions.registered()
+        assert entry.name == "Edit a Copy in the Model Designer…"
+        packaged = registry().algorithmById("dms2f:detect_and_threshold")
+        entry.setData(packaged, None)
+        assert entry.isEnabled()
+        entry.setData(registry().algorithmById("dms2f:rx_detector"), None)
+        assert not entry.isEnabled()
+        copy = model_actions.model_copy(packaged)
+        assert copy.sourceFilePath() == "", "a save must ask for a new file, never the plugin's"
+        assert packaged.sourceFilePath().endswith("detect_and_threshold.model3")
+        assert model_summary(copy) == model_summary(packaged)
+        assert copy.validate()[0]
+    finally:
+        plugin.unload()
+    assert entry not in ProviderContextMenuActions.actions
 
 
 def test_missing_torch_is_offered_at_start_and_in_the_plugin_menu(free_provider_slot, monkeypatch):
@@ -141,6 +186,31 @@ def test_missing_torch_is_offered_at_start_and_in_the_plugin_menu(free_provider_
     finally:
         plugin.unload()
     assert iface.plugin_menu == []
+
+
+def test_the_notice_goes_once_the_install_succeeded(free_provider_slot, monkeypatch):
+    from qgis.core import Qgis
+
+    import dms2f_had
+    from dms2f_had.dms2f_plugin import private_env
+
+    missing = ["torch"]
+    monkeypatch.setattr(private_env, "missing_dependencies", lambda *args: list(missing))
+    iface = RecordingIface()
+    plugin = dms2f_had.classFactory(iface)
+    plugin.initGui()
+    try:
+        bar = iface.messageBar()
+        assert "needs torch" in bar.currentItem().text()
+        plugin.dependency_menu._installed(RuntimeError("pip failed"), None)
+        assert any("needs torch" in item.text() for item in bar.items()), "kept after a failure"
+        missing.clear()
+        plugin.dependency_menu._installed(None, "/tmp/env")
+        texts = [item.text() for item in bar.items()]
+        assert not any("needs torch" in text for text in texts)
+        assert bar.currentItem().level() == Qgis.Success and "/tmp/env" in bar.currentItem().text()
+    finally:
+        plugin.unload()
 
 
 def test_settings_are_algorithm_defaults(dms2f_plugin):
@@ -166,6 +236,14 @@ def test_settings_are_algorithm_defaults(dms2f_plugin):
         settings["DMS2F_DEVICE"].value, settings["DMS2F_THREADS"].value = saved
 
 
+def test_each_family_has_its_own_icon(dms2f_plugin):
+    icons = {alg_id: registry().algorithmById(alg_id).svgIconPath() for alg_id in
+             ALGORITHM_IDS + ["dms2f:detect_and_threshold"]}
+    assert icons["dms2f:detect_anomalies"] == icons["dms2f:detect_with_model"]
+    assert len(set(icons.values())) == 6
+    assert all(Path(path).is_file() for path in icons.values())
+
+
 @pytest.mark.parametrize("alg_id", ALGORITHM_IDS)
 def test_algorithms_have_help_groups_and_advanced_flags(dms2f_plugin, alg_id):
     from qgis.core import QgsProcessingParameterDefinition
@@ -175,11 +253,13 @@ def test_algorithms_have_help_groups_and_advanced_flags(dms2f_plugin, alg_id):
     help_text = alg.shortHelpString()
     for definition in alg.parameterDefinitions():
         label = definition.description().split(" (")[0].split(",")[0]
-        if not definition.flags() & QgsProcessingParameterDefinition.FlagAdvanced:
-            assert label.lower() in help_text.lower(), (alg_id, label)
+        assert label.lower() in help_text.lower(), (alg_id, label)
+    assert "Processing > Options" not in help_text, "3.22 to 3.40 call it Settings > Options"
+    assert alg.svgIconPath().endswith(".svg") and not alg.icon().isNull()
     advanced = {d.name() for d in alg.parameterDefinitions()
                 if d.flags() & QgsProcessingParameterDefinition.FlagAdvanced}
-    assert advanced <= {"SEED", "STEPS", "LOCAL_WINDOW", "THREADS", "TILE_SIZE"}
+    assert advanced <= {"SEED", "STEPS", "LOCAL_WINDOW", "KEEP_ALL_BANDS", "THREADS", "TILE_SIZE",
+                        "SCHEDULER", "WORKERS"}
     assert advanced >= ({"THREADS", "TILE_SIZE"} & {d.name() for d in alg.parameterDefinitions()})
 
 
@@ -214,3 +294,20 @@ def test_log_records_reach_the_message_log_and_the_running_feedback(dms2f_plugin
     assert ("DMS2F-HAD", "outside a run") in received
     assert ("DMS2F-HAD", "inside a run") not in received
     assert feedback.infos == ["inside a run"]
+
+
+def test_message_log_lines_are_html_escaped(dms2f_plugin):
+    """The Log Messages panel renders HTML: pip's 'llvmlite<0.51,>=0.50' must stay readable."""
+    from qgis.core import QgsApplication
+
+    received = []
+
+    def on_message(message, tag, level):
+        received.append(message)
+
+    QgsApplication.messageLog().messageReceived.connect(on_message)
+    try:
+        logging.getLogger("dms2f_had.dms2f_plugin.deps").info("Collecting llvmlite<0.51,>=0.50.0dev0")
+    finally:
+        QgsApplication.messageLog().messageReceived.disconnect(on_message)
+    assert received == ["Collecting llvmlite&lt;0.51,&gt;=0.50.0dev0"]

@@ -13,8 +13,8 @@ from qgis_support import GEOTRANSFORM, read_raster, same_crs
 pytestmark = pytest.mark.slow
 
 ALGORITHMS = ["dms2f:detect_anomalies", "dms2f:detect_with_model", "dms2f:rx_detector",
-              "dms2f:threshold_anomalies", "dms2f:evaluate_detection", "dms2f:import_benchmark",
-              "dms2f:detect_and_threshold"]
+              "dms2f:detect_many", "dms2f:threshold_anomalies", "dms2f:evaluate_detection",
+              "dms2f:import_benchmark", "dms2f:detect_and_threshold"]
 
 
 def test_every_algorithm_is_listed_and_documented(qgis_process):
@@ -53,3 +53,22 @@ def test_errors_reach_the_command_line_as_messages(qgis_process, scene, tmp_path
     assert done.returncode != 0
     assert "1 band(s)" in done.stdout and "at least 2" in done.stdout
     assert "Traceback" not in done.stdout
+
+
+def test_campaign_starts_local_workers_from_qgis_process(qgis_process, scene, tmp_path):
+    """Inside QGIS ``sys.executable`` is no plain Python: the workers must still start."""
+    import json
+    import shutil
+
+    rasters = [tmp_path / "a.tif", tmp_path / "b.tif"]
+    for raster in rasters:
+        shutil.copy(scene.cube, raster)
+    done = qgis_process("--json", "run", "dms2f:detect_many", "--",
+                        *(f"INPUTS={r}" for r in rasters), "METHOD=1", "WORKERS=2",
+                        f"OUTPUT_FOLDER={tmp_path / 'out'}")
+    assert done.returncode == 0, done.stdout
+    results = json.loads(done.stdout[done.stdout.index("{"):])["results"]
+    assert (results["DONE"], results["FAILED"]) == (2, 0)
+    for name in ("a", "b"):
+        score, geotransform, wkt = read_raster(str(tmp_path / "out" / f"{name}_score.tif"))
+        assert np.isfinite(score).all() and geotransform == pytest.approx(GEOTRANSFORM)

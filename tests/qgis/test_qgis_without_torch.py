@@ -38,6 +38,15 @@ def test_dms2f_algorithms_name_the_missing_packages_and_the_fix(torchless, scene
     assert "Traceback" not in done.stdout and not out.exists()
 
 
+def test_campaigns_name_dask_and_distributed_and_the_fix(torchless, scene, tmp_path):
+    done = torchless("run", "dms2f:detect_many", "--", f"INPUTS={scene.cube}", "METHOD=1",
+                     f"OUTPUT_FOLDER={tmp_path / 'out'}")
+    assert done.returncode != 0
+    assert "not installed: dask, distributed" in done.stdout
+    assert "deps.py install" in done.stdout and "Traceback" not in done.stdout
+    assert not (tmp_path / "out").exists()
+
+
 def test_rx_threshold_and_evaluate_still_work(torchless, scene, tmp_path):
     score, mask, gpkg, report = (tmp_path / n for n in ("s.tif", "m.tif", "d.gpkg", "r.html"))
     torchless.run("dms2f:rx_detector", {"INPUT": scene.cube, "OUTPUT": score})

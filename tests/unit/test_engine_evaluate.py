@@ -9,7 +9,13 @@ from osgeo import ogr
 
 from dms2f_had.dms2f_plugin.engine.app import jobs
 from dms2f_had.dms2f_plugin.engine.errors import InputError
-from dms2f_had.dms2f_plugin.engine.products.evaluate import evaluate_arrays, roc_auc, roc_curve, tau_aucs
+from dms2f_had.dms2f_plugin.engine.products.evaluate import (
+    evaluate_arrays,
+    roc_auc,
+    roc_curve,
+    tau_aucs,
+    trapezoid,
+)
 
 
 def test_auc_hand_computed_with_ties():
@@ -30,6 +36,13 @@ def test_auc_perfect_inverted_and_random():
     assert roc_auc(np.ones(1000), labels) == 0.5
 
 
+def test_trapezoid_is_the_trapezoid_rule():
+    assert trapezoid([0.0, 1.0, 1.0], [0.0, 0.5, 2.0]) == pytest.approx(0.25 + 1.5)
+    x = np.linspace(0.0, 1.0, 1001)
+    assert trapezoid(x**2, x) == pytest.approx(1 / 3, abs=1e-6)
+    assert trapezoid([3.0], [1.0]) == 0.0
+
+
 def test_tau_aucs_equal_the_integrals_of_pd_and_pf():
     rng = np.random.default_rng(0)
     scores = np.r_[rng.normal(3, 1, 40), rng.normal(0, 1, 400)]
@@ -39,8 +52,8 @@ def test_tau_aucs_equal_the_integrals_of_pd_and_pf():
     taus = np.linspace(0, 1, 20001)
     pd = [(norm[labels == 1] >= t).mean() for t in taus]
     pf = [(norm[labels == 0] >= t).mean() for t in taus]
-    assert d_tau == pytest.approx(np.trapz(pd, taus), abs=1e-3)
-    assert f_tau == pytest.approx(np.trapz(pf, taus), abs=1e-3)
+    assert d_tau == pytest.approx(trapezoid(pd, taus), abs=1e-3)
+    assert f_tau == pytest.approx(trapezoid(pf, taus), abs=1e-3)
     ev = evaluate_arrays(scores, labels)
     assert ev.auc_td == pytest.approx(ev.auc + d_tau) and ev.auc_bs == pytest.approx(ev.auc - f_tau)
 

@@ -228,3 +228,16 @@ def test_bad_local_window_is_refused_before_any_work(scene, tmp_path, fake_dms2f
                                          f"number from 3 to 101, got {window}"):
         jobs.detect(path, tmp_path / "s.tif", device="cpu", local_window=window)
     assert fake_dms2f == {} and _files(tmp_path) == ["scene.tif"]
+
+
+def test_the_device_is_announced_once_per_detection(scene, tmp_path, fake_dms2f, caplog):
+    """The fit says which device it uses; the scoring that follows does not say it again."""
+    import logging
+
+    from dms2f_had.dms2f_plugin.engine.detectors import device
+
+    path, _ = scene
+    with caplog.at_level(logging.INFO, logger="dms2f_had"):
+        device.resolve_device("cpu")  # what the real fit does (the fake fit does not)
+        jobs.detect(path, tmp_path / "s.tif", device="cpu", tile_size=16, local_window=0)
+    assert sum("Using device" in record.getMessage() for record in caplog.records) == 1

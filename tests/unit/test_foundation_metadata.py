@@ -31,7 +31,7 @@ def test_keys_keep_qgis_spelling():
 
 
 def test_values(meta):
-    assert meta["qgisminimumversion"] == "3.22"
+    assert meta["qgisminimumversion"] == "3.22" and meta["qgismaximumversion"] == "3.40"
     assert meta["hasprocessingprovider"] == "yes"
     assert meta["supportsqt6"] == "True"
     assert re.fullmatch(r"\d+\.\d+\.\d+", meta["version"])

@@ -3,7 +3,15 @@
 Protocol (docs in README, "Benchmark"): every run fits on the scene with the preset's fixed
 schedule and no labels, scores in eval mode and writes the score map; only then does this module
 read the scene's ground truth, to compute the ROC AUC of the finished map. Each (scene, method,
-seed) runs in a fresh subprocess so that its peak RSS is its own.
+seed) runs in a fresh subprocess so that its peak RSS and its CPU time are its own.
+
+Times per run: ``fit_s`` (wall of the fit), ``detect_s`` (wall of scoring and writing),
+``wall_s`` (their sum: the detection job) and ``cpu_s`` (user + system CPU seconds of the worker
+over that same job, all its threads); ``process_wall_s`` and ``process_cpu_s`` cover the whole
+worker process (interpreter start, imports included), as ``/usr/bin/time`` would.
+
+``dms2f-had bench --implant`` runs the target-implant benchmark instead (:mod:`.implant`; the
+CLI dispatches it, so that the implant runner can use this module without a cycle).
 """
 
 from __future__ import annotations
@@ -32,27 +40,33 @@ MAX_SEEDS = 100
 
 
 def run_one(scene: Path, method: str, preset: str, seed: int, threads: int | None,
-            steps: int | None = None) -> dict[str, Any]:
-    """Detect on one scene in THIS process and return timings; the score map is kept in memory.
+            steps: int | None = None, keep_all_bands: bool = False) -> dict[str, Any]:
+    """Detect on one scene (a .mat or any raster) in THIS process and return timings.
 
     Ground truth is not read here.
 
     Returns:
-        ``{"fit_s", "detect_s", "peak_rss_mb", "score_file"}``; the score is written to a
-        temporary GeoTIFF whose path is returned for the parent to evaluate.
+        ``{"fit_s", "detect_s", "wall_s", "cpu_s", "process_cpu_s", "peak_rss_mb",
+        "score_file"}``; the score is written to a temporary GeoTIFF whose path is returned for
+        the parent to evaluate.
     """
     from .jobs import detect
 
     out = Path(tempfile.mkdtemp(prefix="dms2f-bench-")) / "score.tif"
+    before = os.times()
     try:
         result = detect(str(scene), str(out), method=method, preset=preset, seed=seed,
-                        threads=threads, steps=steps)
+                        threads=threads, steps=steps, keep_all_bands=keep_all_bands)
     except BaseException:  # an error, Ctrl-C or SIGTERM: leave no folder behind
         shutil.rmtree(out.parent, ignore_errors=True)
         raise
+    after = os.times()
     peak_kb = _peak_rss_kb()
     fit_s = result.fit_seconds or 0.0
     return {"fit_s": round(fit_s, 3), "detect_s": round(result.seconds - fit_s, 3),
+            "wall_s": round(result.seconds, 3),
+            "cpu_s": round(after.user - before.user + after.system - before.system, 3),
+            "process_cpu_s": round(after.user + after.system, 3),
             "peak_rss_mb": round(peak_kb / 1024.0, 1), "score_file": str(out)}
 
 
@@ -74,11 +88,20 @@ def _peak_rss_kb() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-def _run_subprocess(scene: Path, method: str, preset: str, seed: int,
-                    threads: int | None, steps: int | None) -> dict[str, Any]:
+def run_in_subprocess(image: Path, method: str, preset: str, seed: int, threads: int | None,
+                      steps: int | None, keep_all_bands: bool = False) -> dict[str, Any]:
+    """:func:`run_one` in a fresh Python process that is given only ``image`` (no ground truth).
+
+    Returns:
+        :func:`run_one`'s dict plus ``process_wall_s``, the worker's wall time as seen from here.
+
+    Raises:
+        RuntimeError: the worker failed (the message ends with its last error output).
+    """
     module = __spec__.name if __spec__ is not None else __name__  # "__main__" under -m
-    cmd = [sys.executable, "-m", module, "--worker", str(scene), method, preset, str(seed),
-           str(threads or 0), str(steps or 0)]
+    cmd = [sys.executable, "-m", module, "--worker", str(image), method, preset, str(seed),
+           str(threads or 0), str(steps or 0), str(int(keep_all_bands))]
+    started = time.perf_counter()
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # nosec B603
                           text=True) as proc:
         try:
@@ -91,8 +114,26 @@ def _run_subprocess(scene: Path, method: str, preset: str, seed: int,
                 proc.kill()
             raise
     if proc.returncode != 0:
-        raise RuntimeError(f"{scene.name}/{method}/seed {seed} failed: {stderr.strip()[-500:]}")
-    return json.loads(stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"{image.name}/{method}/seed {seed} failed: {stderr.strip()[-500:]}")
+    run: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
+    run["process_wall_s"] = round(time.perf_counter() - started, 3)
+    return run
+
+
+def discard_score(run: dict[str, Any]) -> Path:
+    """Remove a run's temporary score file and its folder; returns the removed file's path."""
+    score_file = Path(run.pop("score_file"))
+    score_file.unlink()
+    score_file.parent.rmdir()
+    return score_file
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as indented JSON, atomically (the engine's writer)."""
+    from ..io.writer import atomic_output
+
+    with atomic_output(path, sidecars=()) as temp:
+        temp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
 
 
 def score_auc(score_file: str, scene: Path) -> float:
@@ -111,9 +152,11 @@ def score_auc(score_file: str, scene: Path) -> float:
 
 
 def machine_info() -> dict[str, Any]:
-    """What the numbers were measured on."""
+    """What the numbers were measured on (CPU model, cores, load average now, versions)."""
     info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
                             "cpus": os.cpu_count(), "processor": platform.processor()}
+    if hasattr(os, "getloadavg"):
+        info["load_average"] = [round(x, 2) for x in os.getloadavg()]
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
             names = [ln.split(":", 1)[1].strip() for ln in handle if ln.startswith("model name")]
@@ -132,8 +175,8 @@ def machine_info() -> dict[str, Any]:
 
 def _table(results: list[dict[str, Any]]) -> list[str]:
     """Markdown rows: one per (scene, method), mean and std over seeds, then mean rows."""
-    lines = ["| scene | bands | pixels | method | AUC mean | AUC std | fit s | detect s | peak RSS MB |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| scene | bands | pixels | method | AUC mean | AUC std | fit s | total s | CPU s "
+             "| peak RSS MB |", "|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in results:
         groups.setdefault((r["scene"], r["method"]), []).append(r)
@@ -144,10 +187,44 @@ def _table(results: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {scene} | {runs[0]['bands']} | {runs[0]['pixels']} | {method} | {aucs.mean():.4f} | "
             f"{aucs.std():.4f} | {np.mean([r['fit_s'] for r in runs]):.1f} | "
-            f"{np.mean([r['detect_s'] for r in runs]):.1f} | {max(r['peak_rss_mb'] for r in runs):.0f} |")
+            f"{np.mean([r['wall_s'] for r in runs]):.1f} | {np.mean([r['cpu_s'] for r in runs]):.1f} | "
+            f"{max(r['peak_rss_mb'] for r in runs):.0f} |")
     for method, means in per_method.items():
-        lines.append(f"| **mean** | | | {method} | {np.mean(means):.4f} | | | | |")
+        lines.append(f"| **mean** | | | {method} | {np.mean(means):.4f} | | | | | |")
     return lines
+
+
+def timing_line(results: list[dict[str, Any]], method: str = "dms2f") -> str:
+    """``seconds_per_run <method> wall=<w> cpu=<c> process_wall=<pw> process_cpu=<pc> runs=<n>``.
+
+    Means over the runs of ``method``: the detection job's wall and CPU seconds, then the whole
+    worker process's (start-up and imports included); ``nan`` when there is no such run.
+    """
+    runs = [r for r in results if r["method"] == method]
+
+    def mean(key: str) -> str:
+        return f"{np.mean([r[key] for r in runs]):.1f}" if runs else "nan"
+
+    return (f"seconds_per_run {method} wall={mean('wall_s')} cpu={mean('cpu_s')} "
+            f"process_wall={mean('process_wall_s')} process_cpu={mean('process_cpu_s')} "
+            f"runs={len(runs)}")
+
+
+def header_line(machine: dict[str, Any], preset: str, steps: int | None,
+                threads: int | None) -> str:
+    """``Measured <date> on <CPU model>, <n> cores, load <x> at the start, ...`` (table header).
+
+    Args:
+        machine: :func:`machine_info` taken before the runs (its load average is the others').
+        preset: the DMS2F preset.
+        steps: the steps given on the command line, or None.
+        threads: the torch threads given, or None.
+    """
+    load = machine.get("load_average")
+    return (f"Measured {time.strftime('%Y-%m-%d')} on "
+            f"{machine.get('cpu_model') or platform.machine()}, {machine.get('cpus')} cores, load "
+            f"{load[0] if load else 'unknown'} at the start, preset {preset}, "
+            f"{_steps('dms2f', preset, steps)} steps, {threads or 'default'} thread(s)")
 
 
 def summary_line(results: list[dict[str, Any]]) -> str:
@@ -168,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``dms2f-had bench`` (see ``--help``). Returns the exit code."""
     parser = argparse.ArgumentParser(prog="dms2f-had bench", description=(
         "Fit and detect on every .mat scene of a folder with the honest protocol (no labels "
-        "during fitting; ground truth read only to score the finished map) and print a table."))
+        "during fitting; ground truth read only to score the finished map) and print a table."),
+        epilog="'dms2f-had bench --implant' runs the target-implant benchmark instead (its own "
+        "options: 'dms2f-had bench --implant --help').")
     parser.add_argument("--scenes", required=True, type=Path, help="folder of .mat scenes")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per scene for dms2f (default 3)")
     parser.add_argument("--methods", default="dms2f,rx", help="comma list of dms2f,rx,lrx")
@@ -178,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None,
                         help="DMS2F optimiser steps instead of the preset's (quick checks)")
     parser.add_argument("--json", type=Path, default=None, help="write all results here")
+    parser.add_argument("--keep-all-bands", action="store_true",
+                        help="keep every band (no bad-band or water-vapour band removal)")
     args = parser.parse_args(argv)
     from ..bounds import check_steps, check_threads, whole_number
     from ..errors import Dms2fError
@@ -202,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         scenes = [s for s in scenes if s.stem in wanted]
     if not scenes:
         parser.error(f"no .mat scenes in {args.scenes}")
+    machine = machine_info()
     results: list[dict[str, Any]] = []
     for scene in scenes:
         from ..io.matfile import load_mat
@@ -209,28 +291,23 @@ def main(argv: list[str] | None = None) -> int:
         cube = load_mat(scene).cube  # (rows, cols, bands); ground truth not looked at here
         for method in methods:
             for seed in range(1 if method in _DETERMINISTIC else args.seeds):
-                run = _run_subprocess(scene, method, args.preset, seed, args.threads, args.steps)
+                run = run_in_subprocess(scene, method, args.preset, seed, args.threads, args.steps,
+                                        args.keep_all_bands)
                 run.update(scene=scene.stem, method=method, preset=args.preset, seed=seed,
                            steps=_steps(method, args.preset, args.steps),
                            bands=int(cube.shape[2]), pixels=int(cube.shape[0] * cube.shape[1]),
                            auc=round(score_auc(run["score_file"], scene), 5))
-                score_file = Path(run.pop("score_file"))
-                score_file.unlink()
-                score_file.parent.rmdir()
+                discard_score(run)
                 results.append(run)
                 print(f"{scene.stem:14s} {method:6s} seed {seed}: AUC {run['auc']:.4f} "
-                      f"fit {run['fit_s']:.1f} s detect {run['detect_s']:.1f} s "
+                      f"fit {run['fit_s']:.1f} s total {run['wall_s']:.1f} s CPU {run['cpu_s']:.1f} s "
                       f"RSS {run['peak_rss_mb']:.0f} MB", flush=True)
     print()
-    print(f"Measured {time.strftime('%Y-%m-%d')} on {machine_info().get('cpu_model', platform.machine())}, "
-          f"{os.cpu_count()} cores, preset {args.preset}, {_steps('dms2f', args.preset, args.steps)} "
-          f"steps, {args.threads or 'default'} thread(s)")
+    print(header_line(machine, args.preset, args.steps, args.threads))
     print("\n".join(_table(results)))
     if args.json:
-        from ..io.writer import atomic_output
-
-        with atomic_output(args.json, sidecars=()) as temp:
-            temp.write_text(json.dumps({"machine": machine_info(), "results": results}, indent=1))
+        write_json(args.json, {"machine": machine, "results": results})
+    print(timing_line(results))
     print(summary_line(results))
     return 0
 
@@ -250,12 +327,12 @@ def _worker(argv: list[str]) -> int:
 
     passive_openmp_wait()
     hide_mode_warning()
-    scene, method, preset, seed, threads, steps = argv
+    scene, method, preset, seed, threads, steps, keep_all_bands = argv
     logging.basicConfig(level=logging.WARNING)
     with terminate_gracefully():
         try:
-            print(json.dumps(run_one(Path(scene), method, preset, int(seed),
-                                     int(threads) or None, int(steps) or None)))
+            print(json.dumps(run_one(Path(scene), method, preset, int(seed), int(threads) or None,
+                                     int(steps) or None, bool(int(keep_all_bands)))))
         except Terminated:
             sys.stderr.write("dms2f-had bench worker: terminated by SIGTERM; its files were "
                              "removed.\n")

@@ -1,11 +1,11 @@
 """``dms2f-had``: the command line of the engine (a stable public interface).
 
 Subcommands: ``detect``, ``fit``, ``apply``, ``threshold``, ``evaluate``, ``import-mat``,
-``bench``. Exit status: 0 on success; 1 with ONE line ``dms2f-had: error: <message>`` on stderr
-for any engine error (no traceback); 2 for command-line usage errors (argparse); 130 when
-interrupted (Ctrl-C) or cancelled, 143 when stopped by SIGTERM (``timeout``, systemd, a batch
-scheduler), both with one line and no temporary file left; 3 for an unexpected internal error
-(traceback with ``-v``).
+``batch`` (many scenes, on a Dask cluster: :mod:`.batch_cli`), ``bench``. Exit status: 0 on
+success; 1 with ONE line ``dms2f-had: error: <message>`` on stderr for any engine error (no
+traceback); 2 for command-line usage errors (argparse); 130 when interrupted (Ctrl-C) or
+cancelled, 143 when stopped by SIGTERM (``timeout``, systemd, a batch scheduler), both with one
+line and no temporary file left; 3 for an unexpected internal error (traceback with ``-v``).
 A progress bar is drawn on stderr only when stderr is a terminal.
 """
 
@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from ..detectors.local_background import DEFAULT_LOCAL_WINDOW
 from ..errors import CancelledError, Dms2fError
+from .batch_cli import add_batch_arguments, add_cluster_options, detect_executor, run_batch_command
 from .signals import EXIT_SIGINT, EXIT_SIGTERM, Terminated, terminate_gracefully
 
 PROG = "dms2f-had"
@@ -80,7 +81,10 @@ def _add_detect_options(p: argparse.ArgumentParser, *, fitting: bool) -> None:
     """Options shared by detect/fit/apply."""
     if fitting:
         p.add_argument("--bands", metavar="LIST", help="bands to use, 1-based, e.g. 1-100,120 "
-                       "(default: all but the bad bands in the metadata)")
+                       "(default: all but the bad bands in the metadata or, without a bad-band "
+                       "list, the water-vapour bands 1340-1460 nm, 1790-1960 nm, > 2450 nm)")
+        p.add_argument("--keep-all-bands", action="store_true", help="keep every band of the "
+                       "file: no bad-band or water-vapour band removal (--bands always wins)")
         p.add_argument("--preset", choices=("fast", "paper"), default="fast",
                        help="DMS2F fitting preset (default: fast)")
         p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -120,6 +124,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inner-window", type=int, default=5, help="LRX guard window (default 5)")
     p.add_argument("--outer-window", type=int, default=21, help="LRX outer window (default 21)")
     p.add_argument("--tile-size", type=int, default=512, help="I/O tile edge (default 512)")
+    add_cluster_options(p, what="the tiles", note="The fit stays in this process; the workers "
+                        "score the tiles. --threads defaults to 1 here, for the fit and each "
+                        "tile, so the map equals 'detect --threads 1' bit for bit.")
+
+    p = sub.add_parser("batch", parents=[common], help="detect in many scenes (Dask cluster)",
+                       description="Detect anomalies in every INPUT, one task per scene, on a "
+                       "local Dask cluster sized to this machine, an existing cluster "
+                       "(--scheduler) or serially (--serial); writes <scene>_score.tif and a "
+                       "manifest per scene and campaign_summary.csv/.json into --output-dir.")
+    p.add_argument("--method", choices=("dms2f", "rx", "lrx"), default="dms2f",
+                   help="detector (default: dms2f)")
+    _add_detect_options(p, fitting=True)
+    _add_local_window(p)
+    p.add_argument("--inner-window", type=int, default=5, help="LRX guard window (default 5)")
+    p.add_argument("--outer-window", type=int, default=21, help="LRX outer window (default 21)")
+    p.add_argument("--tile-size", type=int, default=512, help="I/O tile edge (default 512)")
+    add_batch_arguments(p)
 
     p = sub.add_parser("fit", parents=[common], help="fit DMS2F-HAD on a scene, save the model",
                        description="Fit DMS2F-HAD on INPUT (no labels) and save it to MODEL.")
@@ -173,16 +194,21 @@ def _run(args: argparse.Namespace, progress: Any | None, out: TextIO) -> int:
     from . import jobs
 
     if args.command == "detect":
-        r = jobs.detect(args.input, args.output, method=args.method, bands=args.bands,
-                        preset=args.preset, device=args.device, seed=args.seed,
-                        threads=args.threads, steps=args.steps, save_model=args.save_model,
-                        local_window=args.local_window, inner_window=args.inner_window,
-                        outer_window=args.outer_window,
-                        tile_size=args.tile_size, progress=progress)
+        with detect_executor(args) as executor:
+            r = jobs.detect(args.input, args.output, method=args.method, bands=args.bands,
+                            keep_all_bands=args.keep_all_bands, preset=args.preset,
+                            device=args.device, seed=args.seed,
+                            threads=args.threads, steps=args.steps, save_model=args.save_model,
+                            local_window=args.local_window, inner_window=args.inner_window,
+                            outer_window=args.outer_window, tile_size=args.tile_size,
+                            progress=progress, executor=executor)
         print(f"wrote {r.output_path} ({r.method}, {r.width}x{r.height}x{r.bands}, "
               f"{r.seconds:.1f} s on {r.device})", file=out)
+    elif args.command == "batch":
+        return run_batch_command(args, out, sys.stderr, _fail)
     elif args.command == "fit":
-        f = jobs.fit(args.input, args.model, bands=args.bands, preset=args.preset,
+        f = jobs.fit(args.input, args.model, bands=args.bands,
+                     keep_all_bands=args.keep_all_bands, preset=args.preset,
                      device=args.device, seed=args.seed, threads=args.threads, steps=args.steps,
                      progress=progress)
         print(f"wrote {f.model_path} ({f.bands} bands, {f.seconds:.1f} s on {f.device})", file=out)
@@ -261,13 +287,18 @@ def _main(argv: Sequence[str] | None) -> int:
     first = next((i for i, token in enumerate(argv) if not token.startswith("-")), None)
     if first is not None and argv[first] == "bench":  # bench parses its own options (--help)
         from .bench import main as bench_main
+        from .implant.runner import main as implant_main
 
         _setup_logging(sum(t.count("v") if not t.startswith("--") else 1 for t in argv[:first]))
-        return int(bench_main(argv[first + 1:]) or 0)
+        rest = argv[first + 1:]
+        if "--implant" in rest:  # the target-implant benchmark
+            return int(implant_main([t for t in rest if t != "--implant"]) or 0)
+        return int(bench_main(rest) or 0)
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
     _limit_gdal_cache()
-    bar = TerminalProgress(sys.stderr, args.command) if sys.stderr.isatty() else None
+    live = sys.stderr.isatty() and args.command != "batch"  # batch draws its own status line
+    bar = TerminalProgress(sys.stderr, args.command) if live else None
     try:
         return _run(args, bar, sys.stdout)
     except CancelledError as exc:

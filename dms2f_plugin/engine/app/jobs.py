@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..detectors.local_background import DEFAULT_LOCAL_WINDOW, with_local_background
-from ..detectors.tiled import TileScorer, score_raster
+from ..detectors.tiled import TileExecutor, TileScorer, score_raster
 from ..errors import InputError, ModelFileError, user_errors
 from ..io.bands import format_band_list
 from ..io.raster import BandSpec, RasterSource, open_raster
@@ -47,9 +47,14 @@ def _dms2f_scorer(scorer_cls: Any, fitted: Any, source: RasterSource, device: An
     return with_local_background(scorer, local_window, source.height, source.width)
 
 
-def _usable_source(input_path: PathLike, bands: BandSpec) -> RasterSource:
-    """Open a detection input (>= MIN_BANDS bands); a missing CRS is allowed but warned."""
-    source = open_raster(input_path, bands=bands, min_bands=MIN_BANDS)
+def _usable_source(input_path: PathLike, bands: BandSpec, keep_all_bands: bool = False) -> RasterSource:
+    """Open a detection input (>= MIN_BANDS bands); a missing CRS is allowed but warned.
+
+    Without an explicit ``bands`` list, bad bands (``bbl``) or, without such a list, the
+    water-vapour bands are dropped unless ``keep_all_bands``.
+    """
+    source = open_raster(input_path, bands=bands, min_bands=MIN_BANDS,
+                         drop_bad_bands=not keep_all_bands)
     if not source.info.has_crs:
         LOGGER.warning("'%s' has no CRS: the outputs are on the same local pixel grid, without "
                        "georeferencing (assign a CRS to the input to georeference them).",
@@ -75,11 +80,13 @@ def _save_model(fitted: Any, model_path: Path, outputs: Outputs | None = None) -
 
 @user_errors
 def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f",
-           bands: BandSpec = None, preset: str = "fast", device: str = "auto", seed: int = 0,
-           threads: int | None = None, steps: int | None = None,
-           save_model: PathLike | None = None, local_window: int = DEFAULT_LOCAL_WINDOW,
+           bands: BandSpec = None, keep_all_bands: bool = False, preset: str = "fast",
+           device: str = "auto", seed: int = 0, threads: int | None = None,
+           steps: int | None = None, save_model: PathLike | None = None,
+           local_window: int | None = DEFAULT_LOCAL_WINDOW,
            inner_window: int = 5, outer_window: int = 21, tile_size: int = 512,
-           progress: Progress | None = None) -> DetectResult:
+           progress: Progress | None = None,
+           executor: TileExecutor | None = None) -> DetectResult:
     """Detect anomalies in a raster and write a float32 score GeoTIFF on the same grid.
 
     Args:
@@ -87,7 +94,10 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
         output_path: the score GeoTIFF (.tif); nodata (NaN) where the input is invalid.
         method: ``"dms2f"`` (fit DMS2F-HAD on this scene, then score), ``"rx"`` (global RX)
             or ``"lrx"`` (local dual-window RX).
-        bands: band selection (``"1-10,15"`` or 1-based list); None = all but bad bands.
+        bands: band selection (``"1-10,15"`` or 1-based list); None = all but bad bands (the
+            file's ``bbl``, or without one the water-vapour bands of a file with wavelengths).
+        keep_all_bands: with ``bands`` None, keep every band of the file (no bad-band or
+            water-vapour removal).
         preset: DMS2F fitting preset (``"fast"`` or ``"paper"``).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (DMS2F only).
         seed: DMS2F seed (reproducible on the CPU).
@@ -101,6 +111,8 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
         outer_window: LRX outer window (odd, > inner).
         tile_size: I/O tile edge in pixels; bounds memory, never changes the result.
         progress: progress/cancel sink.
+        executor: scores the tiles in other processes (``app.tile_parallel``) after fitting
+            here; the map is the same as without it (None: every tile in this process).
 
     Returns:
         A :class:`DetectResult`.
@@ -121,7 +133,7 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
         model_out = validate_output_path(save_model, inputs=[input_path, out], extensions=None,
                                          what="model file")
     fit_seconds = None
-    with _usable_source(input_path, bands) as source:
+    with _usable_source(input_path, bands, keep_all_bands) as source:
         check_raster_settings(source.path, width=source.width, height=source.height,
                               bands=source.band_count, method=method, tile_size=tile_size,
                               local_window=local_window, inner_window=inner_window,
@@ -136,7 +148,7 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
             fitted = fit_scene(source, preset=preset, device=device, seed=seed, threads=threads,
                                steps=steps, progress=SubProgress(progress, 0, 60))
             fit_seconds = time.perf_counter() - started
-            torch_device = resolve_device(device)
+            torch_device = resolve_device(device, announce=False)  # the fit announced it
             scorer = _dms2f_scorer(scorer_cls, fitted, source, torch_device, local_window)
             used = str(torch_device)
             meta.update(preset=preset, seed=str(seed), steps=str(fitted.steps),
@@ -150,7 +162,7 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
                 meta.update(inner_window=str(inner_window), outer_window=str(outer_window))
         with Outputs() as outputs:  # the score and the model are published together, or neither
             summary = score_raster(source, out, scorer, tile_size=tile_size, progress=rest,
-                                   metadata=meta, outputs=outputs)
+                                   metadata=meta, outputs=outputs, executor=executor)
             if model_out is not None:
                 _save_model(fitted, model_out, outputs)
         result = DetectResult(output_path=out, method=method, device=used,
@@ -158,7 +170,7 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
                               width=source.width, height=source.height, bands=source.band_count,
                               valid_pixels=summary.valid_pixels, tiles=summary.tiles,
                               model_path=model_out)
-    LOGGER.info("detect %s: %s in %.1f s on %s", method, out, result.seconds, used)
+    LOGGER.debug("detect %s: %s in %.1f s on %s", method, out, result.seconds, used)
     return result
 
 
@@ -179,14 +191,16 @@ def _rx_scorer(source: RasterSource, method: str, inner: int, outer: int,
 
 @user_errors
 def fit(input_path: PathLike, model_path: PathLike, *, bands: BandSpec = None,
-        preset: str = "fast", device: str = "auto", seed: int = 0, threads: int | None = None,
-        steps: int | None = None, progress: Progress | None = None) -> FitResult:
+        keep_all_bands: bool = False, preset: str = "fast", device: str = "auto", seed: int = 0,
+        threads: int | None = None, steps: int | None = None, progress: Progress | None = None) -> FitResult:
     """Fit DMS2F-HAD on a scene (no labels) and save the model file.
 
     Args:
         input_path: the raster to fit on.
         model_path: the model file to write (self-describing, no pickle).
         bands: band selection; the model remembers it.
+        keep_all_bands: with ``bands`` None, keep every band (no bad-band or water-vapour
+            removal).
         preset: ``"fast"`` or ``"paper"``.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         seed: seed of the fit.
@@ -206,7 +220,7 @@ def fit(input_path: PathLike, model_path: PathLike, *, bands: BandSpec = None,
     model_out = validate_output_path(model_path, inputs=[input_path], extensions=None,
                                      what="model file")
     fit_scene, _ = _dms2f_parts()
-    with _usable_source(input_path, bands) as source:
+    with _usable_source(input_path, bands, keep_all_bands) as source:
         check_raster_settings(source.path, width=source.width, height=source.height,
                               bands=source.band_count, method="dms2f", tile_size=512,
                               fitting=True)
@@ -216,7 +230,7 @@ def fit(input_path: PathLike, model_path: PathLike, *, bands: BandSpec = None,
         bands_used = source.band_count
     from ..detectors.device import resolve_device
 
-    used = str(resolve_device(device))
+    used = str(resolve_device(device, announce=False))  # the fit announced it
     return FitResult(model_path=model_out, device=used, seconds=time.perf_counter() - started,
                      bands=bands_used, preset=preset, seed=seed)
 
@@ -248,7 +262,7 @@ def _open_for_model(fitted: Any, input_path: PathLike, model_path: PathLike) -> 
 @user_errors
 def apply_model(model_path: PathLike, input_path: PathLike, output_path: PathLike, *,
                 device: str = "auto", threads: int | None = None,
-                local_window: int = DEFAULT_LOCAL_WINDOW, tile_size: int = 512,
+                local_window: int | None = DEFAULT_LOCAL_WINDOW, tile_size: int = 512,
                 progress: Progress | None = None) -> DetectResult:
     """Score a raster with a saved DMS2F-HAD model (no fitting).
 

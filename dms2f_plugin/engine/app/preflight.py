@@ -138,7 +138,8 @@ def _check_block_fits(path: str, width: int, height: int) -> None:
             "inside the raster); use a larger raster, or the RX detector.")
 
 
-def check_detect(input_path: PathLike, *, bands: BandSpec = None, method: str = "dms2f",
+def check_detect(input_path: PathLike, *, bands: BandSpec = None, keep_all_bands: bool = False,
+                 method: str = "dms2f",
                  preset: str = "fast", device: str = "auto", seed: Any = 0, threads: Any = None,
                  steps: Any = None, local_window: Any = DEFAULT_LOCAL_WINDOW,
                  inner_window: Any = 5, outer_window: Any = 21, tile_size: Any = 512) -> None:
@@ -147,6 +148,7 @@ def check_detect(input_path: PathLike, *, bands: BandSpec = None, method: str = 
     Args:
         input_path: the raster.
         bands: the band selection.
+        keep_all_bands: with ``bands`` None, keep the bad and water-vapour bands.
         method: see :func:`check_detect_options` for this and the remaining options.
         preset: the DMS2F preset.
         device: the device name.
@@ -164,7 +166,8 @@ def check_detect(input_path: PathLike, *, bands: BandSpec = None, method: str = 
     check_detect_options(method=method, preset=preset, device=device, seed=seed, threads=threads,
                          steps=steps, local_window=local_window, inner_window=inner_window,
                          outer_window=outer_window, tile_size=tile_size)
-    with open_raster(input_path, bands=bands, min_bands=1) as source:
+    with open_raster(input_path, bands=bands, min_bands=1,
+                     drop_bad_bands=not keep_all_bands) as source:
         check_raster_settings(
             source.path, width=source.width, height=source.height, bands=source.band_count,
             method=method, tile_size=int(tile_size), local_window=int(local_window),

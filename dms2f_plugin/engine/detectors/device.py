@@ -43,14 +43,16 @@ def passive_openmp_wait() -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def resolve_device(device: str = "auto") -> Any:
+def resolve_device(device: str = "auto", *, announce: bool = True) -> Any:
     """Turn ``"auto"``, ``"cpu"`` or ``"cuda"`` (``"cuda:1"``) into a ``torch.device``.
 
     Args:
         device: the request; ``"auto"`` takes CUDA when available, else the CPU.
+        announce: log the choice ("Using device ..."); False when it was logged already in this
+            task (one log line per fact).
 
     Returns:
-        The ``torch.device`` to use (also logged).
+        The ``torch.device`` to use.
 
     Raises:
         InputError: an unknown name, or CUDA asked for but unavailable (the message says why
@@ -75,6 +77,8 @@ def resolve_device(device: str = "auto") -> Any:
         chosen = torch.device(name)
     else:
         chosen = torch.device("cpu")
+    if not announce:
+        return chosen
     if chosen.type == "cuda":
         LOGGER.info("Using device %s (%s)", chosen, torch.cuda.get_device_name(chosen))
     else:

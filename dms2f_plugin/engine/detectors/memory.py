@@ -10,11 +10,16 @@ the machine's memory is refused before any work, naming the setting that actuall
 The estimate is a deliberately generous sum of the big arrays (bytes per value times values),
 not a measurement: it exists to stop settings that would need several times the machine's
 memory, so it errs on the high side by small factors and never by orders of magnitude.
+
+The same estimate sizes a Dask worker's memory limit for a campaign
+(:func:`estimate_detect_memory`, :func:`worker_memory_limit`): it never reads pixels, so it can
+be made for hundreds of scenes before a campaign starts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from .blocks import BLOCK_SIZE, BLOCK_STRIDE
 
@@ -32,8 +37,13 @@ SETTINGS = {
     "network": ("the network and the libraries",
                 "close other programs or use a machine with more memory"),
 }
-_BASE = 150 * 2**20  # Python, numpy, GDAL
-_TORCH = 400 * 2**20  # torch and the network's working memory at the presets' sizes
+MIB = 2**20
+#: Python, numpy, GDAL (and a Dask worker's own machinery).
+PROCESS_BASE = 150 * MIB
+#: torch and the network's working memory at the fast preset's sizes.
+TORCH_RUNTIME = 400 * MIB
+#: Extra training workspace of the paper preset (a wider, deeper network) over the fast one.
+PAPER_WORKSPACE = 768 * MIB
 _NAN_CHUNK = 16384  # pixels per chunk of the local median's NaN-aware path
 _LRX_COMPONENTS = 20
 _LRX_STRIP = 16
@@ -61,6 +71,16 @@ class MemoryEstimate:
         return max(self.parts, key=lambda key: self.parts[key])
 
 
+def scorer_halo(method: str, *, local_window: int = 0, outer_window: int = 21) -> int:
+    """The halo a method's tile scorer reads around each tile core (see :mod:`.tiled`)."""
+    if method == "dms2f":
+        margin = -(-(local_window // 2) // BLOCK_STRIDE) * BLOCK_STRIDE if local_window else 0
+        return BLOCK_SIZE + margin
+    if method == "lrx":
+        return outer_window // 2
+    return 0
+
+
 def _grown(edge: int, margin: int, size: int) -> int:
     return min(size, edge + 2 * margin)
 
@@ -86,12 +106,12 @@ def estimate_detection(method: str, *, bands: int, width: int, height: int, tile
         The estimate, by setting.
     """
     core_w, core_h = min(tile_size, width), min(tile_size, height)
-    parts = {"network": _BASE + (_TORCH if method == "dms2f" else 0)}
+    parts = {"network": PROCESS_BASE + (TORCH_RUNTIME if method == "dms2f" else 0)}
     context = {"tile": tile_size, "bands": bands, "local_window": local_window,
                "outer_window": outer_window}
     if method == "dms2f":
-        margin = -(-(local_window // 2) // BLOCK_STRIDE) * BLOCK_STRIDE if local_window else 0
-        halo = BLOCK_SIZE + margin
+        halo = scorer_halo(method, local_window=local_window)
+        margin = halo - BLOCK_SIZE
         read = _grown(core_w, halo, width) * _grown(core_h, halo, height)
         # raw samples (<= 8 bytes), float32 cube, normalised copy, accumulator, residual and a
         # float64 chunk of the calibrated score; one batch of blocks with its reconstruction
@@ -108,7 +128,7 @@ def estimate_detection(method: str, *, bands: int, width: int, height: int, tile
             parts["bands"] = (blocks * bands * BLOCK_SIZE**2 * 12
                               + min(blocks, 256) * bands * BLOCK_SIZE**2 * 28 + bands**2 * 32)
     else:
-        halo = outer_window // 2 if method == "lrx" else 0
+        halo = scorer_halo(method, outer_window=outer_window)
         read = _grown(core_w, halo, width) * _grown(core_h, halo, height)
         parts["tile_size"] = bands * read * 12 + bands * 32768 * 16 + bands**2 * 32
         if method == "lrx":
@@ -133,3 +153,57 @@ def refusal(estimate: MemoryEstimate, available: int) -> str | None:
 
 def _gib(size: int) -> str:
     return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
+
+
+def estimate_detect_memory(*, method: str, width: int, height: int, bands: int,
+                           tile_size: int = 512, preset: str = "fast", fit: bool = True,
+                           max_blocks: int = 1024, local_window: int = 0,
+                           outer_window: int = 21, in_memory_input: bool = False) -> int:
+    """Peak memory of one detection in one process, in bytes, for sizing a worker.
+
+    :func:`estimate_detection`'s total, plus the paper preset's larger training workspace and,
+    for an input loaded whole (a ``.mat`` scene), its float64 copy and the in-memory GeoTIFF
+    made of it (``H * W * B * 8 * 2``).
+
+    Args:
+        method: ``"dms2f"``, ``"rx"`` or ``"lrx"``.
+        width: raster columns.
+        height: raster rows.
+        bands: selected bands.
+        tile_size: I/O tile edge of the scoring pass.
+        preset: DMS2F-HAD preset.
+        fit: DMS2F-HAD only: include fitting (False for a worker that only scores tiles of a
+            model fitted elsewhere).
+        max_blocks: most blocks the fit samples.
+        local_window: DMS2F-HAD local background window (0 = off or the line correction).
+        outer_window: local RX outer window.
+        in_memory_input: the input is loaded whole (a ``.mat`` scene).
+
+    Raises:
+        ValueError: an unknown method or preset, or a non-positive size.
+    """
+    if method not in ("dms2f", "rx", "lrx"):
+        raise ValueError(f"unknown method {method!r}")
+    if preset not in ("fast", "paper"):
+        raise ValueError(f"unknown preset {preset!r}")
+    if min(width, height, bands, tile_size) < 1:
+        raise ValueError(f"sizes must be positive, got {width}x{height}x{bands}, tile {tile_size}")
+    estimate = estimate_detection(method, bands=bands, width=width, height=height,
+                                  tile_size=tile_size, local_window=local_window or 0,
+                                  outer_window=outer_window, fitting=fit and method == "dms2f",
+                                  max_blocks=max_blocks)
+    total = estimate.total
+    if method == "dms2f" and preset == "paper":
+        total += PAPER_WORKSPACE
+    if in_memory_input:
+        total += height * width * bands * 8 * 2
+    return int(total)
+
+
+def worker_memory_limit(estimate: int, *, headroom: float = 1.5, granule: int = 256 * MIB) -> int:
+    """A worker's memory limit for tasks estimated at ``estimate`` bytes.
+
+    ``headroom`` times the estimate, rounded up to a multiple of ``granule``: Dask's nanny
+    restarts a worker that passes 95 % of its limit, so the limit must sit well above the peak.
+    """
+    return int(math.ceil(estimate * headroom / granule) * granule)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,31 @@ class FittedModel:
             except Exception as exc:  # noqa: BLE001 - safetensors and the OS raise many types
                 raise write_failure(final, exc, temp) from None
 
+    def to_bytes(self) -> bytes:
+        """The bytes of the model file :meth:`save` writes."""
+        with tempfile.TemporaryDirectory(prefix="dms2f_model_") as folder:
+            path = Path(folder) / "model.safetensors"
+            self.save(path)
+            return path.read_bytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, device: str = "cpu") -> FittedModel:
+        """Inverse of :meth:`to_bytes` (the same checks as :meth:`load`)."""
+        with tempfile.TemporaryDirectory(prefix="dms2f_model_") as folder:
+            path = Path(folder) / "model.safetensors"
+            path.write_bytes(data)
+            return cls.load(path, device=device)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the model file (safetensors), never as torch's pickled modules.
+
+        What a Dask worker receives is exactly what :meth:`save` writes, loaded there on the
+        network's device (weights, normalisation and calibration round-trip exactly, so the
+        worker's scores equal this process's with the same thread count).
+        """
+        device = str(next(self.network.parameters()).device)
+        return (_unpickle, (self.to_bytes(), device, self.fit_seconds))
+
     @classmethod
     def load(cls, path: PathLike, *, expected_bands: int | None = None,
              device: str = "cpu") -> FittedModel:
@@ -145,6 +171,13 @@ class FittedModel:
         model = parsed[0]
         model.network = network.eval()
         return model
+
+
+def _unpickle(data: bytes, device: str, fit_seconds: float) -> FittedModel:
+    """Rebuild a pickled :class:`FittedModel` (see ``FittedModel.__reduce__``)."""
+    fitted = FittedModel.from_bytes(data, device=device)
+    fitted.fit_seconds = fit_seconds
+    return fitted
 
 
 def _verify_written(temp: Path) -> None:

@@ -29,7 +29,8 @@ from ..progress import NullProgress, Progress, check_cancel
 if TYPE_CHECKING:
     from ..io.raster import RasterSource
 
-__all__ = ["ScoreSummary", "TileScorer", "score_array", "score_raster"]
+__all__ = ["ScoreSummary", "TileExecutor", "TileScorer", "score_array", "score_raster",
+           "score_tile"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -78,26 +79,49 @@ def _grid(source: RasterSource, scorer: TileScorer, tile_size: int) -> TileGrid:
     return TileGrid(source.width, source.height, tile_size, halo=scorer.halo, align=scorer.align)
 
 
+class TileExecutor(Protocol):
+    """Scores the tiles of a grid elsewhere (other processes, other machines).
+
+    The plain reference is the serial loop of :func:`score_raster`; an executor must give every
+    tile exactly the score :func:`score_tile` gives it in this process, in any order.
+    """
+
+    def scored_tiles(self, source: RasterSource, scorer: TileScorer, grid: TileGrid,
+                     progress: Progress) -> Iterator[tuple[Tile, np.ndarray, int]]:
+        """Yield ``(tile, score, valid count)`` for every tile of ``grid`` as each finishes.
+
+        Progress goes to ``progress``; a cancel raises :class:`~..errors.CancelledError`.
+        """
+        ...
+
+
+def score_tile(source: RasterSource, scorer: TileScorer, tile: Tile) -> tuple[np.ndarray, int]:
+    """Score one tile: ``(core score, NaN at invalid pixels; number of valid core pixels)``."""
+    cube, valid = source.read_window(tile.read)  # (bands, rh, rw), (rh, rw)
+    score = np.asarray(scorer(cube, valid, tile.read, tile.core), dtype=np.float32)
+    if score.shape != tile.core.shape:
+        raise ValueError(f"scorer returned {score.shape} for core {tile.core}")
+    core_valid = valid[tile.core.slices_in(tile.read)]  # (h, w)
+    score = np.where(core_valid, score, np.float32(np.nan))  # (h, w)
+    return score, int(core_valid.sum())
+
+
 def _scored_tiles(source: RasterSource, scorer: TileScorer, grid: TileGrid,
                   progress: Progress) -> Iterator[tuple[Tile, np.ndarray, int]]:
     """Yield ``(tile, core score with NaN at invalid pixels, valid count)`` for each tile."""
     total = len(grid)
     for tile in grid:
         check_cancel(progress)
-        cube, valid = source.read_window(tile.read)  # (bands, rh, rw), (rh, rw)
-        score = np.asarray(scorer(cube, valid, tile.read, tile.core), dtype=np.float32)
-        if score.shape != tile.core.shape:
-            raise ValueError(f"scorer returned {score.shape} for core {tile.core}")
-        core_valid = valid[tile.core.slices_in(tile.read)]  # (h, w)
-        score = np.where(core_valid, score, np.float32(np.nan))  # (h, w)
-        yield tile, score, int(core_valid.sum())
+        score, n_valid = score_tile(source, scorer, tile)
+        yield tile, score, n_valid
         progress.set_progress(100.0 * (tile.index + 1) / total)
 
 
 def score_raster(source: RasterSource, output_path: str | Path, scorer: TileScorer, *,
                  tile_size: int = 512, progress: Progress | None = None,
                  metadata: dict[str, str] | None = None,
-                 outputs: Outputs | None = None) -> ScoreSummary:
+                 outputs: Outputs | None = None,
+                 executor: TileExecutor | None = None) -> ScoreSummary:
     """Score a raster tile by tile into a float32 GeoTIFF on the same grid.
 
     Args:
@@ -110,6 +134,8 @@ def score_raster(source: RasterSource, output_path: str | Path, scorer: TileScor
         metadata: dataset metadata written into the output.
         outputs: the run's transaction when the score is published together with other
             outputs (a model file); None publishes it as soon as it is complete.
+        executor: scores the tiles elsewhere (e.g. Dask workers); this process still writes
+            them. None scores them here, one after the other (the reference path).
 
     Returns:
         A :class:`ScoreSummary`.
@@ -122,8 +148,9 @@ def score_raster(source: RasterSource, output_path: str | Path, scorer: TileScor
     start = time.perf_counter()
     valid_total, tiles = 0, 0
     grid = _grid(source, scorer, tile_size)
+    scored = _scored_tiles if executor is None else executor.scored_tiles
     with score_writer(output_path, source.info, metadata=metadata, outputs=outputs) as writer:
-        for tile, score, n_valid in _scored_tiles(source, scorer, grid, progress):
+        for tile, score, n_valid in scored(source, scorer, grid, progress):
             writer.write(tile.core, score)
             valid_total += n_valid
             tiles += 1

@@ -25,11 +25,12 @@ import numpy as np
 from osgeo import gdal
 
 from ..errors import InputError, RasterReadError
-from .bands import parse_band_list
+from .bands import format_band_list, parse_band_list
 from .gdalutil import GdalCallError, gdal_call, last_gdal_error, open_gdal, quiet_gdal, unlink_quietly
 from .masks import alpha_bands, mask_sources, masked_out
 from .matfile import mat_to_vsimem
 from .rasterinfo import RasterInfo, read_info
+from .sensor_bands import describe_windows, water_vapour_bands
 from .statistics import SceneStatistics, compute_statistics
 from .window import Window
 
@@ -202,8 +203,10 @@ def open_raster(path: str | os.PathLike, *, bands: BandSpec = None,
         path: any GDAL raster (GeoTIFF, ENVI, VRT, ``HDF5:"f.h5"://cube``, ...) or a benchmark
             MATLAB ``.mat`` file (loaded into a temporary in-memory GeoTIFF under ``/vsimem/``).
         bands: 1-based band numbers (``[1, 2, 5]``) or text (``"1-10,15"``); None = all bands.
-        drop_bad_bands: drop bands flagged bad (ENVI ``bbl``). Only applies when ``bands`` is
-            None: an explicit list is taken as given.
+        drop_bad_bands: drop bands flagged bad (ENVI ``bbl``) or, when the file has
+            wavelengths but no bad-band list, the bands in the atmospheric water-vapour windows
+            (:mod:`.sensor_bands`); False keeps every band. Only applies when ``bands`` is None:
+            an explicit list is taken as given.
         subdataset: for containers (HDF5, NetCDF) the subdataset to use, by 1-based number or
             name; when a container is opened without it, the error lists the subdatasets.
         min_bands: fewest selected bands the caller can work with.
@@ -305,6 +308,8 @@ def _select_bands(info: RasterInfo, bands: BandSpec, drop_bad_bands: bool,
                         len(selection) - len(good),
                         ",".join(str(b) for b in selection if not info.good_bands[b - 1]))
         selection = good
+    if drop_bad_bands and not info.has_bad_band_list:
+        selection = _without_water_vapour(info, selection)
     return selection
 
 
@@ -343,3 +348,18 @@ def _float_or_zero(text: str | None) -> float:
         return float(text) if text else 0.0
     except ValueError:
         return 0.0
+
+
+def _without_water_vapour(info: RasterInfo, selection: tuple[int, ...]) -> tuple[int, ...]:
+    """``selection`` less the bands in the water-vapour windows (one log line names them)."""
+    wavelengths = info.wavelengths_nm()
+    if wavelengths is None:
+        return selection
+    dropped = set(water_vapour_bands(wavelengths))
+    if not dropped:
+        return selection
+    LOGGER.warning("'%s' gives wavelengths but no bad-band list: dropping %d band(s) in the "
+                   "water-vapour windows (%s): %s; keep every band with the keep-all-bands "
+                   "option, or choose bands explicitly.", info.path, len(dropped),
+                   describe_windows(), format_band_list(sorted(dropped)))
+    return tuple(b for b in selection if b not in dropped)

@@ -46,6 +46,8 @@ class RasterInfo:
         wavelength_source: where wavelengths were found (``"IMAGERY"``, ``"band"``, ``"ENVI"``).
         fwhm: per-band full width at half maximum (same units), or None.
         good_bands: per-band flag, False for bands listed as bad (ENVI ``bbl``).
+        has_bad_band_list: True when the file gives a bad-band list (band ``good_band``/``bbl``
+            items or the ENVI ``bbl`` list), even one that flags no band.
         band_names: per-band description (ENVI ``band names`` or the GDAL band description).
     """
 
@@ -66,6 +68,7 @@ class RasterInfo:
     fwhm: tuple[float, ...] | None = None
     good_bands: tuple[bool, ...] = ()
     band_names: tuple[str, ...] = ()
+    has_bad_band_list: bool = False
 
     @property
     def has_crs(self) -> bool:
@@ -154,19 +157,25 @@ def _spectral_from_bands(
     return None, None, None, None
 
 
-def _good_bands(bands: list[gdal.Band], envi: dict[str, str]) -> tuple[bool, ...]:
-    """Per-band good flags from band items (``good_band``/``bbl``) or the ENVI ``bbl`` list."""
+def _good_bands(bands: list[gdal.Band], envi: dict[str, str]) -> tuple[tuple[bool, ...], bool]:
+    """Per-band good flags from band items (``good_band``/``bbl``) or the ENVI ``bbl`` list.
+
+    Returns:
+        ``(flags, listed)``: listed is True when the file gives any such list.
+    """
     flags: list[bool] = []
+    listed = False
     for band in bands:
         md = band.GetMetadata() or {}
         value = md.get("good_band", md.get("bbl"))
+        listed = listed or value is not None
         flags.append(True if value is None else _float_or_none(value) != 0.0)
     if any(not flag for flag in flags):
-        return tuple(flags)
+        return tuple(flags), True
     bbl = _floats(parse_envi_list(envi.get("bbl")), len(bands))
     if bbl is not None:
-        return tuple(value != 0.0 for value in bbl)
-    return tuple(flags)
+        return tuple(value != 0.0 for value in bbl), True
+    return tuple(flags), listed
 
 
 def _band_names(bands: list[gdal.Band], envi: dict[str, str]) -> tuple[str, ...]:
@@ -208,6 +217,7 @@ def read_info(ds: gdal.Dataset, path: str) -> RasterInfo:
         offsets = list(gain_offsets)
     geotransform = ds.GetGeoTransform(can_return_null=True)
     wkt = ds.GetProjection() or None
+    good_bands, has_bad_band_list = _good_bands(bands, envi)
     return RasterInfo(
         path=path,
         width=ds.RasterXSize,
@@ -224,8 +234,9 @@ def read_info(ds: gdal.Dataset, path: str) -> RasterInfo:
         wavelength_units=units,
         wavelength_source=source,
         fwhm=widths,
-        good_bands=_good_bands(bands, envi),
+        good_bands=good_bands,
         band_names=_band_names(bands, envi),
+        has_bad_band_list=has_bad_band_list,
     )
 
 

@@ -118,10 +118,16 @@ def roc_curve(scores: np.ndarray, labels: np.ndarray) -> RocCurve:
     return RocCurve(pf, pd, np.r_[np.inf, sorted_scores[last_of_run]])
 
 
+def trapezoid(y: np.ndarray, x: np.ndarray) -> float:
+    """The trapezoid-rule integral of ``y`` over ``x`` (the same on numpy 1 and numpy 2)."""
+    y, x = np.asarray(y, dtype=np.float64), np.asarray(x, dtype=np.float64)
+    return float(np.sum(np.diff(x) * (y[1:] + y[:-1])) / 2.0)
+
+
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Area under the ROC curve (trapezoids; ties count one half)."""
     curve = roc_curve(scores, labels)
-    return float(np.trapz(curve.pd, curve.pf))
+    return trapezoid(curve.pd, curve.pf)
 
 
 def tau_aucs(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -140,7 +146,7 @@ def evaluate_arrays(scores: np.ndarray, labels: np.ndarray) -> Evaluation:
     scores, labels = scores[keep], labels[keep] != 0
     curve = roc_curve(scores, labels)
     d_tau, f_tau = tau_aucs(scores, labels)
-    return Evaluation(auc=float(np.trapz(curve.pd, curve.pf)), auc_d_tau=d_tau, auc_f_tau=f_tau,
+    return Evaluation(auc=trapezoid(curve.pd, curve.pf), auc_d_tau=d_tau, auc_f_tau=f_tau,
                       anomaly_pixels=int(labels.sum()), background_pixels=int((~labels).sum()),
                       roc=curve)
 

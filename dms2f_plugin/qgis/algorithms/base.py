@@ -20,12 +20,15 @@ from qgis.core import (
     QgsRasterLayer,
 )
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP, QCoreApplication
+from qgis.PyQt.QtGui import QIcon
 
 from ...engine.errors import Dms2fError
 from ...engine.io.bands import parse_band_list
 from ...metadata import plugin_metadata
 from .. import settings
 from ..log_bridge import feedback_logging
+from . import parameters as p
+from .wording import qgis_words
 
 T = TypeVar("T")
 
@@ -38,6 +41,9 @@ GROUPS: dict[str, str] = {
     "analysis": QT_TRANSLATE_NOOP("Dms2fAlgorithm", "Thresholding and evaluation"),
     "data": QT_TRANSLATE_NOOP("Dms2fAlgorithm", "Data"),
 }
+
+#: Folder of the algorithm icons (one per family: DMS2F-HAD, RX, thresholding, evaluation, data).
+ICONS_DIR = Path(__file__).resolve().parents[3] / "resources" / "icons"
 
 TRACKER_HINT = QT_TRANSLATE_NOOP(
     "Dms2fAlgorithm",
@@ -72,12 +78,14 @@ class Dms2fAlgorithm(QgsProcessingAlgorithm):
         DISPLAY_NAME: the untranslated title, marked with ``QT_TRANSLATE_NOOP``.
         GROUP_ID: a key of :data:`GROUPS`.
         HELP: the untranslated help text (HTML allowed), marked with ``QT_TRANSLATE_NOOP``.
+        ICON: the file name of the family's icon in :data:`ICONS_DIR`.
     """
 
     NAME = ""
     DISPLAY_NAME = ""
     GROUP_ID = "detection"
     HELP = ""
+    ICON = "dms2f.svg"
 
     # -- identity and help -------------------------------------------------------------------
 
@@ -98,6 +106,12 @@ class Dms2fAlgorithm(QgsProcessingAlgorithm):
 
     def groupId(self) -> str:  # noqa: N802, D102 - QGIS API
         return self.GROUP_ID
+
+    def icon(self) -> QIcon:  # noqa: D102 - QGIS API
+        return QIcon(self.svgIconPath())
+
+    def svgIconPath(self) -> str:  # noqa: N802, D102 - QGIS API
+        return str(ICONS_DIR / self.ICON)
 
     def shortHelpString(self) -> str:  # noqa: N802, D102 - QGIS API
         return self.tr(self.HELP)
@@ -184,20 +198,20 @@ class Dms2fAlgorithm(QgsProcessingAlgorithm):
                                   "{needed}.").format(spec=spec, count=len(selected), needed=min_bands)
         return True, ""
 
-    @staticmethod
-    def engine_check(check: Callable[[], object]) -> tuple[bool, str]:
+    def engine_check(self, check: Callable[[], object]) -> tuple[bool, str]:
         """``checkParameterValues`` helper: run one of the engine's pre-checks.
 
         The engine's bounds and raster checks (``engine.app.preflight``) are the ones the run
         itself applies, so the dialog refuses a value with the same sentence, before the run.
 
         Returns:
-            ``(True, "")``, or ``(False, message)`` with the engine's message.
+            ``(True, "")``, or ``(False, message)`` with the engine's message in this dialog's
+            words.
         """
         try:
             check()
         except Dms2fError as err:
-            return False, str(err)
+            return False, self.in_qgis_words(str(err))
         return True, ""
 
     def dependency_problem(self) -> str | None:
@@ -208,7 +222,7 @@ class Dms2fAlgorithm(QgsProcessingAlgorithm):
         if not missing:
             return None
         return self.tr("{algorithm} needs Python packages that are not installed: {missing}. Install "
-                       "them with Plugins > DMS2F-HAD > Install Python dependencies, or run:\n"
+                       "them with Plugins > DMS2F-HAD > Install Python dependencies…, or run:\n"
                        "{command}\nThey go into a private environment; QGIS's own packages are not "
                        "changed. The RX detector, thresholding and evaluation work without them.").format(
             algorithm=self.displayName(), missing=", ".join(missing), command=install_hint())
@@ -223,14 +237,33 @@ class Dms2fAlgorithm(QgsProcessingAlgorithm):
         if problem:
             raise QgsProcessingException(problem)
 
-    def report_detection(self, result: Any, feedback: QgsProcessingFeedback) -> None:
-        """Log where and how fast a detection ran (an engine ``DetectResult``)."""
-        feedback.pushInfo(self.tr("Method {method} on {device}: {width} x {height} pixels, {bands} "
-                                  "bands, {tiles} tiles, {seconds:.1f} s").format(
-            method=result.method, device=result.device, width=result.width, height=result.height,
-            bands=result.bands, tiles=result.tiles, seconds=result.seconds))
-        if result.fit_seconds is not None:
-            feedback.pushInfo(self.tr("Fitting took {seconds:.1f} s").format(seconds=result.fit_seconds))
+    def parameter_labels(self) -> dict[str, str]:
+        """Parameter name -> its label in this algorithm's dialog."""
+        return {d.name(): d.description() for d in self.parameterDefinitions()}
+
+    def in_qgis_words(self, message: str) -> str:
+        """An engine message with command-line flags replaced by this dialog's labels."""
+        return qgis_words(message, self.parameter_labels())
+
+    def input_layer_name(self, parameters: dict[str, Any], name: str,
+                         context: QgsProcessingContext) -> str:
+        """The name of the layer given as parameter ``name`` (its file's name for a path)."""
+        layer = self.parameterAsLayer(parameters, name, context)
+        return layer.name() if layer is not None else ""
+
+    def name_output(self, context: QgsProcessingContext, output: str, parameter: str,
+                    name: str) -> None:
+        """Name the layer Processing loads for ``output``, e.g. "DMS2F-HAD score: san_diego_sample".
+
+        Only a loaded output is named, and only when it carries the generic name (the
+        parameter's label): a name a model's author chose is kept.
+        """
+        if not name or not context.willLoadLayerOnCompletion(output):
+            return
+        details = context.layerToLoadOnCompletionDetails(output)
+        generic = self.parameterDefinition(parameter).description()
+        if details.name in ("", generic):
+            details.name = name
 
     # -- running the engine ------------------------------------------------------------------
 
@@ -251,11 +284,11 @@ class Dms2fAlgorithm(QgsProcessingAlgorithm):
                 diagnostics report, and its traceback goes to the log instead of crashing QGIS.
         """
         feedback = feedback or QgsProcessingFeedback()
-        with feedback_logging(feedback):
+        with feedback_logging(feedback, self.in_qgis_words):
             try:
                 return job(FeedbackProgress(feedback))
             except Dms2fError as err:
-                raise QgsProcessingException(str(err)) from err
+                raise QgsProcessingException(self.in_qgis_words(str(err))) from err
             except QgsProcessingException:
                 raise
             except Exception as err:  # noqa: BLE001 - never let a traceback reach QGIS
@@ -272,13 +305,16 @@ class NetworkAlgorithm(Dms2fAlgorithm):
 
     def checkParameterValues(self, parameters: dict[str, Any],  # noqa: N802
                              context: QgsProcessingContext) -> tuple[bool, str]:
-        """Refuse early when the dependencies are missing, then check the raster and the values."""
+        """Refuse early: missing dependencies, the input raster, then every value (engine checks)."""
         problem = self.dependency_problem()
         if problem:
             return False, problem
         ok, message = self.check_input_raster(parameters, context, min_bands=2)
         if not ok:
             return ok, message
+        problem = p.local_window_problem(self, parameters, context)
+        if problem:
+            return False, problem
         return self.engine_check(lambda: self.preflight(parameters, context))
 
     def preflight(self, parameters: dict[str, Any], context: QgsProcessingContext) -> None:

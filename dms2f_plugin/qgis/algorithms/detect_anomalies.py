@@ -15,7 +15,6 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 
-from ...engine.bounds import SEED_MAX, STEPS_MAX
 from ..styling import OutputKind, style_output
 from . import parameters as p
 from .base import NetworkAlgorithm
@@ -25,8 +24,6 @@ SEED = "SEED"
 STEPS = "STEPS"
 SAVE_MODEL = "SAVE_MODEL"
 
-#: Largest seed the dialog takes: the engine's, within QGIS's 32-bit signed integers.
-SEED_MAX_QGIS = min(SEED_MAX, 2**31 - 1)
 #: Engine preset per ``PRESET`` option.
 PRESETS = ("fast", "paper")
 MODEL_EXTENSION = "safetensors"
@@ -47,23 +44,23 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
         "reconstruction error, measured against the scene's typical errors (its length and its "
         "direction), becomes its anomaly score, relative to its neighbourhood.\n\n"
         "<b>Hyperspectral raster</b>: any multi-band raster read by GDAL (GeoTIFF, ENVI, ...).\n"
-        "<b>Bands</b>: optional 1-based selection such as 1-10,15; empty uses all bands.\n"
+        + p.BANDS_HELP +
         "<b>Preset</b>: <i>Fast</i> is a small network that fits a 100 x 100 scene on a 2-core "
         "CPU in about a minute; <i>Paper</i> is the published configuration (a CUDA GPU is "
         "recommended).\n"
-        "<b>Device</b>: Auto uses a CUDA GPU when one is available (default from Processing > "
-        "Options > Providers > DMS2F-HAD).\n"
-        "<b>Random seed</b>: the same seed gives the same scores on the same device.\n"
+        + p.DEVICE_HELP +
+        "<b>Random seed</b> (advanced): the same seed gives the same scores on the same device.\n"
         "<b>Fitting steps</b> (advanced): 0 keeps the preset's fixed number, which the "
         "benchmark chose; more steps cost proportionally more time.\n"
-        + p.LOCAL_WINDOW_HELP +
+        + p.LOCAL_WINDOW_HELP + p.KEEP_ALL_BANDS_HELP + p.THREADS_HELP + p.TILE_SIZE_HELP +
         "<b>Save fitted model</b>: optional file to keep the fitted network, to score similar "
         "scenes later with 'Detect anomalies with a saved model'. When empty and a model folder "
-        "is set in the provider options, the model is kept there.\n"
+        "is set in " + p.SETTINGS_PATH + ", the model is kept there.\n"
         "<b>Anomaly score</b>: float32 raster on the input grid (same CRS and geotransform); "
         "higher means more anomalous: about 0 for background, in units of the background's own "
-        "spread (targets typically score 10 or more). It opens with a heatmap style. The log "
-        "names the device, preset and timings used. Requires PyTorch (the plugin offers to install it).")
+        "spread (targets typically score 10 or more). It opens with a heatmap style, named after "
+        "the input layer. The log names the device, preset and timings used. Requires PyTorch "
+        "(the plugin offers to install it).")
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802, D102
         defaults = self.settings()
@@ -76,11 +73,12 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
         self.addParameter(p.device(defaults))
         self.add_advanced(QgsProcessingParameterNumber(
             SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, defaultValue=0,
-            minValue=0, maxValue=SEED_MAX_QGIS))
+            minValue=0, maxValue=p.MAX_SEED))
         self.add_advanced(QgsProcessingParameterNumber(
             STEPS, self.tr("Fitting steps (0: the preset's)"), QgsProcessingParameterNumber.Integer,
-            defaultValue=0, minValue=0, maxValue=STEPS_MAX))
+            defaultValue=0, minValue=0, maxValue=p.MAX_STEPS))
         self.add_advanced(p.local_window())
+        self.add_advanced(p.keep_all_bands())
         self.add_advanced(p.threads(defaults))
         self.add_advanced(p.tile_size())
         self.addParameter(QgsProcessingParameterFileDestination(
@@ -99,13 +97,12 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
         output = self.parameterAsOutputLayer(parameters, p.OUTPUT, context)
         model = self.parameterAsFileOutput(parameters, SAVE_MODEL, context) or self._kept_model(source)
         options = self._options(parameters, context)
-        feedback.pushInfo(self.tr("DMS2F-HAD with the {preset} preset, device {device}").format(
-            preset=options["preset"], device=options["device"]))
+        self.name_output(context, output, p.OUTPUT, self.tr("DMS2F-HAD score: {layer}").format(
+            layer=self.input_layer_name(parameters, p.INPUT, context)))
         result = self.run_engine(lambda progress: jobs.detect(
             source, output, method="dms2f", save_model=model or None, progress=progress,
             **options), feedback)
         style_output(output, OutputKind.SCORE, context)
-        self.report_detection(result, feedback)
         return {p.OUTPUT: output, SAVE_MODEL: str(result.model_path) if result.model_path else None}
 
     def preflight(self, parameters: dict[str, Any], context: QgsProcessingContext) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProcessingParameterFile
@@ -10,7 +11,7 @@ from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 from ..styling import OutputKind, style_output
 from . import parameters as p
 from .base import NetworkAlgorithm
-from .detect_anomalies import MODEL_FILTER
+from .detect_anomalies import MODEL_EXTENSION, MODEL_FILTER
 
 MODEL = "MODEL"
 
@@ -30,10 +31,28 @@ class DetectWithModelAlgorithm(NetworkAlgorithm):
         "fitted to (the model file records its band list and normalisation and checks them).\n"
         "<b>Model file</b>: a .safetensors file written by 'Detect anomalies (DMS2F-HAD)' "
         "(weights, band list, normalisation and score calibration; no code is ever loaded from it).\n"
-        "<b>Device</b>: Auto uses a CUDA GPU when one is available.\n"
-        + p.LOCAL_WINDOW_HELP +
+        + p.DEVICE_HELP + p.LOCAL_WINDOW_HELP + p.THREADS_HELP + p.TILE_SIZE_HELP +
         "<b>Anomaly score</b>: float32 raster on the input grid (same CRS and geotransform); "
-        "higher means more anomalous. Requires PyTorch (the plugin offers to install it).")
+        "higher means more anomalous. It opens with a heatmap style, named after the input layer "
+        "and the model. Requires PyTorch (the plugin offers to install it).")
+
+    def checkParameterValues(self, parameters: dict[str, Any],  # noqa: N802
+                             context: QgsProcessingContext) -> tuple[bool, str]:
+        """The shared checks, then the model file: it must exist and be a .safetensors file."""
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        model = Path(self.parameterAsFile(parameters, MODEL, context))
+        label = self.parameterDefinition(MODEL).description()
+        if not model.is_file():
+            return False, self.tr("'{label}': '{path}' does not exist. Choose a model saved by "
+                                  "'Detect anomalies (DMS2F-HAD)' (its 'Save fitted model' "
+                                  "output).").format(label=label, path=model)
+        if model.suffix.lower() != f".{MODEL_EXTENSION}":
+            return False, self.tr("'{label}': '{path}' is not a DMS2F-HAD model; choose a "
+                                  ".{extension} file saved by 'Detect anomalies (DMS2F-HAD)'.").format(
+                label=label, path=model, extension=MODEL_EXTENSION)
+        return True, ""
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802, D102
         defaults = self.settings()
@@ -55,11 +74,13 @@ class DetectWithModelAlgorithm(NetworkAlgorithm):
         source = self.raster_source(parameters, p.INPUT, context, min_bands=2)
         model = self.parameterAsFile(parameters, MODEL, context)
         output = self.parameterAsOutputLayer(parameters, p.OUTPUT, context)
-        result = self.run_engine(lambda progress: jobs.apply_model(
+        self.name_output(context, output, p.OUTPUT, self.tr(
+            "DMS2F-HAD score ({model}): {layer}").format(
+            model=Path(model).stem, layer=self.input_layer_name(parameters, p.INPUT, context)))
+        self.run_engine(lambda progress: jobs.apply_model(
             model, source, output, progress=progress, **self._options(parameters, context)),
             feedback)
         style_output(output, OutputKind.SCORE, context)
-        self.report_detection(result, feedback)
         return {p.OUTPUT: output}
 
     def preflight(self, parameters: dict[str, Any], context: QgsProcessingContext) -> None:

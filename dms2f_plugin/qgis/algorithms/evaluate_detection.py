@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from qgis.core import (
@@ -50,12 +51,14 @@ class EvaluateDetectionAlgorithm(Dms2fAlgorithm):
     NAME = "evaluate_detection"
     DISPLAY_NAME = QT_TRANSLATE_NOOP("Dms2fAlgorithm", "Evaluate against ground truth")
     GROUP_ID = "analysis"
+    ICON = "evaluate.svg"
     HELP = QT_TRANSLATE_NOOP(
         "Dms2fAlgorithm",
         "Measures how well an anomaly score separates known anomalies from the background.\n\n"
         "<b>Anomaly score</b>: a score raster from one of the detection algorithms.\n"
         "<b>Ground truth</b>: a raster on the same grid (non-zero = anomaly), or polygons of "
-        "the anomalies (burnt onto the score grid).\n"
+        "the anomalies (burnt onto the score grid). It must be chosen: the dialog starts without "
+        "one rather than guess a layer, and the score raster itself is refused.\n"
         "<b>Report</b>: HTML page with the ROC curve and the AUC values.\n"
         "Outputs, usable in models: AUC(D,F), the area under the ROC curve (1 = perfect, 0.5 = "
         "chance); AUC(D,tau), the detection probability averaged over thresholds (higher is "
@@ -66,9 +69,11 @@ class EvaluateDetectionAlgorithm(Dms2fAlgorithm):
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802, D102
         self.addParameter(QgsProcessingParameterRasterLayer(p.INPUT, self.tr("Anomaly score")))
+        # Optional only so that the dialog starts empty instead of picking a layer (the active one,
+        # often the score itself); checkParameterValues requires it.
         self.addParameter(QgsProcessingParameterMapLayer(
             GROUND_TRUTH, self.tr("Ground truth (raster or polygons)"),
-            types=[QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPolygon]))
+            types=[QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPolygon], optional=True))
         self.addParameter(QgsProcessingParameterFileDestination(
             p.OUTPUT, self.tr("Report"), self.tr("HTML files (*.html)")))
         for name, label in METRIC_LABELS.items():
@@ -79,8 +84,20 @@ class EvaluateDetectionAlgorithm(Dms2fAlgorithm):
         ok, message = self.check_input_raster(parameters, context)
         if not ok:
             return ok, message
-        _path, problem = self._truth_file(self.parameterAsLayer(parameters, GROUND_TRUTH, context))
-        return (False, problem) if problem else (True, "")
+        truth_layer = self.parameterAsLayer(parameters, GROUND_TRUTH, context)
+        label = self.parameterDefinition(GROUND_TRUTH).description()
+        if truth_layer is None:
+            return False, self.tr("Choose the '{label}': the raster or polygons that mark the "
+                                  "known anomalies.").format(label=label)
+        truth, problem = self._truth_file(truth_layer)
+        if problem:
+            return False, problem
+        score = self.raster_source(parameters, p.INPUT, context)
+        if _same_file(score, truth):
+            return False, self.tr("The '{label}' is the anomaly score itself ('{name}'); choose "
+                                  "the layer that marks the known anomalies.").format(
+                label=label, name=truth_layer.name())
+        return True, ""
 
     def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
@@ -88,9 +105,10 @@ class EvaluateDetectionAlgorithm(Dms2fAlgorithm):
         from ...engine.app import jobs
 
         score = self.raster_source(parameters, p.INPUT, context)
-        truth, problem = self._truth_file(self.parameterAsLayer(parameters, GROUND_TRUTH, context))
-        if problem:
+        ok, problem = self.checkParameterValues(parameters, context)
+        if not ok:  # a run that skipped the dialog's checks (processing.run does them too)
             raise QgsProcessingException(problem)
+        truth, _ = self._truth_file(self.parameterAsLayer(parameters, GROUND_TRUTH, context))
         report = self.parameterAsFileOutput(parameters, p.OUTPUT, context)
         result = self.run_engine(
             lambda progress: jobs.evaluate(score, truth, report_path=report), feedback)
@@ -110,3 +128,13 @@ class EvaluateDetectionAlgorithm(Dms2fAlgorithm):
         return "", self.tr("The ground truth must be a raster read by GDAL or a polygon file read "
                            "by OGR (GeoPackage, Shapefile, ...); save layer '{name}' to a file "
                            "first.").format(name=layer.name() if layer else "?")
+
+
+def _same_file(first: str, second: str) -> bool:
+    """True when two GDAL/OGR dataset names are the same file."""
+    if first == second:
+        return True
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # not plain files (e.g. /vsizip/...): the names differ
+        return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from qgis.core import (
@@ -25,6 +26,7 @@ class ImportBenchmarkAlgorithm(Dms2fAlgorithm):
     NAME = "import_benchmark"
     DISPLAY_NAME = QT_TRANSLATE_NOOP("Dms2fAlgorithm", "Import benchmark scene (.mat)")
     GROUP_ID = "data"
+    ICON = "import.svg"
     HELP = QT_TRANSLATE_NOOP(
         "Dms2fAlgorithm",
         "Converts a hyperspectral anomaly-detection benchmark scene stored as a MATLAB .mat file "
@@ -53,6 +55,11 @@ class ImportBenchmarkAlgorithm(Dms2fAlgorithm):
         mat_path = self.parameterAsFile(parameters, p.INPUT, context)
         cube = self.parameterAsOutputLayer(parameters, p.OUTPUT, context)
         ground_truth = self.parameterAsOutputLayer(parameters, OUTPUT_GT, context) or None
+        scene = Path(mat_path).stem
+        self.name_output(context, cube, p.OUTPUT, scene)
+        if ground_truth:
+            self.name_output(context, ground_truth, OUTPUT_GT,
+                             self.tr("{scene} ground truth").format(scene=scene))
         result = self.run_engine(lambda progress: jobs.import_mat(mat_path, cube, ground_truth),
                                  feedback)
         feedback.pushInfo(self.tr("{rows} x {cols} pixels, {bands} bands, {anomalies} anomalous "

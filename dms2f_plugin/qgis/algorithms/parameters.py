@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingContext,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
@@ -15,7 +17,15 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication
 
-from ...engine.bounds import LOCAL_WINDOW_MAX, TILE_SIZE_MAX, TILE_SIZE_MIN, usable_cores
+from ...engine.bounds import (
+    LOCAL_WINDOW_MAX,
+    MIN_SIZE_MAX,
+    SEED_MAX,
+    STEPS_MAX,
+    TILE_SIZE_MAX,
+    TILE_SIZE_MIN,
+    usable_cores,
+)
 from ...engine.detectors.local_background import DEFAULT_LOCAL_WINDOW
 from .. import settings
 
@@ -26,68 +36,129 @@ DEVICE = "DEVICE"
 THREADS = "THREADS"
 TILE_SIZE = "TILE_SIZE"
 LOCAL_WINDOW = "LOCAL_WINDOW"
+KEEP_ALL_BANDS = "KEEP_ALL_BANDS"
+
+P = TypeVar("P", bound=QgsProcessingParameterDefinition)
 
 #: Default edge of the square processing tiles, in pixels.
 DEFAULT_TILE_SIZE = 512
+#: Upper bounds of typed numbers: the engine's (``engine.bounds``), so the dialog and the run
+#: refuse the same values. QGIS's integer widgets hold 32-bit values, hence the seed's cap.
+MAX_SEED = min(SEED_MAX, 2**31 - 1)
+MAX_STEPS = STEPS_MAX
+MAX_WINDOW = LOCAL_WINDOW_MAX
+MAX_OBJECT_SIZE = MIN_SIZE_MAX
 
 
 def _tr(text: str) -> str:
     return QCoreApplication.translate("Dms2fAlgorithm", text)
 
 
+def _with_help(parameter: P, text: str) -> P:
+    """Give ``parameter`` its tooltip in the algorithm dialog (the help panel has the long text)."""
+    parameter.setHelp(_tr(text))
+    return parameter
+
+
+#: Where the provider's settings are, as the menus of QGIS 3.22 to 3.40 name them.
+SETTINGS_PATH = "Settings > Options > Processing > Providers > DMS2F-HAD"
+
+#: Help panel paragraphs of the shared parameters.
+BANDS_HELP = "<b>Bands</b>: optional 1-based selection such as 1-10,15; empty uses all good bands.\n"
+DEVICE_HELP = ("<b>Device</b>: Auto uses a CUDA GPU when one is available, else the CPU (default "
+               f"from {SETTINGS_PATH}).\n")
+THREADS_HELP = ("<b>CPU threads</b> (advanced): how many CPU cores the network may use; 0 uses "
+                f"all of them (default from {SETTINGS_PATH}). Lower it to keep QGIS responsive "
+                "while a detection runs.\n")
+TILE_SIZE_HELP = ("<b>Tile size</b> (advanced): the raster is read, scored and written in square "
+                  "tiles of this many pixels; smaller tiles use less memory, larger ones a little "
+                  "less time. The result is the same for every tile size.\n")
+LOCAL_WINDOW_HELP = (
+    "<b>Local background window</b> (advanced): each score has the median score of this "
+    "neighbourhood subtracted, which removes broad bright backgrounds (sensor-edge strips, large "
+    "unusual fields) and keeps targets smaller than about half the window's area; 0 turns it "
+    "off, otherwise an odd number of at least 3. Raise it for large targets.\n")
+
+
 def input_raster() -> QgsProcessingParameterRasterLayer:
     """``INPUT``: the hyperspectral raster (any GDAL format: GeoTIFF, ENVI, HDF5 subdataset...)."""
-    return QgsProcessingParameterRasterLayer(INPUT, _tr("Hyperspectral raster"))
+    return _with_help(QgsProcessingParameterRasterLayer(INPUT, _tr("Hyperspectral raster")),
+                      "Any multi-band raster read by GDAL (GeoTIFF, ENVI, HDF5 subdataset, ...).")
 
 
 def bands() -> QgsProcessingParameterString:
     """``BANDS``: optional 1-based band selection such as ``1-10,15``; empty uses every band."""
-    return QgsProcessingParameterString(
-        BANDS, _tr("Bands (e.g. 1-10,15; empty = all good bands)"), optional=True)
+    return _with_help(QgsProcessingParameterString(
+        BANDS, _tr("Bands (e.g. 1-10,15; empty = all good bands)"), optional=True),
+        "1-based band numbers and ranges, e.g. 1-10,15; empty uses all good bands.")
 
 
 def device(default: settings.ProviderSettings) -> QgsProcessingParameterEnum:
     """``DEVICE``: auto / cpu / cuda, defaulting to the provider setting."""
-    return QgsProcessingParameterEnum(
+    return _with_help(QgsProcessingParameterEnum(
         DEVICE, _tr("Device"),
         options=[_tr("Auto (CUDA when available)"), _tr("CPU"), _tr("CUDA GPU")],
-        defaultValue=default.device_index)
+        defaultValue=default.device_index),
+        "Auto uses a CUDA GPU when one is available, else the CPU.")
 
 
 def threads(default: settings.ProviderSettings) -> QgsProcessingParameterNumber:
     """``THREADS``: CPU threads (0 = all cores, at most the cores), defaulting to the setting."""
     cores = usable_cores()
-    return QgsProcessingParameterNumber(
+    return _with_help(QgsProcessingParameterNumber(
         THREADS, _tr("CPU threads (0 = all cores)"), QgsProcessingParameterNumber.Integer,
-        defaultValue=min(default.threads, cores), minValue=0, maxValue=cores)
+        defaultValue=min(default.threads, cores), minValue=0, maxValue=cores),
+        "How many CPU cores the computation may use; 0 uses all of them.")
 
 
 def tile_size() -> QgsProcessingParameterNumber:
     """``TILE_SIZE``: edge of the square processing tiles in pixels (memory vs. overhead)."""
-    return QgsProcessingParameterNumber(
+    return _with_help(QgsProcessingParameterNumber(
         TILE_SIZE, _tr("Tile size (pixels)"), QgsProcessingParameterNumber.Integer,
-        defaultValue=DEFAULT_TILE_SIZE, minValue=TILE_SIZE_MIN, maxValue=TILE_SIZE_MAX)
+        defaultValue=DEFAULT_TILE_SIZE, minValue=TILE_SIZE_MIN, maxValue=TILE_SIZE_MAX),
+        "Edge of the square tiles the raster is processed in: smaller tiles use less memory; "
+        "the result does not change.")
 
 
 def local_window() -> QgsProcessingParameterNumber:
     """``LOCAL_WINDOW``: odd neighbourhood whose median score is subtracted from each score."""
-    return QgsProcessingParameterNumber(
+    return _with_help(QgsProcessingParameterNumber(
         LOCAL_WINDOW, _tr("Local background window (pixels, odd; 0 = off)"),
         QgsProcessingParameterNumber.Integer, defaultValue=DEFAULT_LOCAL_WINDOW, minValue=0,
-        maxValue=LOCAL_WINDOW_MAX)
+        maxValue=MAX_WINDOW),
+        "Each score has the median score of this neighbourhood subtracted; 0 turns it off.")
 
 
-#: The help text of ``LOCAL_WINDOW``, shared by the DMS2F algorithms.
-LOCAL_WINDOW_HELP = (
-    "<b>Local background window</b> (advanced): each score has the median score of this "
-    "neighbourhood subtracted, which removes broad bright backgrounds (sensor-edge strips, large "
-    "unusual fields) and keeps targets smaller than about half the window's area; 0 turns it "
-    "off. Raise it for large targets.\n")
+def local_window_problem(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
+                         context: QgsProcessingContext) -> str | None:
+    """Why the ``LOCAL_WINDOW`` value cannot be used, in the dialog's words, or None."""
+    window = alg.parameterAsInt(parameters, LOCAL_WINDOW, context)
+    if window == 0 or (window >= 3 and window % 2 == 1):
+        return None
+    label = alg.parameterDefinition(LOCAL_WINDOW).description()
+    return _tr("'{label}' must be 0 (off) or an odd number of at least 3, not {window}; e.g. "
+               "{default}.").format(label=label, window=window, default=DEFAULT_LOCAL_WINDOW)
+
+
+def keep_all_bands() -> QgsProcessingParameterBoolean:
+    """``KEEP_ALL_BANDS``: keep every band of the file (no water-vapour or bad-band removal)."""
+    return _with_help(QgsProcessingParameterBoolean(
+        KEEP_ALL_BANDS, _tr("Keep every band (no water-vapour band removal)"), defaultValue=False),
+        "Keep the bands a bad-band list flags and those in the water-vapour windows.")
+
+
+#: The help text of ``KEEP_ALL_BANDS``, shared by the detection algorithms.
+KEEP_ALL_BANDS_HELP = (
+    "<b>Keep every band</b> (advanced): with Bands empty, the bands a file's bad-band list flags "
+    "are dropped, and a file with wavelengths but no such list loses the bands in the "
+    "atmospheric water-vapour windows (1340-1460 nm, 1790-1960 nm, beyond 2450 nm), which hold "
+    "sensor noise; the log names them. Tick to keep every band. A Bands list always wins.\n")
 
 
 def score_output() -> QgsProcessingParameterRasterDestination:
     """``OUTPUT``: the float32 anomaly score raster (same grid, CRS and geotransform as the input)."""
-    return QgsProcessingParameterRasterDestination(OUTPUT, _tr("Anomaly score"))
+    return _with_help(QgsProcessingParameterRasterDestination(OUTPUT, _tr("Anomaly score")),
+                      "Float32 GeoTIFF on the input's grid; higher is more anomalous.")
 
 
 def bands_value(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],

@@ -31,21 +31,24 @@ class RxDetectorAlgorithm(Dms2fAlgorithm):
     NAME = "rx_detector"
     DISPLAY_NAME = QT_TRANSLATE_NOOP("Dms2fAlgorithm", "RX anomaly detector")
     GROUP_ID = "detection"
+    ICON = "rx.svg"
     HELP = QT_TRANSLATE_NOOP(
         "Dms2fAlgorithm",
         "Scores every pixel with the Reed-Xiaoli (RX) detector: the Mahalanobis distance of its "
         "spectrum to the background statistics. A fast, training-free baseline that needs no "
         "deep-learning packages.\n\n"
         "<b>Hyperspectral raster</b>: any multi-band raster read by GDAL (GeoTIFF, ENVI, ...).\n"
-        "<b>Bands</b>: optional 1-based selection such as 1-10,15; empty uses all bands.\n"
+        + p.BANDS_HELP +
         "<b>RX variant</b>: <i>Global</i> uses the mean and covariance of the whole image; "
         "<i>Local dual window</i> uses the ring between the inner (guard) and outer window "
         "around each pixel, which adapts to changing backgrounds but is slower.\n"
         "<b>Inner / outer window</b>: odd sizes in pixels of the guard window (should cover the "
-        "largest expected target) and of the background window (local RX only).\n"
+        "largest expected target) and of the background window (local RX only; the outer one "
+        "larger).\n"
+        + p.KEEP_ALL_BANDS_HELP + p.THREADS_HELP + p.TILE_SIZE_HELP +
         "<b>Anomaly score</b>: float32 raster on the input grid (same CRS and geotransform); "
-        "higher means more anomalous. It opens with a heatmap style; use "
-        "'Threshold anomaly map' to turn it into detections.")
+        "higher means more anomalous. It opens with a heatmap style, named after the method and "
+        "the input layer; use 'Threshold anomaly map' to turn it into detections.")
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802, D102
         self.addParameter(p.input_raster())
@@ -62,6 +65,7 @@ class RxDetectorAlgorithm(Dms2fAlgorithm):
             OUTER_WINDOW, self.tr("Outer (background) window, pixels (local RX)"),
             QgsProcessingParameterNumber.Integer, defaultValue=21, minValue=3,
             maxValue=LRX_WINDOW_MAX))
+        self.add_advanced(p.keep_all_bands())
         self.add_advanced(p.threads(self.settings()))
         self.add_advanced(p.tile_size())
         self.addParameter(p.score_output())
@@ -71,6 +75,25 @@ class RxDetectorAlgorithm(Dms2fAlgorithm):
         ok, message = self.check_input_raster(parameters, context, min_bands=2)
         if not ok:
             return ok, message
+        inner = self.parameterAsInt(parameters, INNER_WINDOW, context)
+        outer = self.parameterAsInt(parameters, OUTER_WINDOW, context)
+        if self.parameterAsEnum(parameters, METHOD, context) != 1:
+            return self._engine_checks(parameters, context)
+        for name, size in ((INNER_WINDOW, inner), (OUTER_WINDOW, outer)):
+            if size % 2 == 0:
+                return False, self.tr("'{label}' must be an odd number of pixels (the window is "
+                                      "centred on the pixel), not {size}; e.g. {odd}.").format(
+                    label=self.parameterDefinition(name).description(), size=size, odd=size + 1)
+        if outer <= inner:
+            return False, self.tr(
+                "The outer window ({outer} px) must be larger than the inner window ({inner} px) so "
+                "that a background ring remains; e.g. inner 5 and outer 21.").format(
+                outer=outer, inner=inner)
+        return self._engine_checks(parameters, context)
+
+    def _engine_checks(self, parameters: dict[str, Any],
+                       context: QgsProcessingContext) -> tuple[bool, str]:
+        """The engine's checks of the values against the raster and the memory."""
         from ...engine.app.preflight import check_detect
 
         source = self.raster_source(parameters, p.INPUT, context, min_bands=2)
@@ -80,6 +103,7 @@ class RxDetectorAlgorithm(Dms2fAlgorithm):
         """The engine's detect options from the parameter values."""
         return {"method": ENGINE_METHODS[self.parameterAsEnum(parameters, METHOD, context)],
                 "bands": p.bands_value(self, parameters, context),
+                "keep_all_bands": self.parameterAsBool(parameters, p.KEEP_ALL_BANDS, context),
                 "inner_window": self.parameterAsInt(parameters, INNER_WINDOW, context),
                 "outer_window": self.parameterAsInt(parameters, OUTER_WINDOW, context),
                 "threads": p.threads_value(self, parameters, context),
@@ -92,8 +116,12 @@ class RxDetectorAlgorithm(Dms2fAlgorithm):
 
         source = self.raster_source(parameters, p.INPUT, context, min_bands=2)
         output = self.parameterAsOutputLayer(parameters, p.OUTPUT, context)
-        result = self.run_engine(lambda progress: jobs.detect(
+        method = ENGINE_METHODS[self.parameterAsEnum(parameters, METHOD, context)]
+        title = self.tr("Global RX score: {layer}") if method == "rx" else self.tr(
+            "Local RX score: {layer}")
+        self.name_output(context, output, p.OUTPUT, title.format(
+            layer=self.input_layer_name(parameters, p.INPUT, context)))
+        self.run_engine(lambda progress: jobs.detect(
             source, output, progress=progress, **self._options(parameters, context)), feedback)
         style_output(output, OutputKind.SCORE, context)
-        self.report_detection(result, feedback)
         return {p.OUTPUT: output}

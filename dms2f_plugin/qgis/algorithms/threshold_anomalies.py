@@ -17,7 +17,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 
-from ...engine.bounds import MIN_SIZE_MAX
+from ..layer_names import product_name
 from ..styling import OutputKind, style_output
 from . import parameters as p
 from .base import Dms2fAlgorithm
@@ -39,11 +39,12 @@ class ThresholdAnomaliesAlgorithm(Dms2fAlgorithm):
     NAME = "threshold_anomalies"
     DISPLAY_NAME = QT_TRANSLATE_NOOP("Dms2fAlgorithm", "Threshold anomaly map")
     GROUP_ID = "analysis"
+    ICON = "threshold.svg"
     HELP = QT_TRANSLATE_NOOP(
         "Dms2fAlgorithm",
         "Turns an anomaly score raster into a binary mask and a layer of detections.\n\n"
         "<b>Anomaly score</b>: a score raster from one of the detection algorithms (band 1).\n"
-        "<b>Method</b> and <b>value</b>: <i>Percentile</i> flags scores above the given "
+        "<b>Method</b> and <b>threshold value</b>: <i>Percentile</i> flags scores above the given "
         "percentile of all scores (default 99.5, i.e. the top 0.5 % of pixels); <i>Mean + k "
         "sigma</i> flags scores above mean + k standard deviations (value = k, default 3); "
         "<i>Otsu</i> picks the threshold from the score histogram (value unused); <i>Fixed "
@@ -51,10 +52,12 @@ class ThresholdAnomaliesAlgorithm(Dms2fAlgorithm):
         "method's default.\n"
         "<b>Minimum object size</b>: connected groups of fewer pixels (8-connectivity) are "
         "dropped from the mask and the detections.\n"
-        "<b>Anomaly mask</b>: Byte raster on the score grid, 1 = anomaly, 0 = background "
-        "(opens with anomalies in red, background transparent).\n"
+        "<b>Anomaly mask</b>: Byte raster on the score grid, 1 = anomaly, 0 = background, 255 = "
+        "nodata (opens with anomalies in cyan, background transparent).\n"
         "<b>Detections</b>: one polygon per connected group of the mask, with its id, area in "
-        "pixels and in map units, maximum and mean score and centroid coordinates.\n"
+        "pixels and in map units, maximum and mean score and centroid coordinates (outlined in "
+        "cyan with a dark halo, which reads on the heatmap).\n"
+        "Both layers are named after the detection method and its input layer.\n"
         "The threshold used and the number of detections are outputs, for use in models.")
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802, D102
@@ -65,11 +68,14 @@ class ThresholdAnomaliesAlgorithm(Dms2fAlgorithm):
                      self.tr("Otsu (automatic)"), self.tr("Fixed score value")],
             defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(
-            VALUE, self.tr("Value (percentile, k or score; empty = method default)"),
+            VALUE, self.tr("Threshold value (empty = default)"),
             QgsProcessingParameterNumber.Double, optional=True))
+        self.parameterDefinition(VALUE).setHelp(self.tr(
+            "Percentile: 0 to 100 (default 99.5); mean + k sigma: k > 0 (default 3); fixed: the "
+            "score itself (required); Otsu: unused."))
         self.addParameter(QgsProcessingParameterNumber(
             MIN_SIZE, self.tr("Minimum object size (pixels)"), QgsProcessingParameterNumber.Integer,
-            defaultValue=1, minValue=1, maxValue=MIN_SIZE_MAX))
+            defaultValue=1, minValue=1, maxValue=p.MAX_OBJECT_SIZE))
         self.addParameter(QgsProcessingParameterRasterDestination(p.OUTPUT, self.tr("Anomaly mask")))
         detections = QgsProcessingParameterVectorDestination(
             DETECTIONS, self.tr("Detections"), QgsProcessing.TypeVectorPolygon)
@@ -86,9 +92,20 @@ class ThresholdAnomaliesAlgorithm(Dms2fAlgorithm):
         from ...engine.app.preflight import check_threshold_options
 
         method = ENGINE_METHODS[self.parameterAsEnum(parameters, METHOD, context)]
+        value = self._value(parameters, context)
+        if method == "percentile" and value is not None and not 0 <= value <= 100:
+            return False, self.tr("With the Percentile method, '{label}' must be between 0 and "
+                                  "100, not {value}; e.g. 99.5 flags the top 0.5 % of pixels.").format(
+                label=self._value_label(), value=value)
+        if method == "sigma" and value is not None and value <= 0:
+            return False, self.tr("With the Mean + k sigma method, '{label}' is k and must be "
+                                  "positive, not {value}; e.g. 3.").format(
+                label=self._value_label(), value=value)
+        if method == "value" and value is None:
+            return False, self.tr("The Fixed score value method needs '{label}': the score above "
+                                  "which a pixel is an anomaly.").format(label=self._value_label())
         return self.engine_check(lambda: check_threshold_options(
-            method, self._value(parameters, context),
-            self.parameterAsInt(parameters, MIN_SIZE, context)))
+            method, value, self.parameterAsInt(parameters, MIN_SIZE, context)))
 
     def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
@@ -98,6 +115,9 @@ class ThresholdAnomaliesAlgorithm(Dms2fAlgorithm):
         score = self.raster_source(parameters, p.INPUT, context)
         mask = self.parameterAsOutputLayer(parameters, p.OUTPUT, context)
         detections = self.parameterAsOutputLayer(parameters, DETECTIONS, context)
+        score_layer = self.parameterAsRasterLayer(parameters, p.INPUT, context)
+        self.name_output(context, mask, p.OUTPUT, product_name("mask", score_layer))
+        self.name_output(context, detections, DETECTIONS, product_name("detections", score_layer))
         result = self.run_engine(lambda progress: jobs.threshold(
             score, mask, method=ENGINE_METHODS[self.parameterAsEnum(parameters, METHOD, context)],
             value=self._value(parameters, context),
@@ -111,6 +131,9 @@ class ThresholdAnomaliesAlgorithm(Dms2fAlgorithm):
             count=result.objects))
         return {p.OUTPUT: mask, DETECTIONS: detections, THRESHOLD: result.threshold,
                 COUNT: result.objects}
+
+    def _value_label(self) -> str:
+        return self.parameterDefinition(VALUE).description()
 
     def _value(self, parameters: dict[str, Any], context: QgsProcessingContext) -> float | None:
         """``VALUE``, or None when it was left empty (the engine then uses the method default)."""

@@ -1,0 +1,308 @@
+"""``dms2f-had bench --implant``: the target-implant benchmark, run with the bench's protocol.
+
+For each host scene (``--only``; default every ``.mat`` scene of ``--scenes``), each size group
+(one implant copy per group, :mod:`.synthesis`), each variant (:mod:`.variants`), each method and
+each seed (DMS2F only; RX and local RX are deterministic), a fresh worker process receives ONLY
+the variant's image file (:func:`..bench.run_in_subprocess`): it fits, scores and writes the score
+map. The implant masks and the host's labels never leave this process; after the map is written,
+this process computes the ROC AUC of each size class (positives: the class's implant mask;
+background: pixels neither implanted nor labelled). Donor spectra come from every other scene of
+the folder, whatever ``--only`` says.
+
+Cost: one DMS2F fit per (host, group, variant, seed). The default full run (11 scenes, 3 groups,
+6 variants, 3 seeds) is 594 fits plus 198 runs of each RX method; at about a minute a fit on two
+cores that is some ten hours. A quick check: ``--only abu-airport-1 --groups 1,25,144
+--variants original --seeds 1`` (one fit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .report import final_line, summarise, table_lines, worst_scene_lines
+from .spectra import DonorSpectra, donor_spectra
+from .synthesis import DEFAULT_GROUPS, JITTER, ImplantedScene, Scene, check_group, implant
+from .variants import VARIANTS, make_variant, write_variant
+
+METHODS = ("dms2f", "rx", "lrx")
+_DETERMINISTIC = ("rx", "lrx")
+MAX_SEEDS = 50
+MAX_STEPS = 100_000
+MAX_THREADS = 256
+MAX_SEED_VALUE = 2**31 - 1
+MAX_JITTER = 2.0
+#: Labelled pixels in the kept ground-truth rasters (``--keep``).
+KEPT_LABEL_VALUE = 65535
+
+
+@dataclasses.dataclass(frozen=True)
+class ImplantConfig:
+    """Everything a run of the implant benchmark depends on (recorded in the JSON)."""
+
+    scenes: Path
+    hosts: tuple[str, ...]
+    groups: tuple[tuple[int, ...], ...]
+    variants: tuple[str, ...]
+    methods: tuple[str, ...]
+    seeds: int
+    implant_seed: int
+    preset: str
+    steps: int | None
+    threads: int | None
+    keep_all_bands: bool
+    jitter: float = JITTER
+
+    def runs_per_image(self) -> list[tuple[str, int]]:
+        """(method, seed) pairs run on every variant image."""
+        return [(m, s) for m in self.methods
+                for s in range(1 if m in _DETERMINISTIC else self.seeds)]
+
+
+def load_scenes(folder: Path) -> list[Scene]:
+    """Every ``.mat`` scene of ``folder`` with its labels (for hosts and donors), by name."""
+    from ...io.matfile import load_mat
+
+    scenes = []
+    for path in sorted(folder.glob("*.mat")):
+        mat = load_mat(path)
+        labels = (np.zeros(mat.cube.shape[:2], dtype=bool) if mat.ground_truth is None
+                  else mat.ground_truth.astype(bool))
+        scenes.append(Scene(path.stem, mat.cube, labels))
+    return scenes
+
+
+def class_aucs(score: np.ndarray, copy: ImplantedScene) -> dict[str, float]:
+    """ROC AUC of each size class of ``copy`` for a finished score map ``(H, W)`` (NaN left out)."""
+    from ...products.evaluate import roc_auc
+
+    aucs = {}
+    for size in copy.group:
+        positives, evaluated = copy.evaluation_masks(size)
+        keep = evaluated & np.isfinite(score)
+        aucs[str(size)] = round(float(roc_auc(score[keep], positives[keep])), 5)
+    return aucs
+
+
+def _read_score(path: str) -> np.ndarray:
+    from osgeo import gdal
+
+    return np.asarray(gdal.Open(path).ReadAsArray(), dtype=np.float64)  # (H, W)
+
+
+def run_copy(config: ImplantConfig, copy: ImplantedScene, folder: Path,
+             log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Every variant, method and seed on one implant copy; returns the run records."""
+    from ..bench import discard_score, run_in_subprocess
+
+    records = []
+    label = f"{copy.host}-g{'+'.join(str(s) for s in copy.group)}"
+    for variant_name in config.variants:
+        variant = make_variant(variant_name, copy.cube, config.implant_seed)
+        # The name tells the worker nothing about the targets (not even the group's sizes).
+        image = write_variant(variant, folder / f"{copy.host}-{variant_name}.tif")
+        for method, seed in config.runs_per_image():
+            run = run_in_subprocess(image, method, config.preset, seed, config.threads,
+                                    config.steps, config.keep_all_bands)
+            run["auc"] = class_aucs(_read_score(run["score_file"]), copy)
+            discard_score(run)
+            run.update(scene=copy.host, group=list(copy.group), variant=variant_name,
+                       method=method, seed=seed, implant_seed=copy.seed,
+                       bands=int(variant.data.shape[2]), pixels=int(copy.labels.size))
+            records.append(run)
+            aucs = " ".join(f"{k}px {v:.4f}" for k, v in run["auc"].items())
+            log(f"{label} {variant_name:11s} {method:5s} seed {seed}: {aucs} | fit "
+                f"{run['fit_s']:.1f} s total {run['wall_s']:.1f} s CPU {run['cpu_s']:.1f} s")
+        image.unlink()
+    return records
+
+
+def keep_truth(copy: ImplantedScene, path: Path) -> None:
+    """Write a copy's ground truth: the target size per implanted pixel, 65535 on labels."""
+    from ...io.raster_writer import RasterWriter
+    from ...io.window import Window
+
+    truth = np.zeros(copy.labels.shape, dtype=np.uint16)
+    for size, mask in copy.masks.items():
+        truth[mask] = size
+    truth[copy.labels] = KEPT_LABEL_VALUE
+    rows, cols = truth.shape
+    with RasterWriter(path, width=cols, height=rows, dtype="uint16", nodata=None, crs_wkt=None,
+                      geotransform=None, description="implant size (0 background, 65535 label)") as w:
+        w.write(Window(0, 0, cols, rows), truth)
+
+
+def run_benchmark(config: ImplantConfig, workdir: Path, log: Callable[[str], None] = print,
+                  keep: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Run the whole plan; returns ``(run records, implant descriptions)``.
+
+    Args:
+        config: the plan.
+        workdir: where variant images are written (each deleted after its runs).
+        log: one line per run.
+        keep: also write every copy's ground truth into ``workdir``, once every run is done.
+    """
+    scenes = load_scenes(config.scenes)
+    donors: list[DonorSpectra] = [donor_spectra(s.name, s.cube, s.labels)
+                                  for s in scenes if s.labels.any()]
+    by_name = {s.name: s for s in scenes}
+    records: list[dict[str, Any]] = []
+    implants: list[dict[str, Any]] = []
+    copies = []
+    for host in config.hosts:
+        for group in config.groups:
+            copy = implant(by_name[host], donors, group, config.implant_seed,
+                           jitter_scale=config.jitter)
+            copies.append(copy)
+            implants.append({"scene": host, "group": list(group), "seed": config.implant_seed,
+                             "targets": [dataclasses.asdict(t) for t in copy.targets]})
+            records += run_copy(config, copy, workdir, log)
+    if keep:
+        for copy in copies:
+            keep_truth(copy, workdir / f"{copy.host}-g{'+'.join(map(str, copy.group))}-truth.tif")
+    return records, implants
+
+
+def _bounded(name: str, low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got '{text}'") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{name} must be {low}..{high}, got {value}")
+        return value
+    return parse
+
+
+def _jitter(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--jitter must be a number, got '{text}'") from None
+    if not 0.0 <= value <= MAX_JITTER:
+        raise argparse.ArgumentTypeError(f"--jitter must be 0..{MAX_JITTER}, got {value}")
+    return value
+
+
+def parse_groups(text: str) -> tuple[tuple[int, ...], ...]:
+    """``"1,4,9/144/300"`` -> ``((1, 4, 9), (144,), (300,))``; a size may appear in one group only."""
+    try:
+        groups = tuple(check_group([int(x) for x in part.split(",") if x.strip()])
+                       for part in text.split("/"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--groups '{text}': {exc}") from None
+    sizes = [s for g in groups for s in g]
+    if len(set(sizes)) != len(sizes):
+        raise argparse.ArgumentTypeError(f"--groups '{text}' lists a size in two groups")
+    return groups
+
+
+def _choices(name: str, allowed: Sequence[str]) -> Callable[[str], tuple[str, ...]]:
+    def parse(text: str) -> tuple[str, ...]:
+        items = tuple(dict.fromkeys(x.strip() for x in text.split(",") if x.strip()))
+        bad = [x for x in items if x not in allowed]
+        if not items or bad:
+            raise argparse.ArgumentTypeError(f"{name} '{text}': use a comma list of "
+                                             f"{','.join(allowed)}")
+        return items
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``dms2f-had bench --implant`` options."""
+    default_groups = "/".join(",".join(map(str, g)) for g in DEFAULT_GROUPS)
+    p = argparse.ArgumentParser(prog="dms2f-had bench --implant", description=(
+        "Implant synthetic targets (sizes 1-300 px, abundances 0.25/0.5/1) into benchmark "
+        "scenes and report ROC AUC per size class and scene variant; each run gets only the "
+        "image, the implant masks are read afterwards."))
+    p.add_argument("--scenes", required=True, type=Path, help="folder of .mat scenes")
+    p.add_argument("--only", default="", help="comma list of host scenes (default all)")
+    p.add_argument("--groups", type=parse_groups, default=DEFAULT_GROUPS, help="size groups, "
+                   f"one implant copy each, '/' between groups (default {default_groups})")
+    p.add_argument("--variants", type=_choices("--variants", VARIANTS), default=VARIANTS,
+                   help=f"comma list of {','.join(VARIANTS)} (default all)")
+    p.add_argument("--methods", type=_choices("--methods", METHODS), default=("dms2f", "rx"),
+                   help="comma list of dms2f,rx,lrx (default dms2f,rx)")
+    p.add_argument("--seeds", type=_bounded("--seeds", 1, MAX_SEEDS), default=3,
+                   help="DMS2F seeds per image (default 3)")
+    p.add_argument("--implant-seed", type=_bounded("--implant-seed", 0, MAX_SEED_VALUE),
+                   default=0, help="seed of the target synthesis (default 0)")
+    p.add_argument("--jitter", type=_jitter, default=JITTER, help="per-pixel target jitter, as "
+                   f"a fraction of the background's spread (default {JITTER})")
+    p.add_argument("--preset", default="fast", choices=("fast", "paper"))
+    p.add_argument("--steps", type=_bounded("--steps", 1, MAX_STEPS), default=None,
+                   help="DMS2F optimiser steps instead of the preset's (quick checks only)")
+    p.add_argument("--threads", type=_bounded("--threads", 1, MAX_THREADS), default=None,
+                   help="torch threads")
+    p.add_argument("--keep-all-bands", action="store_true",
+                   help="keep every band (no bad-band or water-vapour band removal)")
+    p.add_argument("--json", type=Path, default=None, help="write every result here")
+    p.add_argument("--keep", type=Path, default=None, metavar="DIR", help="keep the copies' "
+                   "ground truth here (written after every run); variant images are deleted")
+    return p
+
+
+def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> ImplantConfig:
+    names = sorted(p.stem for p in args.scenes.glob("*.mat"))
+    if len(names) < 2:
+        parser.error(f"{args.scenes} needs at least two .mat scenes (hosts and donors)")
+    hosts = tuple(x for x in args.only.split(",") if x) if args.only else tuple(names)
+    unknown = sorted(set(hosts) - set(names))
+    if unknown:
+        parser.error(f"--only: no scene {unknown} in {args.scenes}")
+    return ImplantConfig(scenes=args.scenes, hosts=hosts, groups=args.groups,
+                         variants=args.variants, methods=args.methods, seeds=args.seeds,
+                         implant_seed=args.implant_seed, preset=args.preset, steps=args.steps,
+                         threads=args.threads, keep_all_bands=args.keep_all_bands,
+                         jitter=args.jitter)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``dms2f-had bench --implant``; prints the report, returns the exit code."""
+    from ..bench import header_line, machine_info, timing_line, write_json
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    config = _config(args, parser)
+    if args.keep is not None:
+        try:
+            args.keep.mkdir(exist_ok=True)
+        except OSError as exc:
+            parser.error(f"--keep: cannot use '{args.keep}' as a folder ({exc.strerror})")
+    images = len(config.hosts) * len(config.groups) * len(config.variants)
+    fits = images * config.seeds if "dms2f" in config.methods else 0
+    print(f"implant plan: {len(config.hosts)} host(s) x {len(config.groups)} group(s) x "
+          f"{len(config.variants)} variant(s) = {images} image(s); {fits} DMS2F fit(s), "
+          f"{images * len(set(config.methods) & set(_DETERMINISTIC))} RX run(s)", flush=True)
+    machine = machine_info()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="dms2f-implant-") as temp:
+        workdir = args.keep or Path(temp)
+        records, implants = run_benchmark(config, workdir, lambda s: print(s, flush=True),
+                                          keep=args.keep is not None)
+    summary = summarise(records)
+    print()
+    print(header_line(machine, config.preset, config.steps, config.threads)
+          + f"; implant seed {config.implant_seed}, jitter {config.jitter}, "
+          f"{time.perf_counter() - started:.0f} s in all")
+    print("\n".join(table_lines(summary, config.methods, config.variants)))
+    print("\n".join(worst_scene_lines(records, config.methods)))
+    if args.json:
+        settings = {k: (str(v) if isinstance(v, Path) else v)
+                    for k, v in dataclasses.asdict(config).items()}
+        write_json(args.json, {"machine": machine, "config": settings, "implants": implants,
+                               "results": records,
+                               "summary": [{"variant": v, "size": s, "method": m,
+                                            **dataclasses.asdict(c)}
+                                           for (v, s, m), c in sorted(summary.items())]})
+    print(timing_line(records))
+    print(final_line(summary))
+    return 0
