@@ -40,8 +40,8 @@ DEFAULT_BATCH_SIZE = 64
 
 
 def _dms2f_scorer(scorer_cls: Any, fitted: Any, source: RasterSource, device: Any,
-                  local_window: int) -> TileScorer:
-    """The DMS2F-HAD scorer, with the local background removed unless ``local_window`` is 0."""
+                  local_window: int | None) -> TileScorer:
+    """The DMS2F-HAD scorer with the background correction ``local_window`` asks for."""
     scorer = scorer_cls(fitted, source.height, source.width, device=device,
                         batch_size=DEFAULT_BATCH_SIZE)
     return with_local_background(scorer, local_window, source.height, source.width)

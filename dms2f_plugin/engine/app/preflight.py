@@ -87,7 +87,7 @@ def check_threshold_options(method: str, value: Any, min_size: Any) -> float | N
 
 
 def check_raster_settings(path: str, *, width: int, height: int, bands: int, method: str,
-                          tile_size: int, local_window: int = 0, inner_window: int = 5,
+                          tile_size: int, local_window: int | None = 0, inner_window: int = 5,
                           outer_window: int = 21, fitting: bool = False) -> None:
     """Check a detection's settings against the raster, and its memory against the machine's.
 
@@ -98,7 +98,7 @@ def check_raster_settings(path: str, *, width: int, height: int, bands: int, met
         bands: selected bands.
         method: ``"dms2f"``, ``"rx"`` or ``"lrx"``.
         tile_size: I/O tile edge.
-        local_window: DMS2F's local background window.
+        local_window: DMS2F's local background window (None = the automatic line correction).
         inner_window: local RX's guard window.
         outer_window: local RX's outer window.
         fitting: DMS2F only: the run fits the network on this raster.
@@ -170,7 +170,7 @@ def check_detect(input_path: PathLike, *, bands: BandSpec = None, keep_all_bands
                      drop_bad_bands=not keep_all_bands) as source:
         check_raster_settings(
             source.path, width=source.width, height=source.height, bands=source.band_count,
-            method=method, tile_size=int(tile_size), local_window=int(local_window),
+            method=method, tile_size=int(tile_size), local_window=None if local_window is None else int(local_window),
             inner_window=int(inner_window), outer_window=int(outer_window),
             fitting=method == "dms2f")
 

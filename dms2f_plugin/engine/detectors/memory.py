@@ -22,6 +22,7 @@ import dataclasses
 import math
 
 from .blocks import BLOCK_SIZE, BLOCK_STRIDE
+from .local_background import LINE_LENGTH
 
 #: Setting -> how the message names it and how to fix it.
 SETTINGS = {
@@ -71,10 +72,21 @@ class MemoryEstimate:
         return max(self.parts, key=lambda key: self.parts[key])
 
 
-def scorer_halo(method: str, *, local_window: int = 0, outer_window: int = 21) -> int:
-    """The halo a method's tile scorer reads around each tile core (see :mod:`.tiled`)."""
+def _footprint(local_window: int | None) -> tuple[int, int]:
+    """(edge, pixels) of the background correction's footprint: None is the line correction."""
+    if local_window is None:
+        return LINE_LENGTH, 4 * LINE_LENGTH
+    return local_window, local_window**2
+
+
+def scorer_halo(method: str, *, local_window: int | None = 0, outer_window: int = 21) -> int:
+    """The halo a method's tile scorer reads around each tile core (see :mod:`.tiled`).
+
+    ``local_window`` None is the automatic line correction, 0 none, N a square window.
+    """
     if method == "dms2f":
-        margin = -(-(local_window // 2) // BLOCK_STRIDE) * BLOCK_STRIDE if local_window else 0
+        edge = _footprint(local_window)[0]
+        margin = -(-(edge // 2) // BLOCK_STRIDE) * BLOCK_STRIDE if edge else 0
         return BLOCK_SIZE + margin
     if method == "lrx":
         return outer_window // 2
@@ -86,7 +98,7 @@ def _grown(edge: int, margin: int, size: int) -> int:
 
 
 def estimate_detection(method: str, *, bands: int, width: int, height: int, tile_size: int,
-                       local_window: int = 0, outer_window: int = 21, fitting: bool = False,
+                       local_window: int | None = 0, outer_window: int = 21, fitting: bool = False,
                        max_blocks: int = 1024, batch_size: int = 64) -> MemoryEstimate:
     """Estimate the peak memory of detecting (and, with ``fitting``, fitting) on a raster.
 
@@ -96,7 +108,7 @@ def estimate_detection(method: str, *, bands: int, width: int, height: int, tile
         width: raster columns.
         height: raster rows.
         tile_size: I/O tile edge.
-        local_window: DMS2F's local background window (0 = off).
+        local_window: DMS2F's local background window (0 = off, None = the line correction).
         outer_window: local RX's outer window.
         fitting: DMS2F only: the run also fits the network on the scene.
         max_blocks: most blocks a fit samples.
@@ -107,7 +119,8 @@ def estimate_detection(method: str, *, bands: int, width: int, height: int, tile
     """
     core_w, core_h = min(tile_size, width), min(tile_size, height)
     parts = {"network": PROCESS_BASE + (TORCH_RUNTIME if method == "dms2f" else 0)}
-    context = {"tile": tile_size, "bands": bands, "local_window": local_window,
+    edge, footprint = _footprint(local_window)
+    context = {"tile": tile_size, "bands": bands, "local_window": edge,
                "outer_window": outer_window}
     if method == "dms2f":
         halo = scorer_halo(method, local_window=local_window)
@@ -116,9 +129,9 @@ def estimate_detection(method: str, *, bands: int, width: int, height: int, tile
         # raw samples (<= 8 bytes), float32 cube, normalised copy, accumulator, residual and a
         # float64 chunk of the calibrated score; one batch of blocks with its reconstruction
         parts["tile_size"] = bands * read * 32 + batch_size * bands * BLOCK_SIZE**2 * 12
-        if local_window:
+        if edge:
             grown = _grown(core_w, margin, width) * _grown(core_h, margin, height)
-            parts["local_window"] = grown * 48 + min(_NAN_CHUNK, grown) * local_window**2 * 8
+            parts["local_window"] = grown * 48 + min(_NAN_CHUNK, grown) * footprint * 8
         if fitting:
             grid = (-(-max(1, height - BLOCK_SIZE) // BLOCK_STRIDE) + 1) \
                 * (-(-max(1, width - BLOCK_SIZE) // BLOCK_STRIDE) + 1)
@@ -157,7 +170,7 @@ def _gib(size: int) -> str:
 
 def estimate_detect_memory(*, method: str, width: int, height: int, bands: int,
                            tile_size: int = 512, preset: str = "fast", fit: bool = True,
-                           max_blocks: int = 1024, local_window: int = 0,
+                           max_blocks: int = 1024, local_window: int | None = 0,
                            outer_window: int = 21, in_memory_input: bool = False) -> int:
     """Peak memory of one detection in one process, in bytes, for sizing a worker.
 
@@ -175,7 +188,7 @@ def estimate_detect_memory(*, method: str, width: int, height: int, bands: int,
         fit: DMS2F-HAD only: include fitting (False for a worker that only scores tiles of a
             model fitted elsewhere).
         max_blocks: most blocks the fit samples.
-        local_window: DMS2F-HAD local background window (0 = off or the line correction).
+        local_window: DMS2F-HAD local background window (0 = off, None = the line correction).
         outer_window: local RX outer window.
         in_memory_input: the input is loaded whole (a ``.mat`` scene).
 
@@ -189,7 +202,7 @@ def estimate_detect_memory(*, method: str, width: int, height: int, bands: int,
     if min(width, height, bands, tile_size) < 1:
         raise ValueError(f"sizes must be positive, got {width}x{height}x{bands}, tile {tile_size}")
     estimate = estimate_detection(method, bands=bands, width=width, height=height,
-                                  tile_size=tile_size, local_window=local_window or 0,
+                                  tile_size=tile_size, local_window=local_window,
                                   outer_window=outer_window, fitting=fit and method == "dms2f",
                                   max_blocks=max_blocks)
     total = estimate.total
