@@ -116,7 +116,7 @@ def test_a_folder_as_model_is_refused_before_the_run(scene, tmp_path):
     ("dms2f:rx_detector", {"METHOD": 1, "INNER_WINDOW": 5, "OUTER_WINDOW": 99},
      "outer window 99 is larger than the raster's smaller side (64 pixels)"),
     ("dms2f:rx_detector", {"METHOD": 1, "INNER_WINDOW": 4, "OUTER_WINDOW": 21},
-     "inner (guard) window must be an odd number"),
+     "must be an odd number of pixels"),
 ], ids=["window-wider-than-raster", "even-window", "huge-band-list", "lrx-wider-than-raster",
         "lrx-even-inner"])
 def test_engine_bounds_are_checked_before_the_run(scene, tmp_path, algorithm, extra, words):
@@ -141,7 +141,7 @@ def test_the_dialog_itself_bounds_the_numbers(scene, tmp_path, parameter, value)
     (3, math.nan, "must be a finite number, got nan"),
     (3, math.inf, "Incorrect parameter value for VALUE"),  # QGIS's own check comes first
     (0, 150.0, "between 0 and 100"),
-    (1, -1.0, "k must be positive"),
+    (1, -1.0, "is k and must be positive"),
 ])
 def test_threshold_values_are_finite_and_bounded(scene, tmp_path, method, value, words):
     ok, message = check("dms2f:threshold_anomalies", {

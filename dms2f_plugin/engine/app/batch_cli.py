@@ -126,7 +126,8 @@ def run_batch_command(args: argparse.Namespace, out: TextIO, err: TextIO,
         raise InputError("--serial runs in this process; drop --scheduler, --workers and "
                          "--memory-limit, or drop --serial.")
     options = DetectOptions(
-        method=args.method, bands=args.bands, preset=args.preset, device=args.device,
+        method=args.method, bands=args.bands, keep_all_bands=args.keep_all_bands,
+        preset=args.preset, device=args.device,
         seed=args.seed, steps=args.steps, local_window=args.local_window,
         inner_window=args.inner_window, outer_window=args.outer_window,
         tile_size=args.tile_size, save_model=args.save_model, threshold=args.threshold,

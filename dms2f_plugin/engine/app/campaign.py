@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..detectors.local_background import DEFAULT_LOCAL_WINDOW
 from ..errors import InputError, OutputError
 from ..types import PathLike
 
@@ -43,11 +44,12 @@ class DetectOptions:
 
     method: str = "dms2f"
     bands: str | None = None
+    keep_all_bands: bool = False
     preset: str = "fast"
     device: str = "auto"
     seed: int = 0
     steps: int | None = None
-    local_window: int = 15
+    local_window: int | None = DEFAULT_LOCAL_WINDOW
     inner_window: int = 5
     outer_window: int = 21
     tile_size: int = 512

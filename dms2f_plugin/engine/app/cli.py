@@ -95,11 +95,25 @@ def _add_detect_options(p: argparse.ArgumentParser, *, fitting: bool) -> None:
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch")
 
 
+def _local_window(text: str) -> int | None:
+    """``--local-window``: ``auto`` (the automatic line correction), 0 (off) or a whole number."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not 'auto' or a whole number (0 = off, odd N = an N x N median)") from None
+
+
 def _add_local_window(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--local-window", type=int, metavar="N", default=DEFAULT_LOCAL_WINDOW,
-                   help="DMS2F: subtract the median score of the N x N neighbourhood (odd; keeps "
-                   "targets under about N*N/2 pixels; 0 = off; default "
-                   f"{DEFAULT_LOCAL_WINDOW})")
+    default = "auto" if DEFAULT_LOCAL_WINDOW is None else str(DEFAULT_LOCAL_WINDOW)
+    p.add_argument("--local-window", type=_local_window, metavar="auto|0|N",
+                   default=DEFAULT_LOCAL_WINDOW,
+                   help="DMS2F background correction: 'auto' = the largest of four 61-pixel "
+                   "line medians (keeps compact targets of any size), 0 = off, odd N = the "
+                   "median of the N x N neighbourhood (also removes targets over about N*N/2 "
+                   f"pixels; only for known small targets); default {default}")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -170,7 +170,8 @@ def check_detect(input_path: PathLike, *, bands: BandSpec = None, keep_all_bands
                      drop_bad_bands=not keep_all_bands) as source:
         check_raster_settings(
             source.path, width=source.width, height=source.height, bands=source.band_count,
-            method=method, tile_size=int(tile_size), local_window=None if local_window is None else int(local_window),
+            method=method, tile_size=int(tile_size),
+            local_window=None if local_window is None else int(local_window),
             inner_window=int(inner_window), outer_window=int(outer_window),
             fitting=method == "dms2f")
 

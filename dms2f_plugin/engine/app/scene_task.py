@@ -117,7 +117,8 @@ def run_scene(job: SceneJob, progress: Progress | None = None, *,
     try:
         result = jobs.detect(
             job.input, outputs.score, method=options.method, bands=options.bands,
-            preset=options.preset, device=options.device, seed=options.seed,
+            keep_all_bands=options.keep_all_bands, preset=options.preset, device=options.device,
+            seed=options.seed,
             threads=job.threads, steps=options.steps, save_model=outputs.model,
             local_window=options.local_window, inner_window=options.inner_window,
             outer_window=options.outer_window, tile_size=options.tile_size, progress=progress)

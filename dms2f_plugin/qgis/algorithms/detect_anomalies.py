@@ -119,7 +119,7 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
                 "device": p.device_value(self, parameters, context),
                 "seed": self.parameterAsInt(parameters, SEED, context),
                 "steps": self.parameterAsInt(parameters, STEPS, context) or None,
-                "local_window": self.parameterAsInt(parameters, p.LOCAL_WINDOW, context),
+                "local_window": p.local_window_value(self, parameters, context),
                 "threads": p.threads_value(self, parameters, context),
                 "tile_size": self.parameterAsInt(parameters, p.TILE_SIZE, context)}
 

@@ -191,7 +191,7 @@ class DetectManyAlgorithm(Dms2fAlgorithm):
             device=p.device_value(self, parameters, context),
             seed=self.parameterAsInt(parameters, SEED, context),
             steps=self.parameterAsInt(parameters, STEPS, context) or None,
-            local_window=self.parameterAsInt(parameters, p.LOCAL_WINDOW, context),
+            local_window=p.local_window_value(self, parameters, context),
             tile_size=self.parameterAsInt(parameters, p.TILE_SIZE, context),
             save_model=method == "dms2f" and self.parameterAsBool(parameters, SAVE_MODELS, context),
             threshold=THRESHOLDS[self.parameterAsEnum(parameters, THRESHOLD, context)])

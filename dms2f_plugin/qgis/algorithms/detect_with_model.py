@@ -38,10 +38,10 @@ class DetectWithModelAlgorithm(NetworkAlgorithm):
 
     def checkParameterValues(self, parameters: dict[str, Any],  # noqa: N802
                              context: QgsProcessingContext) -> tuple[bool, str]:
-        """The shared checks, then the model file: it must exist and be a .safetensors file."""
-        ok, message = super().checkParameterValues(parameters, context)
-        if not ok:
-            return ok, message
+        """The model file (it must exist and be a .safetensors file), then the shared checks."""
+        problem = self.dependency_problem()
+        if problem:
+            return False, problem
         model = Path(self.parameterAsFile(parameters, MODEL, context))
         label = self.parameterDefinition(MODEL).description()
         if not model.is_file():
@@ -52,7 +52,7 @@ class DetectWithModelAlgorithm(NetworkAlgorithm):
             return False, self.tr("'{label}': '{path}' is not a DMS2F-HAD model; choose a "
                                   ".{extension} file saved by 'Detect anomalies (DMS2F-HAD)'.").format(
                 label=label, path=model, extension=MODEL_EXTENSION)
-        return True, ""
+        return super().checkParameterValues(parameters, context)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802, D102
         defaults = self.settings()
@@ -95,5 +95,5 @@ class DetectWithModelAlgorithm(NetworkAlgorithm):
         """The engine's apply options from the parameter values."""
         return {"device": p.device_value(self, parameters, context),
                 "threads": p.threads_value(self, parameters, context),
-                "local_window": self.parameterAsInt(parameters, p.LOCAL_WINDOW, context),
+                "local_window": p.local_window_value(self, parameters, context),
                 "tile_size": self.parameterAsInt(parameters, p.TILE_SIZE, context)}

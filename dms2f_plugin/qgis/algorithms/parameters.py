@@ -74,10 +74,16 @@ TILE_SIZE_HELP = ("<b>Tile size</b> (advanced): the raster is read, scored and w
                   "tiles of this many pixels; smaller tiles use less memory, larger ones a little "
                   "less time. The result is the same for every tile size.\n")
 LOCAL_WINDOW_HELP = (
-    "<b>Local background window</b> (advanced): each score has the median score of this "
-    "neighbourhood subtracted, which removes broad bright backgrounds (sensor-edge strips, large "
-    "unusual fields) and keeps targets smaller than about half the window's area; 0 turns it "
-    "off, otherwise an odd number of at least 3. Raise it for large targets.\n")
+    "<b>Local background window</b> (advanced): what scores high over a broad area (a bright "
+    "strip along a sensor edge, a large field of an unusual material) is background, not a "
+    "target, and is subtracted. Empty (the default) uses the automatic correction: the largest "
+    "of four line medians (row, column, both diagonals) of 61 pixels, which removes structures "
+    "longer than about 30 pixels in one direction and keeps compact targets of any area, so "
+    "the target size need not be known. 0 turns the correction off. An odd number N subtracts "
+    "the median of the N x N neighbourhood instead: it removes more textured background but "
+    "also every target larger than about half its area (N x N / 2 pixels); use it only when "
+    "your targets are known to be that small. The log says how much of the scene the "
+    "correction lowered a lot.\n")
 
 
 def input_raster() -> QgsProcessingParameterRasterLayer:
@@ -121,23 +127,33 @@ def tile_size() -> QgsProcessingParameterNumber:
 
 
 def local_window() -> QgsProcessingParameterNumber:
-    """``LOCAL_WINDOW``: odd neighbourhood whose median score is subtracted from each score."""
+    """``LOCAL_WINDOW``: the background correction; empty = automatic, 0 = off, N = a square."""
     return _with_help(QgsProcessingParameterNumber(
-        LOCAL_WINDOW, _tr("Local background window (pixels, odd; 0 = off)"),
-        QgsProcessingParameterNumber.Integer, defaultValue=DEFAULT_LOCAL_WINDOW, minValue=0,
-        maxValue=MAX_WINDOW),
-        "Each score has the median score of this neighbourhood subtracted; 0 turns it off.")
+        LOCAL_WINDOW, _tr("Local background window (pixels, odd; empty = automatic, 0 = off)"),
+        QgsProcessingParameterNumber.Integer, defaultValue=DEFAULT_LOCAL_WINDOW, optional=True,
+        minValue=0, maxValue=MAX_WINDOW),
+        "Empty: the automatic correction (line medians, for targets of any size); 0 turns it "
+        "off; an odd N subtracts the median score of the N x N neighbourhood.")
+
+
+def local_window_value(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
+                       context: QgsProcessingContext) -> int | None:
+    """The ``LOCAL_WINDOW`` value as the engine takes it: None (empty) for the automatic one."""
+    raw = parameters.get(LOCAL_WINDOW, DEFAULT_LOCAL_WINDOW)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    return alg.parameterAsInt(parameters, LOCAL_WINDOW, context)
 
 
 def local_window_problem(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
                          context: QgsProcessingContext) -> str | None:
     """Why the ``LOCAL_WINDOW`` value cannot be used, in the dialog's words, or None."""
-    window = alg.parameterAsInt(parameters, LOCAL_WINDOW, context)
-    if window == 0 or (window >= 3 and window % 2 == 1):
+    window = local_window_value(alg, parameters, context)
+    if window is None or window == 0 or (window >= 3 and window % 2 == 1):
         return None
     label = alg.parameterDefinition(LOCAL_WINDOW).description()
-    return _tr("'{label}' must be 0 (off) or an odd number of at least 3, not {window}; e.g. "
-               "{default}.").format(label=label, window=window, default=DEFAULT_LOCAL_WINDOW)
+    return _tr("'{label}' must be empty (automatic), 0 (off) or an odd number of at least 3, "
+               "not {window}; e.g. 31.").format(label=label, window=window)
 
 
 def keep_all_bands() -> QgsProcessingParameterBoolean:

@@ -29,7 +29,7 @@ FALLBACK_LABELS = {
     "BANDS": "Bands",
     "DEVICE": "Device",
     "TILE_SIZE": "Tile size (pixels)",
-    "LOCAL_WINDOW": "Local background window (pixels, odd; 0 = off)",
+    "LOCAL_WINDOW": "Local background window (pixels, odd; empty = automatic, 0 = off)",
     "THREADS": "CPU threads (0 = all cores)",
     "STEPS": "Fitting steps (0: the preset's)",
     "SAVE_MODEL": "Save fitted model",
