@@ -18,8 +18,8 @@ What is run
     raw score map kept; every candidate correction is then applied to that map in this process
     (the correction is a deterministic function of the score map, the same whole-image or tiled),
     so all candidates see the same fitted network. The implant benchmark's copies of
-    ``--implant-hosts`` (size groups 1,4,9,25 and 64,144,300; every sensor variant) are run the
-    same way, beside global RX. Ground truth is read only after every map is written.
+    ``--implant-hosts`` (its default size groups, every sensor variant) are run the same way,
+    beside global RX. Ground truth is read only after every map is written.
 
 Rule
     1. A correction is *admissible* when, on the implant copies, its AUC (mean over seeds)
@@ -61,7 +61,7 @@ CANDIDATES: dict[str, tuple[str, int]] = {
     "off": ("off", 0), "square15": ("square", 15), "square31": ("square", 31),
     "square51": ("square", 51), "lines31": ("lines", 31), "lines61": ("lines", 61),
 }
-IMPLANT_GROUPS = ((1, 4, 9, 25), (64, 144, 300))
+IMPLANT_GROUPS = runner.DEFAULT_GROUPS
 LOSO_TOLERANCE = 0.003
 
 
