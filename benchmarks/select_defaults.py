@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/select_defaults.py --scenes ../shared/data/had --work build/select \
         [--steps 300,150] [--seeds 1] [--implant-hosts abu-airport-1] [--workers 2] \
-        [--json benchmarks/results/select-defaults.json]
+        [--only SCENE,...] [--json benchmarks/results/select-defaults.json]
 
 The candidates and the rule are written here, before any result is seen:
 
@@ -116,7 +116,7 @@ def _run_all(tasks: list[tuple[str, str, str, int, int]], workers: int) -> dict[
 
 def development(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
     """steps -> candidate -> scene -> mean AUC over seeds (and RX under steps "rx")."""
-    scenes = sorted(args.scenes.glob("*.mat"))
+    scenes = [s for s in sorted(args.scenes.glob("*.mat")) if not args.only or s.stem in args.only]
     tasks = []
     for scene in scenes:
         tasks.append((str(scene), str(args.work / f"{scene.stem}-rx.tif"), "rx", 0, 0))
@@ -185,8 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--implant-hosts", default="abu-airport-1")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--only", default="", help="comma list of development scenes (default all)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    args.only = {name for name in args.only.split(",") if name}
     args.steps = [int(s) for s in args.steps.split(",")]
     args.implant_hosts = [h for h in args.implant_hosts.split(",") if h]
     args.work.mkdir(parents=True, exist_ok=True)

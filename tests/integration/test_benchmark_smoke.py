@@ -53,3 +53,15 @@ def test_gpu_check_dry_runs_on_the_cpu(tiny_mat):
     lines = _run("gpu_check.py", "--scene", str(tiny_mat), "--device", "cpu", "--steps", "2",
                  "--skip-tests")
     assert lines[-1].startswith("gpu_check fast_auc=") and "paper_s=" in lines[-1]
+
+
+def test_select_defaults_prints_its_choice(tiny_mat, tmp_path):
+    scenes = tmp_path / "scenes"  # leave-one-scene-out needs two scenes
+    scenes.mkdir()
+    for name in ("a.mat", "b.mat"):
+        (scenes / name).write_bytes(tiny_mat.read_bytes())
+    lines = _run("select_defaults.py", "--scenes", str(scenes), "--steps", "3,2",
+                 "--implant-hosts", "", "--workers", "1", "--work", str(tmp_path / "work"),
+                 "--json", str(tmp_path / "select.json"))
+    assert lines[-1].startswith("selected local_window=") and "steps=" in lines[-1]
+    assert (tmp_path / "select.json").is_file()
