@@ -104,9 +104,10 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
         threads: CPU threads for torch (None = default).
         steps: DMS2F optimiser steps instead of the preset's (None = the preset's).
         save_model: also save the fitted DMS2F model here (written after detection succeeds).
-        local_window: DMS2F only: subtract the median score of this odd neighbourhood from each
-            score (removes broad bright backgrounds, keeps targets under about half its area);
-            0 turns it off.
+        local_window: DMS2F only, the background correction (:mod:`..detectors.local_background`):
+            None the automatic one (line medians: removes broad structures, keeps compact
+            targets of any area), 0 none, an odd N the N x N median (also removes targets over
+            about N * N / 2 pixels).
         inner_window: LRX guard window (odd).
         outer_window: LRX outer window (odd, > inner).
         tile_size: I/O tile edge in pixels; bounds memory, never changes the result.
@@ -152,7 +153,7 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
             scorer = _dms2f_scorer(scorer_cls, fitted, source, torch_device, local_window)
             used = str(torch_device)
             meta.update(preset=preset, seed=str(seed), steps=str(fitted.steps),
-                        local_window=str(local_window))
+                        local_window="auto" if local_window is None else str(local_window))
             rest = SubProgress(progress, 60, 100)
         else:
             scorer = _rx_scorer(source, method, inner_window, outer_window,
@@ -272,7 +273,8 @@ def apply_model(model_path: PathLike, input_path: PathLike, output_path: PathLik
         output_path: the score GeoTIFF.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         threads: CPU threads for torch.
-        local_window: odd neighbourhood whose median score is subtracted (0 = off).
+        local_window: the background correction: None automatic (line medians), 0 off, N an
+            N x N median.
         tile_size: I/O tile edge.
         progress: progress/cancel sink.
 
@@ -306,7 +308,8 @@ def apply_model(model_path: PathLike, input_path: PathLike, output_path: PathLik
         summary = score_raster(source, out, scorer, tile_size=tile_size,
                                progress=SubProgress(progress, 10, 100),
                                metadata={"method": "dms2f", "model": os.fspath(model_path),
-                                         "local_window": str(local_window)})
+                                         "local_window": "auto" if local_window is None
+                                         else str(local_window)})
         return DetectResult(output_path=out, method="dms2f", device=str(torch_device),
                             seconds=time.perf_counter() - started, fit_seconds=None,
                             width=source.width, height=source.height, bands=source.band_count,
