@@ -140,7 +140,7 @@ def development(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float
 
 
 def implants(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
-    """steps -> candidate -> "variant/size" -> margin over RX (mean over hosts and seeds)."""
+    """steps -> candidate (and "rx") -> "variant/size" -> AUC (mean over hosts and seeds)."""
     scenes = runner.load_scenes(args.scenes)
     donors = [spectra.donor_spectra(s.name, s.cube, s.labels) for s in scenes if s.labels.any()]
     by_name = {s.name: s for s in scenes}
@@ -161,20 +161,36 @@ def implants(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]
                                                       f"-seed{seed}-score.tif"), "dms2f", steps, seed))
                 copies.append((copy, tag, name))
     _run_all(tasks, args.workers)
-    margins: dict[str, dict[str, dict[str, list[float]]]] = {}
+    cells: dict[str, dict[str, dict[str, list[float]]]] = {}
     for copy, tag, name in copies:
         rx = runner.class_aucs(_read(args.work / f"implant-{tag}-{name}-rx-score.tif"), copy)
         for steps in args.steps:
+            table = cells.setdefault(str(steps), {})
+            for size, auc in rx.items():
+                table.setdefault("rx", {}).setdefault(f"{name}/{size}", []).append(auc)
             for seed in range(args.seeds):
                 raw = _read(args.work / f"implant-{tag}-{name}-s{steps}-seed{seed}-score.tif")
                 for candidate in CANDIDATES:
                     aucs = runner.class_aucs(corrected(raw, candidate), copy)
                     for size, auc in aucs.items():
-                        margins.setdefault(str(steps), {}).setdefault(candidate, {}).setdefault(
-                            f"{name}/{size}", []).append(auc - rx[size])
-    return {steps: {c: {k: float(np.mean(v)) for k, v in cells.items()}
-                    for c, cells in by_candidate.items()}
-            for steps, by_candidate in margins.items()}
+                        table.setdefault(candidate, {}).setdefault(f"{name}/{size}", []).append(auc)
+    return {steps: {c: {k: float(np.mean(v)) for k, v in by_cell.items()}
+                    for c, by_cell in by_candidate.items()}
+            for steps, by_candidate in cells.items()}
+
+
+def implant_table(aucs: dict[str, dict[str, float]], candidates: list[str]) -> list[str]:
+    """Markdown table: one row per size class, per variant the AUC of RX and of ``candidates``."""
+    keys = list(aucs["rx"])
+    variants_seen = list(dict.fromkeys(k.split("/")[0] for k in keys))
+    sizes = sorted({int(k.split("/")[1]) for k in keys})
+    head = ["size px"] + [f"{v} {c}" for v in variants_seen for c in ["rx", *candidates]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for size in sizes:
+        row = [str(size)] + [f"{aucs[c][f'{v}/{size}']:.4f}" for v in variants_seen
+                             for c in ["rx", *candidates]]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,11 +221,13 @@ def main(argv: list[str] | None = None) -> int:
         for candidate, aucs in dev[steps].items():
             print(f"{'s' + steps + ' ' + candidate:16s}" + "".join(f"{aucs[s]:12.4f}" for s in scenes)
                   + f"{np.mean(list(aucs.values())):9.4f}")
-    report: dict[str, Any] = {"development": dev, "implant_margins": imp, "steps": args.steps,
+    report: dict[str, Any] = {"development": dev, "implant_aucs": imp, "steps": args.steps,
                               "seeds": args.seeds, "implant_hosts": args.implant_hosts}
     chosen: dict[str, Any] = {}
     for steps in map(str, args.steps):
-        worst = {c: min(cells.values()) for c, cells in imp.get(steps, {}).items()}
+        by_candidate = imp.get(steps, {})
+        worst = {c: min(v - by_candidate["rx"][k] for k, v in cells.items())
+                 for c, cells in by_candidate.items() if c != "rx"}
         if worst:
             print(f"\nImplant worst margin over RX (s{steps}): "
                   + ", ".join(f"{c} {w:+.4f}" for c, w in worst.items()))
@@ -238,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1))
+    if imp:
+        print(f"\nImplant AUC (s{final_steps}, mean over hosts and seeds), RX beside the pick "
+              "and the previous default:")
+        print("\n".join(implant_table(imp[str(final_steps)], list(dict.fromkeys([pick, "square15"])))))
     kind, size = CANDIDATES[pick]
     window = {"off": "0", "square": str(size), "lines": f"auto(lines {size})"}[kind]
     print(f"selected local_window={window} steps={final_steps}")
