@@ -65,11 +65,13 @@ def _output(child: QgsProcessingModelChildAlgorithm, name: str, description: str
 def detect_step_values() -> dict[str, Any]:
     """Fixed values of the detection step's expert inputs: the algorithm's built-in defaults.
 
-    The automatic device, every core, the preset's number of steps, seed 0, the default local
-    window and tile size; edit a copy of the model to change them.
+    The automatic device, every core, the preset's number of steps, seed 0, the default bands
+    (water-vapour bands dropped) and the default tile size; the optional background correction
+    is left unset, so the algorithm's automatic one runs. Edit a copy of the model to change
+    them.
     """
-    return {p.DEVICE: 0, "SEED": 0, "STEPS": 0, p.LOCAL_WINDOW: p.DEFAULT_LOCAL_WINDOW,
-            p.THREADS: 0, p.TILE_SIZE: p.DEFAULT_TILE_SIZE}
+    return {p.DEVICE: 0, "SEED": 0, "STEPS": 0, p.KEEP_ALL_BANDS: False, p.THREADS: 0,
+            p.TILE_SIZE: p.DEFAULT_TILE_SIZE}
 
 
 MODEL_HELP = {

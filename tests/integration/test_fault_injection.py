@@ -245,7 +245,7 @@ def test_sigterm_stops_the_bench_and_its_worker_leaving_no_files(slow_scene, tmp
     env = dict(os.environ, TMPDIR=str(scratch))
     if target == "worker":
         command = [sys.executable, "-m", "dms2f_had.dms2f_plugin.engine.app.bench", "--worker",
-                   str(slow_scene), "lrx", "fast", "0", "0", "0"]
+                   str(slow_scene), "lrx", "fast", "0", "0", "0", "0"]
         last = "dms2f-had bench worker: terminated by SIGTERM; its files were removed."
     else:
         command = [sys.executable, "-m", "dms2f_had.dms2f_plugin.engine.app.cli", "bench",

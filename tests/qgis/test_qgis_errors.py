@@ -113,7 +113,8 @@ def test_unexpected_errors_become_processing_exceptions_with_diagnostics(scene, 
 def test_local_window_is_checked_before_the_run_in_the_dialogs_words(scene, tmp_path, window):
     message = failure("dms2f:detect_anomalies", {"INPUT": scene.cube, "LOCAL_WINDOW": window,
                                                  "OUTPUT": str(tmp_path / "s.tif")})
-    assert "'Local background window (pixels, odd; 0 = off)' must be 0 (off) or an odd number" in message
+    assert ("'Local background window (pixels, odd; empty = automatic, 0 = off)' must be empty "
+            "(automatic), 0 (off) or an odd number") in message
     assert "local_window" not in message and not (tmp_path / "s.tif").exists()
 
 
@@ -152,7 +153,7 @@ def test_evaluate_guesses_no_ground_truth(scene, tmp_path):
      "use a smaller 'Tile size (pixels)' (e.g. 256) or fewer bands ('Bands (e.g. 1-10,15; empty = all "
      "good bands)')."),
     ("local_window must be 0 (off) or an odd number >= 3, got 4; e.g. 15.",
-     "'Local background window (pixels, odd; 0 = off)' must be 0 (off)"),
+     "'Local background window (pixels, odd; empty = automatic, 0 = off)' must be 0 (off)"),
     ("The score raster has 3 bands; give the single-band score raster written by 'dms2f-had detect'.",
      "written by 'Detect anomalies (DMS2F-HAD)' or 'RX anomaly detector'."),
     ("CUDA is not available: check the NVIDIA driver, or use --device cpu / auto.",

@@ -111,7 +111,7 @@ def test_a_folder_as_model_is_refused_before_the_run(scene, tmp_path):
     ("dms2f:detect_anomalies", {"LOCAL_WINDOW": 99},
      "local background window 99 is larger than the raster's smaller side (64 pixels)"),
     ("dms2f:detect_anomalies", {"LOCAL_WINDOW": 8},
-     "local background window must be 0 (off) or an odd number from 3 to 101, got 8"),
+     "must be empty (automatic), 0 (off) or an odd number of at least 3, not 8"),
     ("dms2f:detect_anomalies", {"BANDS": "1-100000000"}, "Bands '1-100000000'"),
     ("dms2f:rx_detector", {"METHOD": 1, "INNER_WINDOW": 5, "OUTER_WINDOW": 99},
      "outer window 99 is larger than the raster's smaller side (64 pixels)"),

@@ -218,7 +218,7 @@ def test_dms2f_local_window_removes_the_background_by_default(scene, tmp_path, f
     assert np.all(read_band(tmp_path / "s.tif") == 0.0)
     from osgeo import gdal
 
-    assert gdal.Open(str(tmp_path / "s.tif")).GetMetadata()["local_window"] == "15"
+    assert gdal.Open(str(tmp_path / "s.tif")).GetMetadata()["local_window"] == "auto"
 
 
 @pytest.mark.parametrize("window", [4, 1, -3])

@@ -79,6 +79,9 @@ class DetectManyAlgorithm(Dms2fAlgorithm):
         "<b>Skip rasters already complete in the output folder</b>: a raster whose outputs are "
         "complete from an earlier run with the same settings is not run again, so a campaign "
         "that stopped continues where it stopped.\n"
+        "<b>Random seed</b> and <b>Fitting steps</b> (advanced): as in 'Detect anomalies "
+        "(DMS2F-HAD)'; 0 steps keeps the preset's fixed number.\n"
+        + p.LOCAL_WINDOW_HELP + p.KEEP_ALL_BANDS_HELP + p.TILE_SIZE_HELP +
         "<b>Dask scheduler address</b> (advanced): empty starts a local cluster sized to this "
         "computer's cores and memory; an address such as tcp://host:8786 hands the campaign to "
         "that cluster, whose workers must see the rasters and the output folder at the same "
@@ -117,11 +120,12 @@ class DetectManyAlgorithm(Dms2fAlgorithm):
             defaultValue=False))
         self.add_advanced(QgsProcessingParameterNumber(
             SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, defaultValue=0,
-            minValue=0))
+            minValue=0, maxValue=p.MAX_SEED))
         self.add_advanced(QgsProcessingParameterNumber(
             STEPS, self.tr("Fitting steps (0: the preset's)"), QgsProcessingParameterNumber.Integer,
-            defaultValue=0, minValue=0))
+            defaultValue=0, minValue=0, maxValue=p.MAX_STEPS))
         self.add_advanced(p.local_window())
+        self.add_advanced(p.keep_all_bands())
         self.add_advanced(p.tile_size())
         self.add_advanced(QgsProcessingParameterString(
             SCHEDULER, self.tr("Dask scheduler address (empty: a local cluster on this computer)"),
@@ -187,6 +191,7 @@ class DetectManyAlgorithm(Dms2fAlgorithm):
         method = METHODS[self.parameterAsEnum(parameters, METHOD, context)]
         options = DetectOptions(
             method=method, bands=p.bands_value(self, parameters, context),
+            keep_all_bands=self.parameterAsBool(parameters, p.KEEP_ALL_BANDS, context),
             preset=PRESETS[self.parameterAsEnum(parameters, PRESET, context)],
             device=p.device_value(self, parameters, context),
             seed=self.parameterAsInt(parameters, SEED, context),

@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProcessingParameterFile
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingFeedback,
+    QgsProcessingParameterFile,
+)
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 
 from ..styling import OutputKind, style_output
@@ -38,10 +43,13 @@ class DetectWithModelAlgorithm(NetworkAlgorithm):
 
     def checkParameterValues(self, parameters: dict[str, Any],  # noqa: N802
                              context: QgsProcessingContext) -> tuple[bool, str]:
-        """The model file (it must exist and be a .safetensors file), then the shared checks."""
+        """QGIS's own checks, the model file (an existing .safetensors file), the shared checks."""
         problem = self.dependency_problem()
         if problem:
             return False, problem
+        ok, message = QgsProcessingAlgorithm.checkParameterValues(self, parameters, context)
+        if not ok:
+            return ok, message
         model = Path(self.parameterAsFile(parameters, MODEL, context))
         label = self.parameterDefinition(MODEL).description()
         if not model.is_file():
