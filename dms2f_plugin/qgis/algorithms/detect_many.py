@@ -33,6 +33,7 @@ from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 from ..styling import OutputKind, write_sidecar
 from . import parameters as p
 from .base import Dms2fAlgorithm
+from .detect_anomalies import PRESETS
 
 INPUTS = "INPUTS"
 METHOD = "METHOD"
@@ -52,7 +53,6 @@ FAILED = "FAILED"
 
 #: Engine method, preset and threshold per enum option.
 METHODS = ("dms2f", "rx", "lrx")
-PRESETS = ("fast", "paper")
 THRESHOLDS = (None, "percentile", "sigma", "otsu")
 
 
