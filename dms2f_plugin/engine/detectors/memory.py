@@ -39,10 +39,12 @@ SETTINGS = {
                 "close other programs or use a machine with more memory"),
 }
 MIB = 2**20
-#: Python, numpy, GDAL (and a Dask worker's own machinery).
-PROCESS_BASE = 150 * MIB
-#: torch and the network's working memory at the fast preset's sizes.
-TORCH_RUNTIME = 400 * MIB
+#: Python, numpy, GDAL, scipy and a Dask worker's own machinery.
+PROCESS_BASE = 256 * MIB
+#: torch (its CUDA build maps more libraries than the CPU one), the numba kernels and the
+#: network's working memory at the fast preset's sizes. A Dask worker whose memory limit is
+#: derived from this estimate is paused by Dask above 80 % of it, so this errs on the high side.
+TORCH_RUNTIME = 768 * MIB
 #: Extra training workspace of the paper preset (a wider, deeper network) over the fast one.
 PAPER_WORKSPACE = 768 * MIB
 _NAN_CHUNK = 16384  # pixels per chunk of the local median's NaN-aware path
