@@ -35,10 +35,16 @@ T = TypeVar("T")
 MODE_WARNING = r"Neither gdal\.UseExceptions\(\) nor gdal\.DontUseExceptions\(\)"
 
 
+def one_line(text: str) -> str:
+    """GDAL's message on one line: GDAL 3.10 chains causes on new lines ("May be caused by")."""
+    return "; ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
 class GdalCallError(Exception):
-    """A GDAL/OGR call failed; ``reason`` is GDAL's own message (never empty)."""
+    """A GDAL/OGR call failed; ``reason`` is GDAL's own message on one line (never empty)."""
 
     def __init__(self, reason: str) -> None:
+        reason = one_line(reason) or "unknown GDAL error"
         super().__init__(reason)
         self.reason = reason
 
@@ -59,7 +65,7 @@ def quiet_gdal() -> Iterator[None]:
 
 def last_gdal_error(default: str = "unknown GDAL error") -> str:
     """Return GDAL's last error message, or ``default`` when it left none."""
-    message = (gdal.GetLastErrorMsg() or "").strip()
+    message = one_line(gdal.GetLastErrorMsg() or "")
     return message or default
 
 
@@ -117,7 +123,7 @@ def closing_errors() -> Iterator[list[str]]:
 
     def collect(unraisable: Any) -> None:
         if isinstance(unraisable.exc_value, RuntimeError):
-            errors.append(str(unraisable.exc_value).strip() or "error while closing")
+            errors.append(one_line(str(unraisable.exc_value)) or "error while closing")
         else:
             previous_hook(unraisable)
 
