@@ -280,7 +280,10 @@ def test_real_environment_serves_torch_and_friends_but_not_test_tools():
     are served."""
     site = Path(importlib.util.find_spec("torch").origin).parents[1]
     served = private_env.served_modules(site)
-    assert {"torch", "numba", "llvmlite", "safetensors", "sympy"} <= served
+    expected = {"torch", "numba", "llvmlite", "safetensors"}
+    if any(site.glob("sympy-*.dist-info")):  # pip installs it where the system's is too old
+        expected.add("sympy")
+    assert expected <= served
     assert not {"pytest", "_pytest", "ruff", "mypy", "pluggy", "bandit"} & served
 
 

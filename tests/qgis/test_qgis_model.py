@@ -74,6 +74,11 @@ def test_shipped_model_validates_as_in_the_model_designer():
 
 def test_a_model_without_the_fixed_step_values_is_reported_invalid():
     """The validity test above can fail: the model as shipped before had no DEVICE (and more)."""
+    from qgis.core import Qgis
+
+    if Qgis.QGIS_VERSION_INT >= 34000:
+        pytest.skip("QGIS 3.40 accepts a child input left unset when the parameter has a default; "
+                    "3.22, which refuses it, is where the shipped values matter")
     from dms2f_had.dms2f_plugin.qgis.model_builder import build_detect_and_threshold, detect_step_values
 
     values = detect_step_values()

@@ -109,13 +109,19 @@ class RasterWriter:
             raise ValueError(f"array {array.shape} does not match {window} x {self._shape[0]} bands")
         ds = self._dataset()
         data = array.astype(self._dtype, copy=False)
+        reason = None
         try:
             if data.ndim == 2:
                 gdal_call(ds.GetRasterBand(1).WriteArray, data, window.col_off, window.row_off)
             else:
                 gdal_call(ds.WriteArray, data, window.col_off, window.row_off)
         except GdalCallError as failure:
-            raise write_failure(self.path, failure.reason, self._temp) from None
+            reason = failure.reason
+        # Raised outside the handler and without this frame's reference: the failed call's
+        # traceback would keep the dataset alive until exit, where closing it prints GDAL errors.
+        del ds
+        if reason is not None:
+            raise write_failure(self.path, reason, self._temp)
 
     def close(self) -> None:
         """Flush and close the temporary file, checking what GDAL reports while it does.
