@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..detectors.local_background import DEFAULT_LOCAL_WINDOW, with_local_background
+from ..detectors.model_file import check_model_path
 from ..detectors.tiled import TileExecutor, TileScorer, score_raster
 from ..errors import InputError, ModelFileError, user_errors
 from ..io.bands import format_band_list
@@ -27,7 +28,7 @@ from ..io.writer import Outputs, validate_output_path
 from ..progress import NullProgress, Progress, SubProgress
 from ..types import PathLike
 from .map_jobs import evaluate, import_mat, threshold
-from .preflight import check_detect_options, check_model_path, check_raster_settings
+from .preflight import check_detect_options, check_raster_settings
 from .results import DetectResult, EvaluationResult, FitResult, ImportResult, ThresholdResult
 
 __all__ = ["DetectResult", "EvaluationResult", "FitResult", "ImportResult", "ThresholdResult",

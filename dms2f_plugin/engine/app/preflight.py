@@ -31,7 +31,8 @@ from ..bounds import (
 )
 from ..detectors.local_background import DEFAULT_LOCAL_WINDOW
 from ..detectors.memory import estimate_detection, refusal
-from ..errors import InputError, ModelFileError
+from ..detectors.model_file import check_model_path
+from ..errors import InputError
 from ..io.raster import BandSpec, open_raster
 from ..types import PathLike
 
@@ -174,22 +175,6 @@ def check_detect(input_path: PathLike, *, bands: BandSpec = None, keep_all_bands
             local_window=None if local_window is None else int(local_window),
             inner_window=int(inner_window), outer_window=int(outer_window),
             fitting=method == "dms2f")
-
-
-def check_model_path(model_path: PathLike) -> Path:
-    """The model file, refused early when it is missing or a folder.
-
-    Raises:
-        ModelFileError: no such file, or a folder.
-    """
-    path = Path(model_path)
-    if path.is_dir():
-        raise ModelFileError(f"The model '{model_path}' is a folder, not a model file; give the "
-                             ".safetensors file inside it.")
-    if not path.is_file():
-        raise ModelFileError(f"Model file '{model_path}' does not exist; check the path or fit "
-                             "one with 'dms2f-had fit'.")
-    return path
 
 
 def check_apply(model_path: PathLike, input_path: PathLike, *, device: str = "auto",

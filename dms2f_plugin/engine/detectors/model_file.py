@@ -151,13 +151,7 @@ class FittedModel:
         """
         from ....models import ModelError, load_model
 
-        where = Path(path)
-        if where.is_dir():
-            raise ModelFileError(f"The model '{path}' is a folder, not a model file; give the "
-                                 ".safetensors file inside it.")
-        if not where.exists():
-            raise ModelFileError(f"Model file '{path}' does not exist; check the path or fit one "
-                                 "with 'dms2f-had fit'.")
+        check_model_path(path)
         parsed: list[FittedModel] = []
 
         def check(config: Any, meta: dict[str, Any], extras: dict[str, Any]) -> None:
@@ -171,6 +165,22 @@ class FittedModel:
         model = parsed[0]
         model.network = network.eval()
         return model
+
+
+def check_model_path(model_path: PathLike) -> Path:
+    """The model file, refused early when it is missing or a folder.
+
+    Raises:
+        ModelFileError: no such file, or a folder.
+    """
+    path = Path(model_path)
+    if path.is_dir():
+        raise ModelFileError(f"The model '{model_path}' is a folder, not a model file; give the "
+                             ".safetensors file inside it.")
+    if not path.is_file():
+        raise ModelFileError(f"Model file '{model_path}' does not exist; check the path or fit "
+                             "one with 'dms2f-had fit'.")
+    return path
 
 
 def _unpickle(data: bytes, device: str, fit_seconds: float) -> FittedModel:

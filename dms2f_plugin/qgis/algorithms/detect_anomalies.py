@@ -11,7 +11,6 @@ from qgis.core import (
     QgsProcessingFeedback,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFileDestination,
-    QgsProcessingParameterNumber,
 )
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 
@@ -20,8 +19,6 @@ from . import parameters as p
 from .base import NetworkAlgorithm
 
 PRESET = "PRESET"
-SEED = "SEED"
-STEPS = "STEPS"
 SAVE_MODEL = "SAVE_MODEL"
 
 #: Engine preset per ``PRESET`` option.
@@ -71,12 +68,8 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
             options=[self.tr("Fast (CPU friendly)"), self.tr("Paper (as published, GPU recommended)")],
             defaultValue=0))
         self.addParameter(p.device(defaults))
-        self.add_advanced(QgsProcessingParameterNumber(
-            SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, defaultValue=0,
-            minValue=0, maxValue=p.MAX_SEED))
-        self.add_advanced(QgsProcessingParameterNumber(
-            STEPS, self.tr("Fitting steps (0: the preset's)"), QgsProcessingParameterNumber.Integer,
-            defaultValue=0, minValue=0, maxValue=p.MAX_STEPS))
+        self.add_advanced(p.seed())
+        self.add_advanced(p.steps())
         self.add_advanced(p.local_window())
         self.add_advanced(p.keep_all_bands())
         self.add_advanced(p.threads(defaults))
@@ -117,8 +110,8 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
         return {"bands": p.bands_value(self, parameters, context),
                 "preset": PRESETS[self.parameterAsEnum(parameters, PRESET, context)],
                 "device": p.device_value(self, parameters, context),
-                "seed": self.parameterAsInt(parameters, SEED, context),
-                "steps": self.parameterAsInt(parameters, STEPS, context) or None,
+                "seed": self.parameterAsInt(parameters, p.SEED, context),
+                "steps": self.parameterAsInt(parameters, p.STEPS, context) or None,
                 "local_window": p.local_window_value(self, parameters, context),
                 "threads": p.threads_value(self, parameters, context),
                 "tile_size": self.parameterAsInt(parameters, p.TILE_SIZE, context)}

@@ -38,8 +38,6 @@ from .detect_anomalies import PRESETS
 INPUTS = "INPUTS"
 METHOD = "METHOD"
 PRESET = "PRESET"
-SEED = "SEED"
-STEPS = "STEPS"
 THRESHOLD = "THRESHOLD"
 SAVE_MODELS = "SAVE_MODELS"
 RESUME = "RESUME"
@@ -118,12 +116,8 @@ class DetectManyAlgorithm(Dms2fAlgorithm):
         self.addParameter(QgsProcessingParameterBoolean(
             RESUME, self.tr("Skip rasters already complete in the output folder"),
             defaultValue=False))
-        self.add_advanced(QgsProcessingParameterNumber(
-            SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, defaultValue=0,
-            minValue=0, maxValue=p.MAX_SEED))
-        self.add_advanced(QgsProcessingParameterNumber(
-            STEPS, self.tr("Fitting steps (0: the preset's)"), QgsProcessingParameterNumber.Integer,
-            defaultValue=0, minValue=0, maxValue=p.MAX_STEPS))
+        self.add_advanced(p.seed())
+        self.add_advanced(p.steps())
         self.add_advanced(p.local_window())
         self.add_advanced(p.keep_all_bands())
         self.add_advanced(p.tile_size())
@@ -194,8 +188,8 @@ class DetectManyAlgorithm(Dms2fAlgorithm):
             keep_all_bands=self.parameterAsBool(parameters, p.KEEP_ALL_BANDS, context),
             preset=PRESETS[self.parameterAsEnum(parameters, PRESET, context)],
             device=p.device_value(self, parameters, context),
-            seed=self.parameterAsInt(parameters, SEED, context),
-            steps=self.parameterAsInt(parameters, STEPS, context) or None,
+            seed=self.parameterAsInt(parameters, p.SEED, context),
+            steps=self.parameterAsInt(parameters, p.STEPS, context) or None,
             local_window=p.local_window_value(self, parameters, context),
             tile_size=self.parameterAsInt(parameters, p.TILE_SIZE, context),
             save_model=method == "dms2f" and self.parameterAsBool(parameters, SAVE_MODELS, context),

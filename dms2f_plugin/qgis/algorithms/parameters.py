@@ -37,6 +37,8 @@ THREADS = "THREADS"
 TILE_SIZE = "TILE_SIZE"
 LOCAL_WINDOW = "LOCAL_WINDOW"
 KEEP_ALL_BANDS = "KEEP_ALL_BANDS"
+SEED = "SEED"
+STEPS = "STEPS"
 
 P = TypeVar("P", bound=QgsProcessingParameterDefinition)
 
@@ -115,6 +117,20 @@ def threads(default: settings.ProviderSettings) -> QgsProcessingParameterNumber:
         THREADS, _tr("CPU threads (0 = all cores)"), QgsProcessingParameterNumber.Integer,
         defaultValue=min(default.threads, cores), minValue=0, maxValue=cores),
         "How many CPU cores the computation may use; 0 uses all of them.")
+
+
+def seed() -> QgsProcessingParameterNumber:
+    """``SEED``: the DMS2F-HAD fit's random seed."""
+    return QgsProcessingParameterNumber(
+        SEED, _tr("Random seed"), QgsProcessingParameterNumber.Integer, defaultValue=0,
+        minValue=0, maxValue=MAX_SEED)
+
+
+def steps() -> QgsProcessingParameterNumber:
+    """``STEPS``: fitting steps instead of the preset's fixed number (0 keeps the preset's)."""
+    return QgsProcessingParameterNumber(
+        STEPS, _tr("Fitting steps (0: the preset's)"), QgsProcessingParameterNumber.Integer,
+        defaultValue=0, minValue=0, maxValue=MAX_STEPS)
 
 
 def tile_size() -> QgsProcessingParameterNumber:
