@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as futures
-import json
 import multiprocessing
 import os
 import sys
@@ -49,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from dms2f_had.dms2f_plugin.engine.app import selection
+from dms2f_had.dms2f_plugin.engine.app.bench import write_json
 from dms2f_had.dms2f_plugin.engine.app.implant import runner, spectra, synthesis, variants
 from dms2f_had.dms2f_plugin.engine.detectors import local_background as lb
 from dms2f_had.dms2f_plugin.engine.io import matfile
@@ -254,8 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                   wall_s=round(time.perf_counter() - started, 1),
                   parent_cpu_s=round(time.process_time() - cpu0, 1))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1))
+        write_json(args.json, report)  # the engine's checked, atomic writer
     if imp:
         print(f"\nImplant AUC (s{final_steps}, mean over hosts and seeds), RX beside the pick "
               "and the previous default:")
