@@ -30,6 +30,25 @@ def _to_image(tokens: Tensor, side: int) -> Tensor:
     return tokens.transpose(1, 2).unflatten(2, (side, side))  # (b, C, H, W)
 
 
+class SeededDropout(nn.Dropout):
+    """``nn.Dropout`` whose mask comes from ``self.generator`` when one is set.
+
+    With no generator (the default) it is ``nn.Dropout`` on torch's global generator. Trainers
+    that run shards of a batch on parallel threads give each shard's replica its own generator,
+    so the masks do not depend on which thread draws first. No parameters or buffers: model files
+    are unchanged.
+    """
+
+    generator: torch.Generator | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)`` (training)."""
+        if not self.training or self.p == 0.0 or self.generator is None:
+            return super().forward(x)
+        keep = torch.empty_like(x).bernoulli_(1.0 - self.p, generator=self.generator)  # x's shape
+        return x * keep / (1.0 - self.p)
+
+
 def _mamba_stack(cfg: Dms2fConfig, d_model: int, depth: int) -> nn.Sequential:
     return nn.Sequential(*(ResidualMamba(d_model, cfg.d_state, cfg.d_conv, cfg.expand) for _ in range(depth)))
 
@@ -70,7 +89,7 @@ class SpectralBranch(nn.Module):
         self.cfg = cfg
         self.conv7 = nn.Conv1d(1, 1, 7, padding=3)
         self.conv3 = nn.Conv1d(1, 1, 3, padding=1)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = SeededDropout(cfg.dropout)
         self.mamba = _mamba_stack(cfg, cfg.group_size, cfg.spectral_depth)
         self.head = nn.Sequential(
             nn.Linear(cfg.n_groups * cfg.group_size, cfg.width), nn.LayerNorm(cfg.width), nn.GELU()

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from .cpu_threads import parallel_slices, run_in_parallel
+
 
 def reconstruct_blocks(network, blocks: np.ndarray, *, device, batch_size: int = 64) -> np.ndarray:
     """Reconstruct blocks with a fitted network in eval mode (no masking, no dropout).
+
+    On the CPU each batch is cut into one slice per torch thread, reconstructed on parallel
+    threads (:mod:`.cpu_threads`); a block's reconstruction depends on its batch only through
+    floating-point rounding.
 
     Args:
         network: the fitted network.
@@ -20,8 +26,15 @@ def reconstruct_blocks(network, blocks: np.ndarray, *, device, batch_size: int =
     import torch
 
     out = np.empty_like(blocks, dtype=np.float32)  # (n, C, 16, 16)
-    with torch.inference_mode():
+
+    def run(start: int, stop: int) -> None:
+        with torch.inference_mode():
+            batch = torch.from_numpy(np.ascontiguousarray(blocks[start:stop])).to(device)  # (b, C, 16, 16)
+            out[start:stop] = network(batch).float().cpu().numpy()  # (b, C, 16, 16)
+
+    with parallel_slices(device, batch_size) as slices:
         for start in range(0, len(blocks), batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(blocks[start : start + batch_size])).to(device)
-            out[start : start + batch_size] = network(batch).float().cpu().numpy()  # (b, C, 16, 16)
+            stop = min(len(blocks), start + batch_size)
+            bounds = np.linspace(start, stop, min(slices, stop - start) + 1).astype(int)
+            run_in_parallel([(lambda lo=lo, hi=hi: run(lo, hi)) for lo, hi in zip(bounds, bounds[1:])])
     return out

@@ -17,7 +17,9 @@ import numpy as np
 
 from ..errors import InputError
 from ..progress import NullProgress, Progress, check_cancel
+from .cpu_threads import parallel_slices
 from .oom import FallbackPlan, is_cuda_oom
+from .sharded_step import ShardedStep
 
 LOG = logging.getLogger(__name__)
 
@@ -35,6 +37,9 @@ class FitSchedule:
         weight_decay: Adam weight decay.
         max_blocks: most distinct blocks sampled from a scene (bounds memory on large scenes).
         hole_probability: probability per batch that every block gets one zeroed 3x3 hole.
+        shards: equal slices of each batch, each normalised by its own batch statistics and run
+            on its own thread when torch has threads for it (:mod:`.sharded_step`); the weights
+            do not depend on the number of threads. 1: the plain step.
     """
 
     steps: int
@@ -44,6 +49,7 @@ class FitSchedule:
     weight_decay: float = 1e-4
     max_blocks: int = 1024
     hole_probability: float = 0.5
+    shards: int = 1
 
 
 def train_network(
@@ -101,26 +107,37 @@ def train_network(
     order = np.empty(0, dtype=np.int64)
     started = time.perf_counter()
     loss_value = float("nan")
-    for step in range(schedule.steps):
-        check_cancel(progress)
-        if len(order) < schedule.batch_size:
-            order = np.concatenate([order, rng.permutation(len(data))])
-        take, order = order[: schedule.batch_size], order[schedule.batch_size :]
-        clean = data[torch.from_numpy(take)].permute(0, 3, 1, 2)  # (b, C, 16, 16) channels-last
-        noisy = corrupt_blocks(clean, generator, p=schedule.hole_probability)  # (b, C, 16, 16)
-        while True:
-            try:
-                loss_value = fit_step(network, optimiser, clean.to(plan.device), noisy.to(plan.device),
-                                      parts=-(-len(clean) // plan.batch_size))
-                break
-            except (RuntimeError, MemoryError) as exc:
-                if not is_cuda_oom(exc):
-                    raise
-                if plan.after_oom() == "cpu":
-                    network.to(plan.device)
-                    _move_optimiser_state(optimiser, plan.device)
-        annealing.step()
-        progress.set_progress(100.0 * (step + 1) / schedule.steps)
+    with parallel_slices(device, schedule.shards) as parallel:
+        sharded = ShardedStep(network, schedule.shards, seed=seed, device=device, parallel=parallel) \
+            if schedule.shards > 1 else None
+        for step in range(schedule.steps):
+            check_cancel(progress)
+            if len(order) < schedule.batch_size:
+                order = np.concatenate([order, rng.permutation(len(data))])
+            take, order = order[: schedule.batch_size], order[schedule.batch_size :]
+            clean = data[torch.from_numpy(take)].permute(0, 3, 1, 2)  # (b, C, 16, 16) channels-last
+            noisy = corrupt_blocks(clean, generator, p=schedule.hole_probability)  # (b, C, 16, 16)
+            while True:
+                try:
+                    clean_d, noisy_d = clean.to(plan.device), noisy.to(plan.device)  # (b, C, 16, 16)
+                    if sharded is None:
+                        loss_value = fit_step(network, optimiser, clean_d, noisy_d,
+                                              parts=-(-len(clean) // plan.batch_size))
+                    else:
+                        per_shard = -(-len(clean) // schedule.shards)
+                        loss_value = sharded(optimiser, clean_d, noisy_d,
+                                             parts=-(-per_shard // plan.batch_size))
+                    break
+                except (RuntimeError, MemoryError) as exc:
+                    if not is_cuda_oom(exc):
+                        raise
+                    if plan.after_oom() == "cpu":
+                        network.to(plan.device)
+                        _move_optimiser_state(optimiser, plan.device)
+                        if sharded is not None:
+                            sharded.to(plan.device)
+            annealing.step()
+            progress.set_progress(100.0 * (step + 1) / schedule.steps)
     LOG.info(
         "Fitted %d steps of %d blocks in %.1f s (final loss %.5f)",
         schedule.steps, schedule.batch_size, time.perf_counter() - started, loss_value,

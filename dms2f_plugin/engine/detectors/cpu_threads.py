@@ -1,0 +1,84 @@
+"""Both CPU cores for many small torch operations: slices of a batch on parallel threads.
+
+Splitting every small operation over the cores costs a thread hand-off per operation; running
+slices of the batch on parallel threads, each operation single-threaded, keeps the cores busy
+instead. :func:`parallel_slices` opens such a section: it decides how many slices run at once
+(torch's thread count on the CPU, 1 elsewhere) and gives each slice an equal share of the
+threads. Sections take a process-wide lock, because torch's thread count is process-wide: two
+sections (two Dask tasks in one worker, say) run one after the other, each with every thread.
+Results depend on the thread count only, never on timing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+_SECTION_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def intra_op_threads(count: int) -> Iterator[None]:
+    """Run the body with ``count`` (at least 1) torch intra-op threads, then restore the previous number."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, count))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def parallel_slices(device: Any, most: int) -> Iterator[int]:
+    """A section whose body runs up to ``most`` slices at once; yields how many (>= 1).
+
+    On the CPU: ``min(most, torch threads)`` slices, each with ``threads // slices`` intra-op
+    threads while the section lasts; elsewhere 1 slice and the threads untouched.
+    """
+    import torch
+
+    with _SECTION_LOCK:
+        threads = torch.get_num_threads()
+        slices = max(1, min(most, threads)) if torch.device(device).type == "cpu" else 1
+        if slices == 1:
+            yield 1
+            return
+        with intra_op_threads(threads // slices):
+            yield slices
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """The worker threads, made once per process and grown when more are asked for."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < workers:  # noqa: SLF001 - its documented size
+            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dms2f-slice")
+        return _POOL
+
+
+def run_in_parallel(calls: Sequence[Callable[[], T]]) -> list[T]:
+    """Run ``calls`` at once (the first on this thread) and return their results in order.
+
+    The caller sets the intra-op threads (:func:`intra_op_threads`); an exception of any call is
+    raised here after all have finished.
+    """
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    futures = [_pool(len(calls) - 1).submit(call) for call in calls[1:]]
+    try:
+        first = calls[0]()
+    finally:
+        rest = [f.exception() for f in futures]  # wait for every call before raising
+    for error in rest:
+        if error is not None:
+            raise error
+    return [first, *(f.result() for f in futures)]
