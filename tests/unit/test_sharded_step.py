@@ -40,33 +40,41 @@ def test_threaded_shards_fit_exactly_the_weights_of_the_sequential_reference():
     assert torch.get_num_threads() >= 1
 
 
-def test_shards_are_ghost_batches_not_the_plain_step():
-    """Two shards normalise each half by its own statistics: the weights differ from one shard's."""
-    one, two = _fit(1, 1), _fit(1, 2)
-    differs = [not torch.equal(a, b) for a, b in zip(one.state_dict().values(), two.state_dict().values())]
-    assert any(differs)
-
-
-def test_sharded_gradients_equal_the_plain_gradients_without_batch_statistics():
-    """With batch norm on running statistics and no dropout, shards only regroup the sum."""
-    blocks = torch.from_numpy(_blocks(8))
-    grads = []
-    for shards in (1, 2):
+def _plain_and_sharded(blocks, shards=2):
+    """(network, grads, step) after one plain step and one sharded step, no dropout."""
+    out = []
+    for sharded in (False, True):
         torch.manual_seed(0)
         network = Dms2fHad(dataclasses.replace(Dms2fConfig.preset("fast", BANDS), dropout=0.0)).train()
-        network.stem[1].eval()
-        network.spatial.conv[1].eval()
         optimiser = torch.optim.SGD(network.parameters(), lr=0.0)
-        if shards == 1:
-            training.fit_step(network, optimiser, blocks, blocks)
+        step = None
+        if sharded:
+            step = sharded_step.ShardedStep(network, shards, seed=0, device=torch.device("cpu"))
+            with cpu_threads.parallel_slices("cpu", shards, always=True):
+                step(optimiser, blocks, blocks)
         else:
-            step = sharded_step.ShardedStep(network, shards, seed=0, device=torch.device("cpu"), parallel=2)
-            step(optimiser, blocks, blocks)
-        grads.append(torch.cat([p.grad.flatten() for p in network.parameters() if p.grad is not None]))
-    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+            training.fit_step(network, optimiser, blocks, blocks)
+        grads = torch.cat([p.grad.flatten() for p in network.parameters() if p.grad is not None])
+        out.append((network, grads, step))
+    return out
 
 
-def test_replicas_share_parameters_and_average_their_running_statistics():
+def test_sharded_gradients_equal_the_plain_gradients_with_whole_batch_statistics():
+    """Batch norm in training mode: the shards' layers meet, so the step is the plain step."""
+    (plain, plain_grads, _), (sharded, sharded_grads, _) = _plain_and_sharded(torch.from_numpy(_blocks(8)))
+    torch.testing.assert_close(sharded_grads, plain_grads, rtol=1e-4, atol=1e-6)
+    for name in ("stem.1.running_mean", "stem.1.running_var", "spatial.conv.1.running_var"):
+        torch.testing.assert_close(sharded.state_dict()[name], plain.state_dict()[name])
+
+
+def test_three_uneven_shards_still_equal_the_plain_step():
+    (_, plain_grads, _), (_, sharded_grads, step) = _plain_and_sharded(torch.from_numpy(_blocks(7)), 3)
+    torch.testing.assert_close(sharded_grads, plain_grads, rtol=1e-4, atol=1e-6)
+    running = [r.stem[1].running_mean for r in step.replicas]
+    assert all(torch.equal(running[0], other) for other in running[1:])
+
+
+def test_replicas_share_parameters_and_own_buffers_and_generators():
     torch.manual_seed(0)
     network = Dms2fHad(Dms2fConfig.preset("fast", BANDS)).train()
     step = sharded_step.ShardedStep(network, 2, seed=0, device=torch.device("cpu"))
@@ -74,13 +82,37 @@ def test_replicas_share_parameters_and_average_their_running_statistics():
     for a, b in zip(network.parameters(), replica.parameters()):
         assert a is b
     assert network.stem[1].running_mean is not replica.stem[1].running_mean
-    blocks = torch.from_numpy(_blocks(8))
-    optimiser = torch.optim.Adam(network.parameters(), lr=1e-3)
-    before = network.stem[1].running_mean.clone()
-    step(optimiser, blocks, blocks)
-    assert not torch.equal(before, network.stem[1].running_mean)
-    assert torch.equal(network.stem[1].running_mean, replica.stem[1].running_mean)
     assert network.spectral.dropout.generator is not replica.spectral.dropout.generator
+    blocks = torch.from_numpy(_blocks(8))
+    step(torch.optim.SGD(network.parameters(), lr=0.0), blocks, blocks)
+    assert "forward" not in vars(network.stem[1])  # the synchronised forward is gone after a step
+
+
+def test_a_failing_shard_raises_its_own_error_instead_of_hanging(monkeypatch):
+    torch.manual_seed(0)
+    network = Dms2fHad(Dms2fConfig.preset("fast", BANDS)).train()
+    step = sharded_step.ShardedStep(network, 2, seed=0, device=torch.device("cpu"))
+
+    def broken(x):
+        raise RuntimeError("shard 1 broke")
+
+    monkeypatch.setattr(step.replicas[1].head, "forward", broken)
+    blocks = torch.from_numpy(_blocks(8))
+    optimiser = torch.optim.SGD(network.parameters(), lr=0.0)
+    with pytest.raises(RuntimeError, match="shard 1 broke"):
+        step(optimiser, blocks, blocks)
+    monkeypatch.undo()
+    step(optimiser, blocks, blocks)  # the next step is not blocked by broken barriers
+    assert all(p.grad is not None for p in network.head.parameters())
+
+
+def test_a_batch_smaller_than_the_shards_runs_whole():
+    torch.manual_seed(0)
+    network = Dms2fHad(Dms2fConfig.preset("fast", BANDS)).train()
+    step = sharded_step.ShardedStep(network, 2, seed=0, device=torch.device("cpu"))
+    one = torch.from_numpy(_blocks(1))
+    loss = step(torch.optim.SGD(network.parameters(), lr=0.0), one, one)
+    assert np.isfinite(loss)
 
 
 def test_intra_op_threads_are_restored():

@@ -38,17 +38,18 @@ def intra_op_threads(count: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def parallel_slices(device: Any, most: int) -> Iterator[int]:
+def parallel_slices(device: Any, most: int, *, always: bool = False) -> Iterator[int]:
     """A section whose body runs up to ``most`` slices at once; yields how many (>= 1).
 
-    On the CPU: ``min(most, torch threads)`` slices, each with ``threads // slices`` intra-op
-    threads while the section lasts; elsewhere 1 slice and the threads untouched.
+    On the CPU: ``min(most, torch threads)`` slices (``most`` with ``always``: slices that must
+    meet each other, whatever the thread count), each with ``threads // slices`` (at least 1)
+    intra-op threads while the section lasts; elsewhere 1 slice and the threads untouched.
     """
     import torch
 
     with _SECTION_LOCK:
         threads = torch.get_num_threads()
-        slices = max(1, min(most, threads)) if torch.device(device).type == "cpu" else 1
+        slices = 1 if torch.device(device).type != "cpu" else max(1, most if always else min(most, threads))
         if slices == 1:
             yield 1
             return

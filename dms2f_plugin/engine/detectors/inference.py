@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .cpu_threads import parallel_slices, run_in_parallel
@@ -36,5 +38,5 @@ def reconstruct_blocks(network, blocks: np.ndarray, *, device, batch_size: int =
         for start in range(0, len(blocks), batch_size):
             stop = min(len(blocks), start + batch_size)
             bounds = np.linspace(start, stop, min(slices, stop - start) + 1).astype(int)
-            run_in_parallel([(lambda lo=lo, hi=hi: run(lo, hi)) for lo, hi in zip(bounds, bounds[1:])])
+            run_in_parallel([functools.partial(run, int(lo), int(hi)) for lo, hi in zip(bounds, bounds[1:])])
     return out

@@ -1,34 +1,36 @@
 """One optimiser step computed in equal shards of the batch, on parallel CPU threads.
 
 Why: on a small CPU a fitting step is thousands of small operations; splitting each of them over
-two cores costs a thread hand-off per operation and gains little, while two halves of the batch
+two cores costs a thread hand-off per operation and gains little, while two shards of the batch
 run on two threads, each operation single-threaded, keep both cores busy.
 
-Contract of :class:`ShardedStep`:
+Contract of :class:`ShardedStep`: the same step as the plain one (:func:`.training.fit_step`) up
+to floating-point rounding and the dropout's random numbers:
 
 - the batch is cut into ``shards`` consecutive slices (``tensor_split``); each runs forward and
-  backward through its own replica of the network. The replicas share every parameter and own
-  their batch-norm buffers and their dropout generator (seeded from the fitting seed and the
-  shard's index), so each shard is normalised by its own batch statistics ("ghost batches");
+  backward through its own replica of the network, all shards at once on their own threads. The
+  replicas share every parameter; each owns its batch-norm buffers and its dropout generator
+  (seeded from the fitting seed and the shard's index);
+- batch norm uses the statistics of the WHOLE batch: the replicas' layers exchange their sums at
+  barriers (:mod:`.shard_batch_norm`), so running statistics get the same update in every replica;
 - the shards' gradients are summed in shard order, the loss of each weighted by its share of the
-  batch (the sum is the batch's mean loss, as in the plain step); after the optimiser step the
-  replicas' batch-norm running statistics are averaged in shard order and given to every replica;
-- the arithmetic is the same whether the shards run one after the other (the reference path) or
-  on parallel threads: the fitted weights do not depend on the number of threads.
+  batch (the sum is the batch's mean loss);
+- the threads always run all shards at once (torch's intra-op threads are shared out among them),
+  and every sum over shards is taken in shard order, so the fitted weights do not depend on the
+  number of threads or on timing.
 
 The number of shards is part of the fitting schedule (:class:`.training.FitSchedule`), fixed in
-advance and the same for every scene.
+advance and the same for every scene; it applies on the CPU (a GPU runs the batch whole).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 from .cpu_threads import run_in_parallel
-
-#: Batch-norm buffers averaged over the replicas after each step.
-_RUNNING_STATS = ("running_mean", "running_var")
+from .shard_batch_norm import SyncedBatchNorms
 
 
 def share_parameters(replica: Any, network: Any) -> None:
@@ -47,12 +49,12 @@ class ShardedStep:
         network: the network, in training mode, already on ``device``; it is replica 0.
         shards: slices of each batch, >= 1.
         seed: seeds the replicas' dropout generators.
-        device: torch device of the network.
-        parallel: run this many shards at once on parallel threads (1: one after the other); the
-            caller sets the intra-op threads (:func:`.cpu_threads.intra_op_threads`).
+        device: torch device of the network (the CPU).
+
+    The caller shares out the intra-op threads (:func:`.cpu_threads.parallel_slices`).
     """
 
-    def __init__(self, network: Any, shards: int, *, seed: int, device: Any, parallel: int = 1) -> None:
+    def __init__(self, network: Any, shards: int, *, seed: int, device: Any) -> None:
         if shards < 1:
             raise ValueError(f"shards must be >= 1, got {shards}")
         self.network = network
@@ -61,7 +63,6 @@ class ShardedStep:
             share_parameters(replica, network)
         self.params = [p for p in network.parameters() if p.requires_grad]
         self.seed = seed
-        self.parallel = max(1, min(parallel, shards))
         self.to(device)
 
     def to(self, device: Any) -> ShardedStep:
@@ -76,26 +77,42 @@ class ShardedStep:
                     module.generator = generator
         return self
 
-    def __call__(self, optimiser: Any, clean: Any, noisy: Any, *, parts: int = 1) -> float:
+    def __call__(self, optimiser: Any, clean: Any, noisy: Any) -> float:
         """One optimiser step on a batch.
 
         Args:
             optimiser: the optimiser of the network's parameters.
-            clean: the clean blocks, (b, C, 16, 16), b >= shards.
+            clean: the clean blocks, (b, C, 16, 16).
             noisy: the corrupted blocks fed to the network, same shape.
-            parts: slices of each shard computed one after the other (after CUDA out-of-memory).
 
         Returns:
             The batch's loss (MSE + 0.1 L1).
         """
+        import threading
+
         shards = len(self.replicas)
-        jobs = list(zip(self.replicas, clean.tensor_split(shards), noisy.tensor_split(shards)))
+        if len(clean) < shards:  # a batch smaller than the shards (a scene of a block or two)
+            from .training import fit_step
+
+            return fit_step(self.network, optimiser, clean, noisy)
         batch = len(clean)
-        results: list[tuple[list, float]] = []
-        for first in range(0, shards, self.parallel):  # ``parallel`` shards at a time
-            results += run_in_parallel([
-                (lambda r=r, c=c, n=n: self._shard(r, c, n, parts, batch))
-                for r, c, n in jobs[first : first + self.parallel]])
+        synced = SyncedBatchNorms(self.replicas)
+        jobs = list(zip(self.replicas, clean.tensor_split(shards), noisy.tensor_split(shards)))
+
+        def shard(replica: Any, part_clean: Any, part_noisy: Any) -> Any:
+            try:
+                return self._shard(replica, part_clean, part_noisy, batch)
+            except BaseException as exc:  # the others must not wait for this shard at a barrier
+                synced.abort()
+                return exc
+
+        try:
+            results = run_in_parallel([functools.partial(shard, *job) for job in jobs])
+        finally:
+            synced.remove()
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:  # the cause, not the broken barriers it left behind
+            raise next((e for e in errors if not isinstance(e, threading.BrokenBarrierError)), errors[0])
         optimiser.zero_grad(set_to_none=True)
         for index, param in enumerate(self.params):
             total = None
@@ -105,41 +122,14 @@ class ShardedStep:
                     total = grad if total is None else total + grad
             param.grad = total
         optimiser.step()
-        self._average_running_stats()
         return sum(loss for _, loss in results)
 
-    def _shard(self, replica: Any, clean: Any, noisy: Any, parts: int, batch: int) -> tuple[list, float]:
-        """Gradients of one shard's share of the batch loss, over ``parts`` slices of it."""
+    def _shard(self, replica: Any, clean: Any, noisy: Any, batch: int) -> tuple[list, float]:
+        """Gradients of one shard's share of the batch loss."""
         import torch
 
         from ....models import reconstruction_loss
 
-        grads: list = [None] * len(self.params)
-        total = 0.0
-        for part_clean, part_noisy in zip(clean.tensor_split(parts), noisy.tensor_split(parts)):
-            if len(part_clean) == 0:
-                continue
-            loss = reconstruction_loss(replica(part_noisy), part_clean) * (len(part_clean) / batch)
-            for index, grad in enumerate(torch.autograd.grad(loss, self.params, allow_unused=True)):
-                if grad is not None:
-                    grads[index] = grad if grads[index] is None else grads[index] + grad
-            total += float(loss.detach())
-        return grads, total
-
-    def _average_running_stats(self) -> None:
-        """Give every replica the shard-order mean of the replicas' batch-norm running statistics."""
-        if len(self.replicas) == 1:
-            return
-        import torch
-
-        with torch.no_grad():
-            per_replica = [dict(r.named_buffers()) for r in self.replicas]
-            for name, buffer in per_replica[0].items():
-                if name.rsplit(".", 1)[-1] not in _RUNNING_STATS:
-                    continue
-                mean = buffer.clone()
-                for other in per_replica[1:]:
-                    mean += other[name]
-                mean /= len(per_replica)
-                for buffers in per_replica:
-                    buffers[name].copy_(mean)
+        loss = reconstruction_loss(replica(noisy), clean) * (len(clean) / batch)
+        grads = list(torch.autograd.grad(loss, self.params, allow_unused=True))
+        return grads, float(loss.detach())

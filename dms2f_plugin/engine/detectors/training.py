@@ -37,9 +37,9 @@ class FitSchedule:
         weight_decay: Adam weight decay.
         max_blocks: most distinct blocks sampled from a scene (bounds memory on large scenes).
         hole_probability: probability per batch that every block gets one zeroed 3x3 hole.
-        shards: equal slices of each batch, each normalised by its own batch statistics and run
-            on its own thread when torch has threads for it (:mod:`.sharded_step`); the weights
-            do not depend on the number of threads. 1: the plain step.
+        shards: equal slices of each batch run on parallel threads on the CPU, batch norm still
+            over the whole batch (:mod:`.sharded_step`); the weights do not depend on the number
+            of threads. 1: the plain step. A GPU runs the batch whole.
     """
 
     steps: int
@@ -107,9 +107,10 @@ def train_network(
     order = np.empty(0, dtype=np.int64)
     started = time.perf_counter()
     loss_value = float("nan")
-    with parallel_slices(device, schedule.shards) as parallel:
-        sharded = ShardedStep(network, schedule.shards, seed=seed, device=device, parallel=parallel) \
-            if schedule.shards > 1 else None
+    with parallel_slices(device, schedule.shards, always=True) as parallel:
+        # Shards on the CPU only (a GPU runs the batch whole), and never after moving there from
+        # a GPU that ran out of memory.
+        sharded = ShardedStep(network, parallel, seed=seed, device=device) if parallel > 1 else None
         for step in range(schedule.steps):
             check_cancel(progress)
             if len(order) < schedule.batch_size:
@@ -124,9 +125,7 @@ def train_network(
                         loss_value = fit_step(network, optimiser, clean_d, noisy_d,
                                               parts=-(-len(clean) // plan.batch_size))
                     else:
-                        per_shard = -(-len(clean) // schedule.shards)
-                        loss_value = sharded(optimiser, clean_d, noisy_d,
-                                             parts=-(-per_shard // plan.batch_size))
+                        loss_value = sharded(optimiser, clean_d, noisy_d)
                     break
                 except (RuntimeError, MemoryError) as exc:
                     if not is_cuda_oom(exc):
@@ -134,8 +133,6 @@ def train_network(
                     if plan.after_oom() == "cpu":
                         network.to(plan.device)
                         _move_optimiser_state(optimiser, plan.device)
-                        if sharded is not None:
-                            sharded.to(plan.device)
             annealing.step()
             progress.set_progress(100.0 * (step + 1) / schedule.steps)
     LOG.info(
