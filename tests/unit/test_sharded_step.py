@@ -145,3 +145,33 @@ def test_shards_below_one_are_refused():
     network = Dms2fHad(Dms2fConfig.preset("fast", BANDS))
     with pytest.raises(ValueError, match="shards"):
         sharded_step.ShardedStep(network, 0, seed=0, device=torch.device("cpu"))
+
+
+@pytest.mark.parametrize("running", [1, 2])
+def test_at_most_running_shards_compute_at_once(running):
+    """``--threads 1`` keeps the shards to one core: they take turns between the barriers."""
+    import threading
+    import time
+
+    torch.manual_seed(0)
+    network = Dms2fHad(Dms2fConfig.preset("fast", BANDS)).train()
+    step = sharded_step.ShardedStep(network, 2, seed=0, device=torch.device("cpu"), running=running)
+    lock, inside, most = threading.Lock(), [0], [0]
+
+    def enter(module, args):
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.2)  # a window wide enough for the other shard to enter if it may
+
+    def leave(module, args, output):
+        with lock:
+            inside[0] -= 1
+
+    for replica in step.replicas:
+        replica.head.register_forward_pre_hook(enter)
+        replica.head.register_forward_hook(leave)
+    blocks = torch.from_numpy(_blocks(8))
+    with cpu_threads.parallel_slices("cpu", 2, always=True):
+        step(torch.optim.SGD(network.parameters(), lr=0.0), blocks, blocks)
+    assert most[0] == running

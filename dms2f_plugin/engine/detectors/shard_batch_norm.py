@@ -22,20 +22,29 @@ BARRIER_TIMEOUT_S = 600.0
 
 
 class ShardGroup:
-    """The meeting point of one layer's replicas: a barrier and one slot per shard."""
+    """The meeting point of one layer's replicas: a barrier and one slot per shard.
 
-    def __init__(self, shards: int) -> None:
+    ``gate`` bounds how many shards compute at once (the caller's CPU threads): a shard holds it
+    while it computes and hands it over while it waits at the barrier.
+    """
+
+    def __init__(self, shards: int, gate: threading.Semaphore) -> None:
         self.barrier = threading.Barrier(shards, timeout=BARRIER_TIMEOUT_S)
         self.slots: list[Any] = [None] * shards
+        self.gate = gate
 
     def all_sum(self, index: int, value: Any) -> Any:
         """Sum of every shard's ``value`` (tensors of one shape), added in shard order."""
         self.slots[index] = value
-        self.barrier.wait()
-        total = self.slots[0]
-        for other in self.slots[1:]:
-            total = total + other
-        self.barrier.wait()  # every shard has read the slots before any writes them again
+        self.gate.release()
+        try:
+            self.barrier.wait()
+            total = self.slots[0]
+            for other in self.slots[1:]:
+                total = total + other
+            self.barrier.wait()  # every shard has read the slots before any writes them again
+        finally:
+            self.gate.acquire()
         return total
 
 
@@ -91,9 +100,10 @@ class SyncedBatchNorms:
 
     Args:
         replicas: one network per shard, same architecture (replica ``i`` runs shard ``i``).
+        gate: held by a shard while it computes (see :class:`ShardGroup`).
     """
 
-    def __init__(self, replicas: Sequence[Any]) -> None:
+    def __init__(self, replicas: Sequence[Any], gate: threading.Semaphore) -> None:
         import torch
 
         self._function = _batch_norm_function()
@@ -101,7 +111,7 @@ class SyncedBatchNorms:
         self.groups: list[ShardGroup] = []
         per_replica = [[m for m in r.modules() if isinstance(m, torch.nn.BatchNorm2d)] for r in replicas]
         for layer in zip(*per_replica):
-            group = ShardGroup(len(replicas))
+            group = ShardGroup(len(replicas), gate)
             self.groups.append(group)
             for index, module in enumerate(layer):
                 module.forward = self._forward_for(module, group, index)  # instance attribute

@@ -15,8 +15,9 @@ to floating-point rounding and the dropout's random numbers:
   barriers (:mod:`.shard_batch_norm`), so running statistics get the same update in every replica;
 - the shards' gradients are summed in shard order, the loss of each weighted by its share of the
   batch (the sum is the batch's mean loss);
-- the threads always run all shards at once (torch's intra-op threads are shared out among them),
-  and every sum over shards is taken in shard order, so the fitted weights do not depend on the
+- every shard has its own Python thread; at most ``running`` of them compute at once (the others
+  wait for their turn, handed over at the batch-norm barriers), so ``--threads 1`` keeps to one
+  core. Every sum over shards is taken in shard order, so the fitted weights do not depend on the
   number of threads or on timing.
 
 The number of shards is part of the fitting schedule (:class:`.training.FitSchedule`), fixed in
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import threading
 from typing import Any
 
 from .cpu_threads import run_in_parallel
@@ -50,11 +52,13 @@ class ShardedStep:
         shards: slices of each batch, >= 1.
         seed: seeds the replicas' dropout generators.
         device: torch device of the network (the CPU).
+        running: most shards computing at once (the CPU threads to use); None: all of them.
 
     The caller shares out the intra-op threads (:func:`.cpu_threads.parallel_slices`).
     """
 
-    def __init__(self, network: Any, shards: int, *, seed: int, device: Any) -> None:
+    def __init__(self, network: Any, shards: int, *, seed: int, device: Any,
+                 running: int | None = None) -> None:
         if shards < 1:
             raise ValueError(f"shards must be >= 1, got {shards}")
         self.network = network
@@ -63,6 +67,7 @@ class ShardedStep:
             share_parameters(replica, network)
         self.params = [p for p in network.parameters() if p.requires_grad]
         self.seed = seed
+        self.running = max(1, min(shards, running or shards))
         self.to(device)
 
     def to(self, device: Any) -> ShardedStep:
@@ -88,23 +93,23 @@ class ShardedStep:
         Returns:
             The batch's loss (MSE + 0.1 L1).
         """
-        import threading
-
         shards = len(self.replicas)
         if len(clean) < shards:  # a batch smaller than the shards (a scene of a block or two)
             from .training import fit_step
 
             return fit_step(self.network, optimiser, clean, noisy)
         batch = len(clean)
-        synced = SyncedBatchNorms(self.replicas)
+        gate = threading.Semaphore(self.running)
+        synced = SyncedBatchNorms(self.replicas, gate)
         jobs = list(zip(self.replicas, clean.tensor_split(shards), noisy.tensor_split(shards)))
 
         def shard(replica: Any, part_clean: Any, part_noisy: Any) -> Any:
-            try:
-                return self._shard(replica, part_clean, part_noisy, batch)
-            except BaseException as exc:  # the others must not wait for this shard at a barrier
-                synced.abort()
-                return exc
+            with gate:
+                try:
+                    return self._shard(replica, part_clean, part_noisy, batch)
+                except BaseException as exc:  # the others must not wait for this shard at a barrier
+                    synced.abort()
+                    return exc
 
         try:
             results = run_in_parallel([functools.partial(shard, *job) for job in jobs])

@@ -107,10 +107,12 @@ def train_network(
     order = np.empty(0, dtype=np.int64)
     started = time.perf_counter()
     loss_value = float("nan")
+    threads = torch.get_num_threads()
     with parallel_slices(device, schedule.shards, always=True) as parallel:
         # Shards on the CPU only (a GPU runs the batch whole), and never after moving there from
-        # a GPU that ran out of memory.
-        sharded = ShardedStep(network, parallel, seed=seed, device=device) if parallel > 1 else None
+        # a GPU that ran out of memory; at most ``threads`` of them compute at once.
+        sharded = ShardedStep(network, parallel, seed=seed, device=device, running=threads) \
+            if parallel > 1 else None
         for step in range(schedule.steps):
             check_cancel(progress)
             if len(order) < schedule.batch_size:
