@@ -106,13 +106,17 @@ def test_a_failing_shard_raises_its_own_error_instead_of_hanging(monkeypatch):
     assert all(p.grad is not None for p in network.head.parameters())
 
 
-def test_a_batch_smaller_than_the_shards_runs_whole():
+def test_a_scene_of_one_block_fits_whole_and_the_step_refuses_to_cut_it():
     torch.manual_seed(0)
-    network = Dms2fHad(Dms2fConfig.preset("fast", BANDS)).train()
-    step = sharded_step.ShardedStep(network, 2, seed=0, device=torch.device("cpu"))
+    network = Dms2fHad(Dms2fConfig.preset("fast", BANDS))
+    schedule = FitSchedule(steps=2, batch_size=8, shards=2)
+    fitted = training.train_network(network, _blocks(1), schedule, seed=0, device=torch.device("cpu"))
+    assert all(torch.isfinite(p).all() for p in fitted.parameters())
+    step = sharded_step.ShardedStep(Dms2fHad(Dms2fConfig.preset("fast", BANDS)).train(), 2, seed=0,
+                                    device=torch.device("cpu"))
     one = torch.from_numpy(_blocks(1))
-    loss = step(torch.optim.SGD(network.parameters(), lr=0.0), one, one)
-    assert np.isfinite(loss)
+    with pytest.raises(ValueError, match="cannot be cut into 2 shards"):
+        step(torch.optim.SGD(network.parameters(), lr=0.0), one, one)
 
 
 def test_intra_op_threads_are_restored():

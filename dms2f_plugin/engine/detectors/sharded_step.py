@@ -87,17 +87,16 @@ class ShardedStep:
 
         Args:
             optimiser: the optimiser of the network's parameters.
-            clean: the clean blocks, (b, C, 16, 16).
+            clean: the clean blocks, (b, C, 16, 16), b >= shards (the caller runs smaller
+                batches whole).
             noisy: the corrupted blocks fed to the network, same shape.
 
         Returns:
             The batch's loss (MSE + 0.1 L1).
         """
         shards = len(self.replicas)
-        if len(clean) < shards:  # a batch smaller than the shards (a scene of a block or two)
-            from .training import fit_step
-
-            return fit_step(self.network, optimiser, clean, noisy)
+        if len(clean) < shards:
+            raise ValueError(f"a batch of {len(clean)} block(s) cannot be cut into {shards} shards")
         batch = len(clean)
         gate = threading.Semaphore(self.running)
         synced = SyncedBatchNorms(self.replicas, gate)

@@ -123,7 +123,7 @@ def train_network(
             while True:
                 try:
                     clean_d, noisy_d = clean.to(plan.device), noisy.to(plan.device)  # (b, C, 16, 16)
-                    if sharded is None:
+                    if sharded is None or len(clean) < schedule.shards:  # tiny scenes run whole
                         loss_value = fit_step(network, optimiser, clean_d, noisy_d,
                                               parts=-(-len(clean) // plan.batch_size))
                     else:
