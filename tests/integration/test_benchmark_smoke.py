@@ -38,6 +38,13 @@ def test_scan_speed_prints_both_speedups():
     assert lines[-1].startswith("scan_fwd_bwd_speedup_vs_sequential_ref=")
 
 
+def test_fit_speed_prints_the_shards_speedup():
+    lines = _run("fit_speed.py", "--steps", "2", "--repeats", "1", "--threads", "2")
+    assert "cpu_model" in lines[0] and "torch threads 2" in lines[0]
+    assert lines[1].startswith("shards=1: wall ms/step") and lines[2].startswith("shards=2: wall")
+    assert lines[-1].startswith("fit_step_speedup_shards_vs_whole=")
+
+
 def test_scale_prints_its_ratios():
     lines = _run("scale.py", "--method", "rx", "--sizes", "40,80")
     assert lines[-1].startswith("rss_ratio_80_vs_40=") and "time_ratio=" in lines[-1]
@@ -60,7 +67,7 @@ def test_select_defaults_prints_its_choice(tiny_mat, tmp_path):
     scenes.mkdir()
     for name in ("a.mat", "b.mat"):
         (scenes / name).write_bytes(tiny_mat.read_bytes())
-    lines = _run("select_defaults.py", "--scenes", str(scenes), "--steps", "3,2",
+    lines = _run("select_defaults.py", "--scenes", str(scenes), "--schedules", "3,2x2",
                  "--implant-hosts", "", "--workers", "1", "--work", str(tmp_path / "work"),
                  "--json", str(tmp_path / "select.json"))
     assert lines[-1].startswith("selected local_window=") and "steps=" in lines[-1]
