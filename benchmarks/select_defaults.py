@@ -11,6 +11,10 @@ The candidates and the rule are written here, before any result is seen:
 Candidates
     background correction (``local_window``): off (0); a square median of 15, 31 or 51 pixels;
     the largest of four line medians (row, column, both diagonals) of 31 or 61 pixels.
+    Fusions with global RX (added on 2026-11-30 before they were computed, with the rule
+    unchanged): the line-61 corrected score and the global RX score of the same image, each in
+    robust units of its own map (``(x - median) / (1.4826 MAD)`` over the valid pixels), summed
+    (``lines61+rx``) or the larger of the two (``lines61|rx``).
     Fast schedule: the ones listed in ``--schedules`` (the first is the current default), each
     ``STEPS`` or ``STEPSxSHARDS`` (the batch fitted in that many ghost-batch shards, run on
     parallel threads: :mod:`...detectors.sharded_step`).
@@ -63,10 +67,11 @@ from dms2f_had.dms2f_plugin.engine.products.evaluate import roc_auc
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: Candidate corrections: name -> ("off" | "square" | "lines", size).
+#: Candidate corrections: name -> ("off" | "square" | "lines" | "lines+rx" | "lines|rx", size).
 CANDIDATES: dict[str, tuple[str, int]] = {
     "off": ("off", 0), "square15": ("square", 15), "square31": ("square", 31),
     "square51": ("square", 51), "lines31": ("lines", 31), "lines61": ("lines", 61),
+    "lines61+rx": ("lines+rx", 61), "lines61|rx": ("lines|rx", 61),
 }
 IMPLANT_GROUPS = runner.DEFAULT_GROUPS
 LOSO_TOLERANCE = 0.003
@@ -108,13 +113,32 @@ def _read(path: Path) -> np.ndarray:
     return np.asarray(gdal.Open(str(path)).ReadAsArray(), dtype=np.float64)  # (H, W)
 
 
-def corrected(raw: np.ndarray, candidate: str) -> np.ndarray:
-    """``raw`` (H, W) with a candidate correction subtracted (NaN kept)."""
+def robust_units(score: np.ndarray) -> np.ndarray:
+    """``(score - median) / (1.4826 MAD)`` over the finite pixels (NaN kept)."""
+    finite = score[np.isfinite(score)]
+    median = float(np.median(finite))
+    spread = 1.4826 * float(np.median(np.abs(finite - median)))
+    return (score - median) / (spread if spread > 0 else 1.0)
+
+
+def corrected(raw: np.ndarray, candidate: str, rx: np.ndarray | None = None) -> np.ndarray:
+    """``raw`` (H, W) with a candidate correction subtracted, or fused with ``rx`` (NaN kept)."""
     kind, size = CANDIDATES[candidate]
     if kind == "off":
         return raw
     background = lb.square_background(size) if kind == "square" else lb.line_background(size)
-    return raw - background(raw)
+    score = raw - background(raw)
+    if kind == "lines+rx":
+        return robust_units(score) + robust_units(_needs(rx))
+    if kind == "lines|rx":
+        return np.fmax(robust_units(score), robust_units(_needs(rx)))
+    return score
+
+
+def _needs(rx: np.ndarray | None) -> np.ndarray:
+    if rx is None:
+        raise ValueError("a fusion candidate needs the RX map of the same image")
+    return rx
 
 
 def _auc(score: np.ndarray, truth: np.ndarray, evaluated: np.ndarray | None = None) -> float:
@@ -152,12 +176,12 @@ def development(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float
     table: dict[str, dict[str, dict[str, float]]] = {}
     for scene in scenes:  # ground truth from here on
         truth = matfile.load_mat(scene).ground_truth.astype(bool)
-        table.setdefault("rx", {}).setdefault("rx", {})[scene.stem] = _auc(
-            _read(args.work / f"{scene.stem}-rx.tif"), truth)
+        rx = _read(args.work / f"{scene.stem}-rx.tif")
+        table.setdefault("rx", {}).setdefault("rx", {})[scene.stem] = _auc(rx, truth)
         for steps in args.steps:
             for candidate in CANDIDATES:
                 aucs = [_auc(corrected(_read(args.work / f"{scene.stem}-s{steps}-seed{seed}.tif"),
-                                       candidate), truth) for seed in range(args.seeds)]
+                                       candidate, rx), truth) for seed in range(args.seeds)]
                 table.setdefault(str(steps), {}).setdefault(candidate, {})[scene.stem] = \
                     float(np.mean(aucs))
     return table
@@ -187,7 +211,8 @@ def implants(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]
     _run_all(tasks, args.workers)
     cells: dict[str, dict[str, dict[str, list[float]]]] = {}
     for copy, tag, name in copies:
-        rx = runner.class_aucs(_read(args.work / f"implant-{tag}-{name}-rx-score.tif"), copy)
+        rx_map = _read(args.work / f"implant-{tag}-{name}-rx-score.tif")
+        rx = runner.class_aucs(rx_map, copy)
         for steps in args.steps:
             table = cells.setdefault(str(steps), {})
             for size, auc in rx.items():
@@ -195,7 +220,7 @@ def implants(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]
             for seed in range(args.seeds):
                 raw = _read(args.work / f"implant-{tag}-{name}-s{steps}-seed{seed}-score.tif")
                 for candidate in CANDIDATES:
-                    aucs = runner.class_aucs(corrected(raw, candidate), copy)
+                    aucs = runner.class_aucs(corrected(raw, candidate, rx_map), copy)
                     for size, auc in aucs.items():
                         table.setdefault(candidate, {}).setdefault(f"{name}/{size}", []).append(auc)
     return {steps: {c: {k: float(np.mean(v)) for k, v in by_cell.items()}
@@ -287,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
               "and the previous default:")
         print("\n".join(implant_table(imp[str(final_steps)], list(dict.fromkeys([pick, "square15"])))))
     kind, size = CANDIDATES[pick]
-    window = {"off": "0", "square": str(size), "lines": f"auto(lines {size})"}[kind]
+    window = {"off": "0", "square": str(size), "lines": f"auto(lines {size})",
+              "lines+rx": f"auto(lines {size}) + rx", "lines|rx": f"max(auto(lines {size}), rx)"}[kind]
     print(f"selected local_window={window} steps={final_steps}")
     return 0
 
