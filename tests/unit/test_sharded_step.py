@@ -179,3 +179,26 @@ def test_at_most_running_shards_compute_at_once(running):
     with cpu_threads.parallel_slices("cpu", 2, always=True):
         step(torch.optim.SGD(network.parameters(), lr=0.0), blocks, blocks)
     assert most[0] == running
+
+
+def test_a_sharded_adam_step_moves_the_weights_as_the_plain_step():
+    """The summed gradients keep each parameter's layout (the fused CPU Adam needs it)."""
+    blocks = torch.from_numpy(_blocks(8))
+    after = []
+    for sharded in (False, True):
+        torch.manual_seed(0)
+        network = Dms2fHad(dataclasses.replace(Dms2fConfig.preset("fast", BANDS), dropout=0.0)).train()
+        # eps 1: the first step is about lr * grad, so gradients that are rounding noise (a bias
+        # before batch norm) stay noise instead of becoming +-lr; a scrambled layout still shows.
+        optimiser = torch.optim.Adam(network.parameters(), lr=1e-2, eps=1.0, fused=True)
+        if sharded:
+            step = sharded_step.ShardedStep(network, 2, seed=0, device=torch.device("cpu"))
+            with cpu_threads.parallel_slices("cpu", 2, always=True):
+                step(optimiser, blocks, blocks)
+            for param in network.parameters():
+                assert param.grad.stride() == param.stride()
+        else:
+            training.fit_step(network, optimiser, blocks, blocks)
+        after.append({name: p.detach().clone() for name, p in network.named_parameters()})
+    for name, value in after[0].items():
+        torch.testing.assert_close(after[1][name], value, rtol=1e-5, atol=1e-6, msg=name)

@@ -117,6 +117,8 @@ class ShardedStep:
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:  # the cause, not the broken barriers it left behind
             raise next((e for e in errors if not isinstance(e, threading.BrokenBarrierError)), errors[0])
+        import torch
+
         optimiser.zero_grad(set_to_none=True)
         for index, param in enumerate(self.params):
             total = None
@@ -124,7 +126,11 @@ class ShardedStep:
                 grad = grads[index]
                 if grad is not None:
                     total = grad if total is None else total + grad
-            param.grad = total
+            # In the parameter's own layout, as backward() leaves it: autograd.grad may return a
+            # gradient with other strides (channels-last convolution weights, transposed A_log),
+            # and the fused CPU Adam of torch 2.13 then updates the wrong elements.
+            param.grad = total if total is None or total.stride() == param.stride() \
+                else torch.empty_like(param).copy_(total)
         optimiser.step()
         return sum(loss for _, loss in results)
 
