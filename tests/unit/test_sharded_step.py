@@ -202,3 +202,13 @@ def test_a_sharded_adam_step_moves_the_weights_as_the_plain_step():
         after.append({name: p.detach().clone() for name, p in network.named_parameters()})
     for name, value in after[0].items():
         torch.testing.assert_close(after[1][name], value, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_a_gpu_runs_the_batch_whole_and_keeps_the_threads():
+    """Shards and slices are for the CPU; on CUDA one slice, torch's threads untouched."""
+    threads = torch.get_num_threads()
+    with cpu_threads.parallel_slices("cuda", 2, always=True) as slices:
+        assert slices == 1 and torch.get_num_threads() == threads
+    with cpu_threads.parallel_slices("cpu", 2, always=True) as slices:
+        assert slices == 2 and torch.get_num_threads() == max(1, threads // 2)
+    assert torch.get_num_threads() == threads
