@@ -45,7 +45,7 @@ def share_parameters(replica: Any, network: Any) -> None:
 
 
 class ShardedStep:
-    """Fit steps of ``network`` in ``shards`` ghost batches (see the module docstring).
+    """Fit steps of ``network`` with each batch in ``shards`` shards (see the module docstring).
 
     Args:
         network: the network, in training mode, already on ``device``; it is replica 0.
@@ -94,6 +94,8 @@ class ShardedStep:
         Returns:
             The batch's loss (MSE + 0.1 L1).
         """
+        import torch
+
         shards = len(self.replicas)
         if len(clean) < shards:
             raise ValueError(f"a batch of {len(clean)} block(s) cannot be cut into {shards} shards")
@@ -117,8 +119,6 @@ class ShardedStep:
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:  # the cause, not the broken barriers it left behind
             raise next((e for e in errors if not isinstance(e, threading.BrokenBarrierError)), errors[0])
-        import torch
-
         optimiser.zero_grad(set_to_none=True)
         for index, param in enumerate(self.params):
             total = None
