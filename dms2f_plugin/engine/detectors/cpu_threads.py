@@ -58,7 +58,11 @@ def parallel_slices(device: Any, most: int, *, always: bool = False) -> Iterator
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
-    """The worker threads, made once per process and grown when more are asked for."""
+    """The worker threads, made once per process and grown when more are asked for.
+
+    Not the numba kernels' pool (:mod:`...models.numba_kernels`): a slice running on this pool may
+    queue kernel work on that one and wait for it, which one shared pool could deadlock.
+    """
     global _POOL
     with _POOL_LOCK:
         if _POOL is None or _POOL._max_workers < workers:  # noqa: SLF001 - its documented size
@@ -69,7 +73,7 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 def run_in_parallel(calls: Sequence[Callable[[], T]]) -> list[T]:
     """Run ``calls`` at once (the first on this thread) and return their results in order.
 
-    The caller sets the intra-op threads (:func:`intra_op_threads`); an exception of any call is
+    The caller shares out the intra-op threads (:func:`parallel_slices`); an exception of any call is
     raised here after all have finished.
     """
     if len(calls) <= 1:

@@ -59,6 +59,8 @@ class ShardedStep:
 
     def __init__(self, network: Any, shards: int, *, seed: int, device: Any,
                  running: int | None = None) -> None:
+        import torch
+
         if shards < 1:
             raise ValueError(f"shards must be >= 1, got {shards}")
         self.network = network
@@ -66,21 +68,12 @@ class ShardedStep:
         for replica in self.replicas[1:]:
             share_parameters(replica, network)
         self.params = [p for p in network.parameters() if p.requires_grad]
-        self.seed = seed
         self.running = max(1, min(shards, running or shards))
-        self.to(device)
-
-    def to(self, device: Any) -> ShardedStep:
-        """Move the replicas' buffers to ``device`` and reseed their dropout generators there."""
-        import torch
-
-        for index, replica in enumerate(self.replicas):
-            replica.to(device)
-            generator = torch.Generator(device=device).manual_seed(self.seed * 1009 + index + 1)
+        for index, replica in enumerate(self.replicas):  # each shard's own dropout masks
+            generator = torch.Generator(device=device).manual_seed(seed * 1009 + index + 1)
             for module in replica.modules():
                 if hasattr(module, "generator"):
                     module.generator = generator
-        return self
 
     def __call__(self, optimiser: Any, clean: Any, noisy: Any) -> float:
         """One optimiser step on a batch.
