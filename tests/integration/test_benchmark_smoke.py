@@ -67,7 +67,7 @@ def test_select_defaults_prints_its_choice(tiny_mat, tmp_path):
     scenes.mkdir()
     for name in ("a.mat", "b.mat"):
         (scenes / name).write_bytes(tiny_mat.read_bytes())
-    lines = _run("select_defaults.py", "--scenes", str(scenes), "--schedules", "3,2x2",
+    lines = _run("select_defaults.py", "--scenes", str(scenes), "--schedules", "3,2x2b2s16",
                  "--implant-hosts", "", "--workers", "1", "--work", str(tmp_path / "work"),
                  "--json", str(tmp_path / "select.json"))
     assert lines[-1].startswith("selected local_window=") and "steps=" in lines[-1]

@@ -53,13 +53,15 @@ def _untrained(source) -> FittedModel:
                        seed=0, raster_band_count=source.info.band_count)
 
 
-def test_tiled_score_equals_whole_image_score(scene: Path) -> None:
+@pytest.mark.parametrize("stride", [8, 16])
+def test_tiled_score_equals_whole_image_score(scene: Path, stride: int) -> None:
     with open_raster(scene) as source:
         fitted = _untrained(source)
         scorer = Dms2fScorer(fitted, source.height, source.width, device=torch.device("cpu"),
-                             batch_size=7)
+                             batch_size=7, stride=stride)
+        assert scorer.align == stride
         whole = score_array(source, scorer, tile_size=512)
-        for tile_size in (16, 24):
+        for tile_size in (16, 32):
             tiled = score_array(source, scorer, tile_size=tile_size)
             np.testing.assert_allclose(tiled, whole, rtol=1e-5, atol=1e-4)  # robust units: O(1)
     assert np.isfinite(whole).all() and whole.std() > 0

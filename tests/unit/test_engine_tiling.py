@@ -69,6 +69,19 @@ def test_block_origins_cover_an_odd_sized_raster():
     assert small.tolist() == [[0, 0]]
 
 
+def test_side_by_side_blocks_cover_each_pixel_once():
+    origins = grid_block_origins(Window(0, 0, 45, 37), 37, 45, stride=16)
+    assert sorted(set(origins[:, 0])) == [0, 16, 32] and sorted(set(origins[:, 1])) == [0, 16, 32]
+    cover = np.zeros((37 + 16, 45 + 16), dtype=int)
+    for r, c in origins:
+        cover[r:r + 16, c:c + 16] += 1
+    assert (cover[:37, :45] == 1).all()
+    core = Window(16, 16, 16, 16)  # a tile core on the stride: only its own block touches it
+    assert grid_block_origins(core, 37, 45, stride=16).tolist() == [[16, 16]]
+    with pytest.raises(ValueError, match="must divide"):
+        grid_block_origins(core, 37, 45, stride=12)
+
+
 def test_extract_pads_zeros_past_the_edge_and_accumulate_averages():
     cube = np.arange(2 * 20 * 21, dtype=np.float32).reshape(2, 20, 21) + 1
     window = Window(0, 0, 21, 20)

@@ -24,27 +24,31 @@ BLOCK_SIZE = 16
 BLOCK_STRIDE = 8
 
 
-def _axis_origins(start: int, stop: int, size: int) -> np.ndarray:
+def _axis_origins(start: int, stop: int, size: int, stride: int) -> np.ndarray:
     """Block origins along one axis (raster length ``size``) overlapping ``[start, stop)``."""
-    last = max(0, -(-(size - BLOCK_SIZE) // BLOCK_STRIDE)) * BLOCK_STRIDE
-    first = max(0, -(-(start - BLOCK_SIZE + 1) // BLOCK_STRIDE) * BLOCK_STRIDE)
+    last = max(0, -(-(size - BLOCK_SIZE) // stride)) * stride
+    first = max(0, -(-(start - BLOCK_SIZE + 1) // stride) * stride)
     end = min(stop - 1, last)
-    return np.arange(first, end + 1, BLOCK_STRIDE, dtype=np.int64)
+    return np.arange(first, end + 1, stride, dtype=np.int64)
 
 
-def grid_block_origins(core: Window, height: int, width: int) -> np.ndarray:
+def grid_block_origins(core: Window, height: int, width: int, stride: int = BLOCK_STRIDE) -> np.ndarray:
     """Global ``(row, col)`` origins of every grid block overlapping ``core``, row-major.
 
     Args:
         core: the window to cover (the whole raster gives the whole grid).
         height: raster rows.
         width: raster columns.
+        stride: pixels between block origins (8: the grid of the module docstring; 16: blocks
+            that do not overlap, each pixel reconstructed once). A divisor of the block size.
 
     Returns:
         int64 ``(n, 2)``.
     """
-    rows = _axis_origins(core.row_off, core.row_end, height)  # (nr,)
-    cols = _axis_origins(core.col_off, core.col_end, width)  # (nc,)
+    if stride <= 0 or BLOCK_SIZE % stride:
+        raise ValueError(f"block stride {stride} must divide the block size {BLOCK_SIZE}")
+    rows = _axis_origins(core.row_off, core.row_end, height, stride)  # (nr,)
+    cols = _axis_origins(core.col_off, core.col_end, width, stride)  # (nc,)
     grid = np.stack(np.meshgrid(rows, cols, indexing="ij"), axis=-1)  # (nr, nc, 2)
     return grid.reshape(-1, 2)
 
@@ -67,7 +71,7 @@ def extract_blocks(cube: np.ndarray, origins: np.ndarray, cube_window: Window) -
     local = origins - np.array([cube_window.row_off, cube_window.col_off])  # (n, 2)
     if len(local) and local.min() < 0:
         raise ValueError("a block starts outside the read window: the halo is too small "
-                         f"(need >= {BLOCK_STRIDE} with cores aligned to {BLOCK_STRIDE})")
+                         "(need at least the block stride, with cores aligned to the stride)")
     blocks = np.zeros((len(local), bands, BLOCK_SIZE, BLOCK_SIZE), dtype=cube.dtype)
     for k, (r, c) in enumerate(local):
         rh, cw = min(BLOCK_SIZE, h - r), min(BLOCK_SIZE, w - c)
