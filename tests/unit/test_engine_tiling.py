@@ -94,6 +94,34 @@ def test_extract_pads_zeros_past_the_edge_and_accumulate_averages():
     np.testing.assert_allclose(accumulate_blocks(blocks, origins, window), cube)
 
 
+def _overlap_mean_reference(values, origins, core):
+    """The plain per-block, per-pixel overlap average the accumulator's strips must equal."""
+    total = np.zeros((values.shape[1], core.height, core.width))
+    count = np.zeros(core.shape)
+    for block, (r, c) in zip(values, origins):
+        for i in range(16):
+            for j in range(16):
+                y, x = r + i - core.row_off, c + j - core.col_off
+                if 0 <= y < core.height and 0 <= x < core.width:
+                    total[:, y, x] += block[:, i, j]
+                    count[y, x] += 1
+    return total / count
+
+
+@pytest.mark.parametrize("stride", [8, 16])
+@pytest.mark.parametrize("batch", [1, 5, 64])
+def test_accumulator_strips_equal_the_per_pixel_reference(stride, batch):
+    core = Window(8 if stride == 8 else 16, 16, 29, 21)  # cut by the blocks on every side
+    origins = grid_block_origins(core, 60, 70, stride)
+    values = np.random.default_rng(stride + batch).normal(size=(len(origins), 3, 16, 16))
+    values = values.astype(np.float32)
+    acc = BlockAccumulator(core, 3)
+    for start in range(0, len(origins), batch):  # batches split the grid rows anywhere
+        acc.add(values[start:start + batch], origins[start:start + batch])
+    np.testing.assert_allclose(acc.result(), _overlap_mean_reference(values, origins, core),
+                               rtol=1e-5, atol=1e-6)
+
+
 def test_block_scorer_tiled_equals_whole(scene):
     with open_raster(scene) as src:
         scorer = BlockScorer(src.height, src.width)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from engine_fixtures import write_geotiff
+from engine_fixtures import CancelAfter, write_geotiff
+from osgeo import gdal
 
 from dms2f_had.dms2f_plugin.engine.detectors.local_background import (
     LocalBackgroundScorer,
@@ -18,7 +19,8 @@ from dms2f_had.dms2f_plugin.engine.detectors.local_background import (
     with_local_background,
 )
 from dms2f_had.dms2f_plugin.engine.detectors.median_filters import footprint_median, lines
-from dms2f_had.dms2f_plugin.engine.detectors.tiled import score_array
+from dms2f_had.dms2f_plugin.engine.detectors.tiled import score_array, score_raster
+from dms2f_had.dms2f_plugin.engine.errors import CancelledError
 from dms2f_had.dms2f_plugin.engine.io.raster import open_raster
 from dms2f_had.dms2f_plugin.engine.io.window import Window
 
@@ -203,3 +205,49 @@ def test_the_scorer_says_how_much_it_lowered(tmp_path: Path) -> None:
     share = float(line.split("lowered ")[1].split("%")[0]) / 100
     assert "line medians of 21 pixels" in line
     assert 0.05 < share < 0.15  # the strip: 6 of 75 columns
+
+
+class _CountingFirstBand(_FirstBand):
+    """:class:`_FirstBand` that counts the pixels it scores."""
+
+    def __init__(self) -> None:
+        self.scored = 0
+
+    def __call__(self, cube, valid, read_window: Window, core: Window) -> np.ndarray:
+        self.scored += core.width * core.height
+        return super().__call__(cube, valid, read_window, core)
+
+
+@pytest.mark.parametrize("nodata", [False, True])
+def test_a_written_raster_scores_each_pixel_once_and_equals_the_wrapped_scores(
+        tmp_path: Path, nodata: bool) -> None:
+    path, _ = _strip_scene(tmp_path, nodata)
+    out = tmp_path / "out" / "corrected.tif"
+    out.parent.mkdir()
+    with open_raster(path) as source:
+        inner = _CountingFirstBand()
+        scorer = LocalBackgroundScorer(inner, line_background(21), source.height, source.width)
+        expected = score_array(source, scorer, tile_size=512)
+        inner.scored = 0
+        summary = score_raster(source, out, scorer, tile_size=16)
+        assert inner.scored == source.height * source.width  # no margin scored twice
+        assert summary.path == out and summary.tiles == 20
+    written = gdal.Open(str(out)).ReadAsArray()
+    np.testing.assert_allclose(written, expected, rtol=1e-6, atol=1e-6, equal_nan=True)
+    assert [p.name for p in out.parent.iterdir()] == ["corrected.tif"]  # the inner pass is gone
+    assert "lowered" in scorer.summary()
+
+
+def test_a_cancel_in_either_pass_leaves_no_file_and_keeps_the_old_one(tmp_path: Path) -> None:
+    path, _ = _strip_scene(tmp_path)
+    out = tmp_path / "out" / "corrected.tif"
+    out.parent.mkdir()
+    out.write_bytes(b"the analyst's previous map")
+    with open_raster(path) as source:
+        for checks in (3, 21):  # 20 tiles: in the first pass, then in the second
+            scorer = LocalBackgroundScorer(_FirstBand(), line_background(21), source.height,
+                                           source.width)
+            with pytest.raises(CancelledError):
+                score_raster(source, out, scorer, tile_size=16, progress=CancelAfter(checks))
+            assert [p.name for p in out.parent.iterdir()] == ["corrected.tif"]
+            assert out.read_bytes() == b"the analyst's previous map"

@@ -112,7 +112,7 @@ class BlockAccumulator:
             self._count[dst] += 1.0
 
     def result(self) -> np.ndarray:
-        """Per-pixel mean ``(C, h, w)`` float32.
+        """Per-pixel mean ``(C, h, w)`` float32, computed in place: call it once, at the end.
 
         Raises:
             ValueError: some core pixel received no block (blocks missing from the feed).
@@ -120,7 +120,8 @@ class BlockAccumulator:
         if (self._count == 0).any():
             raise ValueError("some pixels of the core received no block; feed every block "
                              "from grid_block_origins(core, ...)")
-        return self._sum / self._count
+        self._sum /= self._count
+        return self._sum
 
 
 def accumulate_blocks(values: np.ndarray, origins: np.ndarray, core: Window) -> np.ndarray:

@@ -105,7 +105,9 @@ class Dms2fScorer:
             blocks = extract_blocks(data, batch, read_window)  # (b, C, 16, 16)
             accumulator.add(self._reconstruct(blocks), batch)
         rows, cols = core.slices_in(read_window)
-        return accumulator.result() - data[:, rows, cols]  # (C, ch, cw)
+        residual = accumulator.result()  # (C, ch, cw), the mean reconstruction, in place
+        residual -= data[:, rows, cols]
+        return residual
 
     def _reconstruct(self, blocks: np.ndarray) -> np.ndarray:
         """Reconstruct ``(b, C, 16, 16)`` blocks.

@@ -15,7 +15,9 @@ target. Two estimates of that background, both medians of the pixel's neighbours
 
 Tiling: the wrapped scorer scores the core grown by a margin of at least the footprint's radius,
 the median is taken there (mirrored at the raster's edges, where the grown window is clipped)
-and the core is cut out, so the result equals a whole-image run whatever the tile size. What the
+and the core is cut out, so the result equals a whole-image run whatever the tile size. Writing a
+raster, :func:`.tiled.score_raster` does not score the margins twice: it writes the inner scores
+of every tile to a temporary raster first and corrects in a second pass over it. What the
 correction did (how much of the scene it lowered a lot) is summed over the tiles and logged.
 """
 
@@ -141,9 +143,26 @@ class LocalBackgroundScorer:
     def __call__(self, cube: np.ndarray, valid: np.ndarray, read_window: Window,
                  core: Window) -> np.ndarray:
         """Score ``core``: inner scores minus their background (float32, NaN where invalid)."""
-        grown = core.expand(self.margin, self.width, self.height)
+        grown = self.grown(core)
         scores = self.inner(cube, valid, read_window, grown).astype(np.float64)  # (gh, gw)
         scores[~valid[grown.slices_in(read_window)]] = np.nan  # kept out of the medians
+        return self.correct(scores, grown, core)
+
+    def grown(self, core: Window) -> Window:
+        """The window whose inner scores the correction of ``core`` needs (clipped to the raster)."""
+        return core.expand(self.margin, self.width, self.height)
+
+    def correct(self, scores: np.ndarray, grown: Window, core: Window) -> np.ndarray:
+        """The corrected scores of ``core`` from the inner scores of :meth:`grown`.
+
+        Args:
+            scores: float64 inner scores ``(gh, gw)`` of ``grown``, NaN where invalid.
+            grown: ``self.grown(core)``.
+            core: the pixels to correct.
+
+        Returns:
+            float32 ``(h, w)``, NaN where invalid; the share lowered a lot is counted.
+        """
         background = self.background(scores)  # (gh, gw)
         rows, cols = core.slices_in(grown)
         core_background = background[rows, cols]  # (h, w)
