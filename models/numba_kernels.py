@@ -303,44 +303,48 @@ def scan_backward(u, delta, Bt, Ct, z, dout, du, ddelta, dAt, dBt, dCt, dDv, dz,
 
     dAt: (b, N, D), dDv and dbias: (b, D) per-batch partial sums, zeroed by the caller; du,
     ddelta (with respect to the raw delta), dz: (b, L, D) and dBt, dCt: (b, L, N) are written.
+    Per batch row the forward is recomputed once, keeping the states, the decays and the output
+    before the gate (so the backward pass evaluates no ``exp`` of its own).
     """
     batch, length, dim = u.shape
     n_state = At.shape[0]
     hist = np.zeros((length + 1, n_state, dim), dtype=u.dtype)  # (L+1, N, D): hist[t+1] = h_t
-    dec = np.empty(dim, dtype=u.dtype)  # (D,): exp(delta_t A_n), recomputed (half the memory)
+    decs = np.empty((length, n_state, dim), dtype=u.dtype)  # (L, N, D): exp(delta_t A_n)
+    ys = np.empty((length, dim), dtype=u.dtype)  # (L, D): y_t before the gate, for its gradient
     steps = np.empty((length, dim), dtype=u.dtype)  # (L, D): step sizes
     slopes = np.empty((length, dim), dtype=u.dtype)  # (L, D): their slopes
     g = np.empty((n_state, dim), dtype=u.dtype)  # (N, D): dL/dh_t
     drive = np.empty(dim, dtype=u.dtype)  # (D,)
     gy = np.empty(dim, dtype=u.dtype)  # (D,): dL/dy_t of the scan's own output
-    s_gb = np.empty(dim, dtype=u.dtype)  # (D,): sum_n g B
+    s_sum = np.empty(dim, dtype=u.dtype)  # (D,): sum_n g B
     s_ddelta = np.empty(dim, dtype=u.dtype)  # (D,): sum_n A dL/d(delta A)
     for b in range(batch):
         for t in range(length):
             dt, ut = steps[t], u[b, t]  # (D,) each
             _step_sizes(delta[b, t], bias, use_softplus, dt, slopes[t])
+            y_t = ys[t]
             for d in range(dim):
                 drive[d] = dt[d] * ut[d]
+                y_t[d] = Dv[d] * ut[d] if use_d else 0
             for n in range(n_state):
-                b_n = Bt[b, t, n]
-                a_n, h_prev, h_new = At[n], hist[t, n], hist[t + 1, n]  # (D,)
+                b_n, c_n = Bt[b, t, n], Ct[b, t, n]
+                a_n, h_prev, h_new, e_n = At[n], hist[t, n], hist[t + 1, n], decs[t, n]  # (D,)
                 for d in range(dim):
-                    h_new[d] = fast_exp(dt[d] * a_n[d]) * h_prev[d] + drive[d] * b_n
+                    e = fast_exp(dt[d] * a_n[d])
+                    e_n[d] = e
+                    hv = e * h_prev[d] + drive[d] * b_n
+                    h_new[d] = hv
+                    y_t[d] += c_n * hv
         g[:] = 0
         da_b = dAt[b]  # (N, D)
         for t in range(length - 1, -1, -1):
             dt, ut, go = steps[t], u[b, t], dout[b, t]  # (D,) each
             if use_z:
                 zt, dzt = z[b, t], dz[b, t]  # (D,) each
-                for d in range(dim):  # y_t again, for the gate's gradient
-                    s_gb[d] = Dv[d] * ut[d] if use_d else 0
-                for n in range(n_state):
-                    c_n, h_new = Ct[b, t, n], hist[t + 1, n]
-                    for d in range(dim):
-                        s_gb[d] += c_n * h_new[d]
+                y_t = ys[t]  # (D,)
                 for d in range(dim):
                     gy[d] = go[d] * zt[d] * fast_sigmoid(zt[d])
-                    dzt[d] = go[d] * s_gb[d] * silu_grad(zt[d])
+                    dzt[d] = go[d] * y_t[d] * silu_grad(zt[d])
             else:
                 for d in range(dim):
                     gy[d] = go[d]
@@ -350,21 +354,20 @@ def scan_backward(u, delta, Bt, Ct, z, dout, du, ddelta, dAt, dBt, dCt, dDv, dz,
                     dd_b[d] += gy[d] * ut[d]
             for d in range(dim):
                 drive[d] = dt[d] * ut[d]
-                s_gb[d] = 0
+                s_sum[d] = 0
                 s_ddelta[d] = 0
             for n in range(n_state):
                 c_n, b_n = Ct[b, t, n], Bt[b, t, n]
                 g_n, h_new, h_prev = g[n], hist[t + 1, n], hist[t, n]  # (D,) each
                 a_n, da_n = At[n], da_b[n]  # (D,) each
-                for d in range(dim):
-                    dec[d] = fast_exp(dt[d] * a_n[d])
+                dec = decs[t, n]  # (D,)
                 acc_c = gy[0] * 0  # dC[b, t, n] = sum_d dy h_t
                 acc_b = gy[0] * 0  # dB[b, t, n] = sum_d g delta u
                 for d in range(dim):
                     grad = g_n[d] + gy[d] * c_n
                     acc_c += gy[d] * h_new[d]
                     acc_b += grad * drive[d]
-                    s_gb[d] += grad * b_n
+                    s_sum[d] += grad * b_n
                     grad_log = grad * h_prev[d] * dec[d]
                     s_ddelta[d] += grad_log * a_n[d]
                     da_n[d] += grad_log * dt[d]
@@ -373,8 +376,8 @@ def scan_backward(u, delta, Bt, Ct, z, dout, du, ddelta, dAt, dBt, dCt, dDv, dz,
                 dBt[b, t, n] = acc_b
             du_t, ddelta_t, slope, dbias_b = du[b, t], ddelta[b, t], slopes[t], dbias[b]  # (D,)
             for d in range(dim):
-                du_t[d] = s_gb[d] * dt[d] + (gy[d] * Dv[d] if use_d else 0)
-                ddelta_t[d] = (s_ddelta[d] + s_gb[d] * ut[d]) * slope[d]
+                du_t[d] = s_sum[d] * dt[d] + (gy[d] * Dv[d] if use_d else 0)
+                ddelta_t[d] = (s_ddelta[d] + s_sum[d] * ut[d]) * slope[d]
                 dbias_b[d] += ddelta_t[d]
 
 

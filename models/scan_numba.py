@@ -9,7 +9,8 @@ time-major (b, L, D) layout a Mamba layer produces:
 - forward: ``h[n] = exp(delta_t A[:, n]) h[n] + delta_t u_t B_t[n]``, ``y_t = sum_n C_t[n] h[n]``,
   then skip and gate; nothing but the inputs is kept for the backward.
 - backward: per batch row, the forward is recomputed into an (L+1, N, D) history of states, an
-  (L, N, D) history of decays and the step sizes with their slopes, then the adjoint
+  (L, N, D) history of decays, the (L, D) outputs before the gate and the step sizes with their
+  slopes, then the adjoint
   ``g_t = C_t dy_t + a_{t+1} g_{t+1}`` runs backwards with the gradient formulas of
   :mod:`.scan_torch`, after the gate's and the skip's own gradients, and ends with the softplus's
   slope. dA, dD and d(bias) are accumulated per batch row and summed afterwards; dB and dC are
