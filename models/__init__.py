@@ -10,7 +10,7 @@ from .checkpoint import LoadedModel, load_model, save_model
 from .config import PRESETS, Dms2fConfig
 from .dms2f import Dms2fHad
 from .errors import BandMismatchError, CheckpointError, ConfigError, ModelError
-from .objective import corrupt_blocks, reconstruction_loss
+from .objective import corrupt_blocks, reconstruction_loss, reconstruction_loss_ref
 from .scan import (
     scan_backend_name,
     selective_scan,
@@ -31,6 +31,7 @@ __all__ = [
     "corrupt_blocks",
     "load_model",
     "reconstruction_loss",
+    "reconstruction_loss_ref",
     "save_model",
     "scan_backend_name",
     "selective_scan",

@@ -57,7 +57,9 @@ class Mamba(nn.Module):
         """Mix the tokens of each sequence.
 
         Everything stays token-major (batch, L, channels) in memory; the scan gets (batch, D, L)
-        views of it (see :func:`.scan_numba.numba_scan`), so no layout copies are made.
+        views of it (see :func:`.scan_numba.numba_scan`), so no layout copies are made. ``in_proj``
+        is applied as two products (x and z rows of its weight), which gives two contiguous
+        outputs instead of two strided halves of one that the kernels would have to copy.
 
         Args:
             x: tokens, (batch, L, d_model).
@@ -65,7 +67,9 @@ class Mamba(nn.Module):
         Returns:
             Mixed tokens, (batch, L, d_model).
         """
-        x_in, z = self.in_proj(x).chunk(2, dim=-1)  # (b, L, D) each
+        weight = self.in_proj.weight  # (2D, d_model): the x rows, then the z rows
+        x_in = F.linear(x, weight[: self.d_inner])  # (b, L, D), contiguous: no copy for the kernels
+        z = F.linear(x, weight[self.d_inner :])  # (b, L, D), contiguous
         x_in = causal_conv_silu(x_in, self.conv1d.weight, cast(Tensor, self.conv1d.bias))  # (b, L, D)
         dt, b_mat, c_mat = self.x_proj(x_in).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = F.linear(dt, self.dt_proj.weight)  # (b, L, D); the bias goes to the scan

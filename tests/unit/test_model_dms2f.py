@@ -14,6 +14,7 @@ from dms2f_had.models import (
     ModelError,
     corrupt_blocks,
     reconstruction_loss,
+    reconstruction_loss_ref,
 )
 from dms2f_had.models.dms2f import SpectralBranch
 
@@ -114,6 +115,24 @@ def test_reconstruction_loss_on_known_values():
     recon = torch.tensor([[[[1.0, -1.0], [2.0, 0.0]]]])
     # MSE = (1 + 1 + 4 + 0) / 4 = 1.5; L1 = (1 + 1 + 2 + 0) / 4 = 1.0
     assert reconstruction_loss(recon, target).item() == pytest.approx(1.5 + 0.1 * 1.0)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fused_loss_and_gradient_equal_the_composed_losses(channels_last):
+    torch.manual_seed(3)
+    recon = torch.randn(4, 7, 16, 16, dtype=torch.float64)
+    if channels_last:  # what the network's head returns
+        recon = recon.contiguous(memory_format=torch.channels_last)
+    target = torch.randn(4, 7, 16, 16, dtype=torch.float64, requires_grad=True)
+    recon.requires_grad_(True)
+    upstream = torch.tensor(0.7, dtype=torch.float64)
+    fast = reconstruction_loss(recon, target)
+    fast_grads = torch.autograd.grad(fast * upstream, [recon, target])
+    ref = reconstruction_loss_ref(recon, target)
+    ref_grads = torch.autograd.grad(ref * upstream, [recon, target])
+    torch.testing.assert_close(fast, ref)
+    for got, want in zip(fast_grads, ref_grads):
+        torch.testing.assert_close(got, want)
 
 
 @pytest.mark.parametrize("width", [5, 32, 64])
