@@ -18,7 +18,7 @@ import contextlib
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Union
 
 import numpy as np
@@ -42,6 +42,30 @@ __all__ = ["RasterInfo", "RasterSource", "Window", "open_raster", "BandSpec"]
 LOGGER = logging.getLogger(__name__)
 BandSpec = Union[None, str, Sequence[int]]
 _CONNECTION = re.compile(r"^[A-Za-z0-9_]{2,}:|^/vsi")  # GDAL prefixes; not "C:"
+
+
+
+#: Threads GDAL may use to decode the blocks of one window (GeoTIFF decodes compressed blocks in
+#: parallel when ``GDAL_NUM_THREADS`` allows it); None: every core. Set by :func:`set_read_threads`.
+_read_threads: int | None = None
+
+
+def set_read_threads(threads: int | None) -> None:
+    """Bound the threads GDAL decodes a window with (the run's ``--threads``; None: every core)."""
+    global _read_threads
+    _read_threads = threads
+
+
+@contextlib.contextmanager
+def decoding_threads() -> Iterator[None]:
+    """``GDAL_NUM_THREADS`` for the reads of this thread only, restored afterwards."""
+    value = "ALL_CPUS" if _read_threads is None else str(_read_threads)
+    previous = gdal.GetThreadLocalConfigOption("GDAL_NUM_THREADS", None)
+    gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", value)
+    try:
+        yield
+    finally:
+        gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", previous)
 
 
 class RasterSource:
@@ -118,8 +142,9 @@ class RasterSource:
                 or window.row_end > self.height:
             raise ValueError(f"{window} is outside the {self.width} x {self.height} raster")
         try:
-            raw = gdal_call(ds.ReadAsArray, window.col_off, window.row_off, window.width,
-                            window.height, band_list=list(self.band_indices))
+            with decoding_threads():
+                raw = gdal_call(ds.ReadAsArray, window.col_off, window.row_off, window.width,
+                                window.height, band_list=list(self.band_indices))
             if raw is None:
                 raise GdalCallError(last_gdal_error())
             invalid = masked_out(ds, self._mask_sources, window)  # (h, w)
