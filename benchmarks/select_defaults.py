@@ -98,16 +98,18 @@ IMPLANT_MARGIN_SLACK = 0.01
 SHIPPED_CORRECTION = "lines61"
 
 
-def parse_schedule(spec: str) -> tuple[int, int, int | None, int]:
-    """``"300"`` -> (300, 1, None, 8); ``"300x2b8s16"`` -> (300, 2, 8, 16).
+def parse_schedule(spec: str) -> tuple[int, int, int, int]:
+    """``"300"`` -> (300, 1, 16, 8); ``"300x2b8s16"`` -> (300, 2, 8, 16).
 
-    Steps, shards, batch size (None: the fast preset's) and scoring stride of a candidate.
+    Steps, shards, batch size and scoring stride of a candidate; an omitted batch is 16 and an
+    omitted stride 8 (the schedule of the runs before batch and stride were candidates), never
+    "whatever the preset ships now".
     """
     match = re.fullmatch(r"(\d+)(?:x(\d+))?(?:b(\d+))?(?:s(\d+))?", spec)
     if not match:
         raise ValueError(f"bad schedule {spec!r}; STEPS[xSHARDS][bBATCH][sSTRIDE], e.g. 300x2b8s16")
     steps, shards, batch, stride = match.groups()
-    return int(steps), int(shards or 1), int(batch) if batch else None, int(stride or 8)
+    return int(steps), int(shards or 1), int(batch or 16), int(stride or 8)
 
 
 def fit_key(spec: str) -> str:
@@ -120,34 +122,34 @@ def _fit_raw(image: str, outputs: list[tuple[str, int]], method: str, schedule: 
     """Score ``image`` with the correction off (one thread) into each ``(path, stride)``.
 
     RX: one map. DMS2F: one fit with the candidate schedule (it replaces the fast preset's in
-    this worker process only); a single stride-8 output is ``detect`` as shipped, several
-    outputs are one ``fit`` whose saved model is applied with each scoring stride. Returns the
-    wall seconds.
+    this worker process only); a single output is ``detect``, several outputs are one ``fit``
+    whose saved model is applied with each scoring stride. Returns the wall seconds.
     """
     import dataclasses
     import tempfile
 
     from dms2f_had.dms2f_plugin.engine.app import jobs
-    from dms2f_had.dms2f_plugin.engine.detectors import dms2f_scorer, fitting
+    from dms2f_had.dms2f_plugin.engine.detectors import fitting
 
     started = time.perf_counter()
     if method == "rx":
         jobs.detect(image, outputs[0][0], method="rx", threads=1)
         return time.perf_counter() - started
     steps, shards, batch, _ = parse_schedule(schedule)
-    dms2f_scorer.SCORING_STRIDE = 8  # this worker process may have run another stride before
-    fitting.SCHEDULES["fast"] = dataclasses.replace(
-        fitting.SCHEDULES["fast"], steps=steps, shards=shards,
-        batch_size=batch or fitting.SCHEDULES["fast"].batch_size)
-    if [stride for _, stride in outputs] == [8]:
-        jobs.detect(image, outputs[0][0], method="dms2f", seed=seed, threads=1, local_window=0)
-        return time.perf_counter() - started
+    fast = fitting.SCHEDULES["fast"]
     with tempfile.TemporaryDirectory() as scratch:
         model = Path(scratch) / "model.pt"
-        jobs.fit(image, model, seed=seed, threads=1)
         for out, stride in outputs:
-            dms2f_scorer.SCORING_STRIDE = stride
-            jobs.apply_model(model, image, out, threads=1, local_window=0)
+            # Every field is set for each output: a worker process runs many tasks, and a field
+            # left alone keeps the previous task's value (the first stride-16 run had that bug).
+            fitting.SCHEDULES["fast"] = dataclasses.replace(
+                fast, steps=steps, shards=shards, batch_size=batch, scoring_stride=stride)
+            if len(outputs) == 1:
+                jobs.detect(image, out, method="dms2f", seed=seed, threads=1, local_window=0)
+            else:
+                if not model.exists():
+                    jobs.fit(image, model, seed=seed, threads=1)
+                jobs.apply_model(model, image, out, threads=1, local_window=0)
     return time.perf_counter() - started
 
 

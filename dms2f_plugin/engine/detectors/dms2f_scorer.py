@@ -26,10 +26,12 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 
-#: Pixels between the origins of the blocks a scene is scored with (a divisor of the block size):
-#: 8, each interior pixel averages the reconstructions of 4 overlapping blocks (the reference
-#: code's grid); 16, blocks side by side, each pixel reconstructed once (a quarter of the work).
-SCORING_STRIDE = BLOCK_STRIDE
+def preset_scoring_stride(preset: str) -> int:
+    """The block stride models of ``preset`` are scored with (8 for an unknown preset)."""
+    from .fitting import SCHEDULES
+
+    schedule = SCHEDULES.get(preset)
+    return schedule.scoring_stride if schedule is not None else BLOCK_STRIDE
 
 
 class Dms2fScorer:
@@ -53,9 +55,10 @@ class Dms2fScorer:
             raster_width: columns of the whole raster.
             device: torch device to score on (the network is moved there).
             batch_size: blocks per forward pass.
-            stride: pixels between block origins (None: :data:`SCORING_STRIDE`).
+            stride: pixels between block origins (None: the model's preset's
+                ``scoring_stride``, :data:`.fitting.SCHEDULES`; 8 for an unknown preset).
         """
-        self.stride = SCORING_STRIDE if stride is None else stride
+        self.stride = preset_scoring_stride(fitted.preset) if stride is None else stride
         self.align = self.stride
         self.fitted = fitted
         self.height = raster_height

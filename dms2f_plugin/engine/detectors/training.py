@@ -40,6 +40,11 @@ class FitSchedule:
         shards: equal slices of each batch run on parallel threads on the CPU, batch norm still
             over the whole batch (:mod:`.sharded_step`); the weights do not depend on the number
             of threads. 1: the plain step. A GPU runs the batch whole.
+        scoring_stride: pixels between the origins of the blocks the preset's models score a
+            scene with (:mod:`.blocks`): 8, each interior pixel averages four overlapping
+            reconstructions (the reference code's grid); 16, blocks side by side, each pixel
+            reconstructed once (a quarter of the scoring work). Not used by the fit itself,
+            which samples blocks on the stride-8 grid.
     """
 
     steps: int
@@ -50,6 +55,7 @@ class FitSchedule:
     max_blocks: int = 1024
     hole_probability: float = 0.5
     shards: int = 1
+    scoring_stride: int = 8
 
 
 def train_network(
