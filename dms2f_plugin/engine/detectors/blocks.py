@@ -1,17 +1,19 @@
-"""The global grid of 16 x 16 blocks with stride 8 on which DMS2F-HAD reconstructs a scene.
+"""The global grid of 16 x 16 blocks on which DMS2F-HAD fits and reconstructs a scene.
 
-Grid: block origins are ``(8 i, 8 j)`` for ``i = 0 .. ceil((H - 16) / 8)`` (at least one row of
-blocks) and likewise for columns; the last blocks may run past the bottom/right edge, where they
-are zero padded, exactly as in the reference code. Interior pixels are covered by 4 blocks (2 along
-each axis), the first 8 rows/columns by fewer.
+Grid: block origins are ``(s i, s j)`` for ``i = 0 .. ceil((H - 16) / s)`` (at least one row of
+blocks) and likewise for columns, with the stride ``s`` a divisor of 16; the last blocks may run
+past the bottom/right edge, where they are zero padded, exactly as in the reference code. With
+``s = 8`` (the reference's grid, :data:`BLOCK_STRIDE`; fitting always samples it) interior pixels
+are covered by 4 blocks (2 along each axis), the first 8 rows/columns by fewer; with ``s = 16``
+(the ``fast`` preset's scoring) every pixel by exactly one.
 
 Why tiling does not change the result: the grid is anchored at pixel (0, 0) of the raster, never
-at a tile. A tile's core window starts on a multiple of 8 (``align = 8``), so the blocks that touch
-the core start at most 8 pixels before it and end at most 8 pixels after it (or past the raster
-edge, which is zero padded in both cases). Reading the core with a halo of at least 8 pixels
-(DMS2F uses 16, one whole block) therefore gives every block exactly the same pixels as a
-whole-image run, and each pixel averages the same reconstructions in the same order
-(origins sorted row-major), so the tiled score equals the whole-image score.
+at a tile. A tile's core window starts on a multiple of ``s`` (``align = s``), so the blocks that
+touch the core start at most ``16 - s`` pixels before it and end at most ``16 - s`` pixels after
+it (or past the raster edge, which is zero padded in both cases). Reading the core with a halo of
+one whole block (16) therefore gives every block exactly the same pixels as a whole-image run,
+and each pixel averages the same reconstructions in the same order (origins sorted row-major), so
+the tiled score equals the whole-image score.
 """
 
 from __future__ import annotations
