@@ -53,6 +53,14 @@ def big(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def wide(tmp_path_factory) -> Path:
+    """A 400 x 400 x 12 float32 raster: enough bands for DMS2F, a score larger than 256 KiB."""
+    rng = np.random.default_rng(2)
+    cube = (rng.random((12, 400, 400), dtype=np.float32) * 1000.0).astype(np.float32)
+    return write_geotiff(tmp_path_factory.mktemp("wide") / "wide.tif", cube)
+
+
+@pytest.fixture(scope="module")
 def small(tmp_path_factory) -> Path:
     """A 64 x 64 x 12 scene: a small score, a DMS2F model of several hundred kB."""
     cube, _ = synthetic_scene(bands=12, height=64, width=64)
@@ -121,6 +129,18 @@ def test_full_disk_while_writing_a_score(full_disk, big, exceptions):
                exceptions=exceptions)
     line = _assert_clean_failure(done, disk, "No space left on device while writing", "score.tif")
     assert "the previous file was kept" in line and ".tmp" not in line
+
+
+def test_full_disk_in_the_corrected_scores_first_pass_keeps_the_old_file(full_disk, wide):
+    """DMS2F with its background correction writes the tiles' scores to a temporary raster
+    beside the output first: a full disk there is the same one clear line, nothing is left."""
+    disk = full_disk(256)  # less than one 400 x 400 float32 score
+    _old(disk, "score.tif")
+    done = cli(["detect", str(wide), str(disk / "score.tif"), "--steps", "2"])
+    line = _assert_clean_failure(done, disk, "No space left on device while writing", "score.tif")
+    assert sorted(p.name for p in disk.iterdir()) == ["score.tif"], line  # no temporary folder
+    assert f"'{disk / 'score.tif'}' (its scores before the background correction)" in line
+    assert "the previous file was kept" in line and ".dms2f-scores" not in line
 
 
 def test_disk_already_full(full_disk, big):

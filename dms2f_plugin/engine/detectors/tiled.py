@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from ..errors import OutputError
 from ..io.raster import open_raster
 from ..io.raster_writer import score_writer
 from ..io.tiles import Tile, TileGrid
@@ -186,9 +187,16 @@ def _score_then_correct(source: RasterSource, output_path: Path, scorer: LocalBa
     """
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=".dms2f-scores-", dir=output_path.parent) as scratch:
-        first = score_raster(source, Path(scratch) / "inner.tif", scorer.inner,
-                             tile_size=tile_size, progress=SubProgress(progress, 0, 90),
-                             executor=executor)
+        inner_path = Path(scratch) / "inner.tif"
+        try:
+            first = score_raster(source, inner_path, scorer.inner, tile_size=tile_size,
+                                 progress=SubProgress(progress, 0, 90), executor=executor)
+        except OutputError as failure:  # name the user's file, not the temporary one
+            message = str(failure).replace(
+                f"'{inner_path}'", f"'{output_path}' (its scores before the background correction)")
+            if output_path.exists():
+                message = message.replace("no file was written", "the previous file was kept")
+            raise OutputError(message) from None
         rest = SubProgress(progress, 90, 100)
         grid = TileGrid(source.width, source.height, first.tile_size, halo=scorer.margin,
                         align=scorer.align)
