@@ -8,7 +8,7 @@ gives the same map for every tile size; the tests check this for RX, local RX an
 A scorer with a background correction (:class:`~.local_background.LocalBackgroundScorer`) is
 written in two passes: the inner scores of every tile into a temporary raster beside the output,
 then the correction tile by tile over that single band, so no pixel is scored twice for the
-correction's margins (with 512-pixel tiles and a 32-pixel margin, a quarter of the work).
+correction's margins (with 512-pixel tiles and a 32-pixel margin, a fifth of the work).
 
 Memory is bounded by one read window, ``bands x (tile_size + 2 halo)^2`` float32, plus what
 the scorer allocates for it; never by the scene size.
