@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -220,7 +221,8 @@ class _CountingFirstBand(_FirstBand):
 
 @pytest.mark.parametrize("nodata", [False, True])
 def test_a_written_raster_scores_each_pixel_once_and_equals_the_wrapped_scores(
-        tmp_path: Path, nodata: bool) -> None:
+        tmp_path: Path, nodata: bool, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     path, _ = _strip_scene(tmp_path, nodata)
     out = tmp_path / "out" / "corrected.tif"
     out.parent.mkdir()
@@ -236,6 +238,9 @@ def test_a_written_raster_scores_each_pixel_once_and_equals_the_wrapped_scores(
     np.testing.assert_allclose(written, expected, rtol=1e-6, atol=1e-6, equal_nan=True)
     assert [p.name for p in out.parent.iterdir()] == ["corrected.tif"]  # the inner pass is gone
     assert "lowered" in scorer.summary()
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert any(f"Wrote '{out}'" in line for line in said)
+    assert not [line for line in said if ".dms2f-scores" in line]  # the log names user files only
 
 
 def test_a_cancel_in_either_pass_leaves_no_file_and_keeps_the_old_one(tmp_path: Path) -> None:

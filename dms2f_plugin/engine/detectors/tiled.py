@@ -188,9 +188,12 @@ def _score_then_correct(source: RasterSource, output_path: Path, scorer: LocalBa
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=".dms2f-scores-", dir=output_path.parent) as scratch:
         inner_path = Path(scratch) / "inner.tif"
+        quiet = Outputs(announce=False)  # an intermediate file: the log names the user's files
         try:
-            first = score_raster(source, inner_path, scorer.inner, tile_size=tile_size,
-                                 progress=SubProgress(progress, 0, 90), executor=executor)
+            with quiet:
+                first = score_raster(source, inner_path, scorer.inner, tile_size=tile_size,
+                                     progress=SubProgress(progress, 0, 90), outputs=quiet,
+                                     executor=executor)
         except OutputError as failure:  # name the user's file, not the temporary one
             message = str(failure).replace(
                 f"'{inner_path}'", f"'{output_path}' (its scores before the background correction)")
@@ -200,7 +203,7 @@ def _score_then_correct(source: RasterSource, output_path: Path, scorer: LocalBa
         rest = SubProgress(progress, 90, 100)
         grid = TileGrid(source.width, source.height, first.tile_size, halo=scorer.margin,
                         align=scorer.align)
-        with open_raster(Path(scratch) / "inner.tif") as inner, \
+        with open_raster(inner_path, announce=False) as inner, \
                 score_writer(output_path, source.info, metadata=metadata, outputs=outputs) as writer:
             for tile in grid:
                 check_cancel(progress)

@@ -221,7 +221,7 @@ class RasterSource:
 
 def open_raster(path: str | os.PathLike, *, bands: BandSpec = None,
                 drop_bad_bands: bool = True, subdataset: None | int | str = None,
-                min_bands: int = 1) -> RasterSource:
+                min_bands: int = 1, announce: bool = True) -> RasterSource:
     """Open a raster for reading and select its bands.
 
     Args:
@@ -235,6 +235,7 @@ def open_raster(path: str | os.PathLike, *, bands: BandSpec = None,
         subdataset: for containers (HDF5, NetCDF) the subdataset to use, by 1-based number or
             name; when a container is opened without it, the error lists the subdatasets.
         min_bands: fewest selected bands the caller can work with.
+        announce: log the "Opened ..." line at info level (False: debug, for intermediate files).
 
     Returns:
         The open :class:`RasterSource` (close it, or use it as a context manager).
@@ -274,8 +275,9 @@ def open_raster(path: str | os.PathLike, *, bands: BandSpec = None,
         if vsimem is not None:
             unlink_quietly(vsimem)
         raise
-    LOGGER.info("Opened '%s': %d x %d pixels, %d of %d bands, %s", text, info.width,
-                info.height, len(selection), info.band_count, info.dtype)
+    LOGGER.log(logging.INFO if announce else logging.DEBUG,
+               "Opened '%s': %d x %d pixels, %d of %d bands, %s", text, info.width,
+               info.height, len(selection), info.band_count, info.dtype)
     return RasterSource(ds, text, selection, info, vsimem_path=vsimem)
 
 

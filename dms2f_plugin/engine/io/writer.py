@@ -115,10 +115,17 @@ class Outputs:
     temporary file (:meth:`abort`) and leaves existing files untouched.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, announce: bool = True) -> None:
+        """Start an empty transaction.
+
+        Args:
+            announce: log each published file at info level; False: debug only (an
+                intermediate file the user never asked for).
+        """
         self._pending: list[_Pending] = []
         self._finished = False
         self._lock = threading.Lock()
+        self._announce = logging.INFO if announce else logging.DEBUG
 
     def temp_for(self, final: PathLike, *, sidecars: Sequence[str] = (".aux.xml",),
                  verify: Verifier | None = None) -> Path:
@@ -158,7 +165,7 @@ class Outputs:
         for folder in {entry.final.parent for entry in self._pending}:
             _fsync_folder(folder)
         for entry in self._pending:
-            LOGGER.info("Wrote '%s'", entry.final)
+            LOGGER.log(self._announce, "Wrote '%s'", entry.final)
 
     def abort(self) -> None:
         """Delete every temporary file (and sidecar) of this run; outputs stay as they were."""
