@@ -17,6 +17,7 @@ import numpy as np
 
 from ..io.window import Window
 from .blocks import BLOCK_SIZE, BLOCK_STRIDE, BlockAccumulator, extract_blocks, grid_block_origins
+from .fitting import SCHEDULES
 from .inference import reconstruct_blocks
 from .oom import run_with_fallback
 
@@ -28,8 +29,6 @@ LOG = logging.getLogger(__name__)
 
 def preset_scoring_stride(preset: str) -> int:
     """The block stride models of ``preset`` are scored with (8 for an unknown preset)."""
-    from .fitting import SCHEDULES
-
     schedule = SCHEDULES.get(preset)
     return schedule.scoring_stride if schedule is not None else BLOCK_STRIDE
 

@@ -43,8 +43,6 @@ LOGGER = logging.getLogger(__name__)
 BandSpec = Union[None, str, Sequence[int]]
 _CONNECTION = re.compile(r"^[A-Za-z0-9_]{2,}:|^/vsi")  # GDAL prefixes; not "C:"
 
-
-
 #: Threads GDAL may use to decode the blocks of one window (GeoTIFF decodes compressed blocks in
 #: parallel when ``GDAL_NUM_THREADS`` allows it); None: every core. Set by :func:`set_read_threads`.
 _read_threads: int | None = None
