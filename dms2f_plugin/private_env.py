@@ -64,8 +64,8 @@ CLUSTER = ("dask", "distributed")
 
 #: Distributions the plugin needs (``requirements.txt`` and the optional CUDA kernels): the finder
 #: serves these and their dependencies from the private environment, nothing else.
-SERVED_DISTRIBUTIONS = ("torch", "numba", "safetensors", "mamba-ssm", "causal-conv1d", "dask",
-                        "distributed")
+SERVED_DISTRIBUTIONS = ("torch", "numba", "safetensors", "threadpoolctl", "mamba-ssm", "causal-conv1d",
+                        "dask", "distributed")
 
 #: Top-level modules that always come from QGIS's Python, even when a private env holds a copy.
 QGIS_OWNED = frozenset({

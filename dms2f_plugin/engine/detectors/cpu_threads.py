@@ -7,21 +7,62 @@ instead. :func:`parallel_slices` opens such a section: it decides how many slice
 threads. Sections take a process-wide lock, because torch's thread count is process-wide: two
 sections (two Dask tasks in one worker, say) run one after the other, each with every thread.
 Results depend on the thread count only, never on timing.
+
+Inside a section every BLAS library of the process runs on the calling thread
+(:func:`blas_on_calling_thread`): the parallelism is torch's and the slices'. This matters where
+the host process links a BLAS into its executable (``qgis_process`` and the QGIS desktop on
+Debian link OpenBLAS): its symbols are then found before those of torch's own math library, so
+torch's matrix products run on that BLAS, whose idle worker threads spin (``sched_yield``) on
+the cores torch's threads need.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+LOG = logging.getLogger(__name__)
 
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 _SECTION_LOCK = threading.RLock()
+_BLAS: list[Any] = []  # the process's threadpoolctl controller, made at the first section
+
+
+def _blas_controller() -> Any:
+    """The BLAS libraries loaded in this process (a threadpoolctl controller), or None without it."""
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            LOG.info("threadpoolctl is not installed: a BLAS library loaded by the host process "
+                     "may compete with torch for the CPU; install the plugin's requirements "
+                     "(requirements.txt) to avoid it")
+            _BLAS.append(None)
+        else:
+            _BLAS.append(ThreadpoolController())
+    return _BLAS[0]
+
+
+@contextlib.contextmanager
+def blas_on_calling_thread() -> Iterator[None]:
+    """Run the body with every BLAS library of the process limited to one thread, then restore.
+
+    Uses threadpoolctl (the library scikit-learn uses to the same end), which finds each BLAS
+    loaded in the process, whatever its vendor, and sets its thread count through the vendor's
+    own call. Without threadpoolctl the body runs unchanged (logged once).
+    """
+    controller = _blas_controller()
+    if controller is None:
+        yield
+        return
+    with controller.limit(limits=1, user_api="blas"):
+        yield
 
 
 @contextlib.contextmanager
@@ -43,17 +84,18 @@ def parallel_slices(device: Any, most: int, *, always: bool = False) -> Iterator
 
     On the CPU: ``min(most, torch threads)`` slices (``most`` with ``always``: slices that must
     meet each other, whatever the thread count), each with ``threads // slices`` (at least 1)
-    intra-op threads while the section lasts; elsewhere 1 slice and the threads untouched.
+    intra-op threads and every BLAS on its calling thread while the section lasts; elsewhere
+    1 slice and the threads untouched.
     """
     import torch
 
     with _SECTION_LOCK:
-        threads = torch.get_num_threads()
-        slices = 1 if torch.device(device).type != "cpu" else max(1, most if always else min(most, threads))
-        if slices == 1:
+        if torch.device(device).type != "cpu":
             yield 1
             return
-        with intra_op_threads(threads // slices):
+        threads = torch.get_num_threads()
+        slices = max(1, most if always else min(most, threads))
+        with blas_on_calling_thread(), intra_op_threads(threads // slices):
             yield slices
 
 

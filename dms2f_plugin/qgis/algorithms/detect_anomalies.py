@@ -43,7 +43,7 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
         "<b>Hyperspectral raster</b>: any multi-band raster read by GDAL (GeoTIFF, ENVI, ...).\n"
         + p.BANDS_HELP +
         "<b>Preset</b>: <i>Fast</i> is a small network that fits and scores a 100 x 100 scene on "
-        "a 2-core CPU in under a minute (blocks side by side when scoring); <i>Paper</i> is the "
+        "a 2-core CPU in about half a minute (blocks side by side when scoring); <i>Paper</i> is the "
         "published configuration, overlapping blocks (a CUDA GPU is recommended).\n"
         + p.DEVICE_HELP +
         "<b>Random seed</b> (advanced): the same seed gives the same scores on the same device.\n"

@@ -1,0 +1,79 @@
+"""A BLAS linked by the host process (qgis_process links OpenBLAS) keeps to one thread in torch's sections.
+
+Each case runs in a fresh Python that loads the system's OpenBLAS into the global namespace
+before torch, as ``qgis_process`` does, and reads OpenBLAS's own thread count through its C call.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import subprocess  # nosec B404 - fixed argument lists, no shell
+import sys
+import textwrap
+
+import pytest
+
+OPENBLAS = ctypes.util.find_library("openblas")
+pytestmark = pytest.mark.skipif(OPENBLAS is None, reason="the system has no OpenBLAS to load")
+
+PRELUDE = """
+import ctypes, logging, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
+host = ctypes.CDLL(sys.argv[1], mode=ctypes.RTLD_GLOBAL)
+host.openblas_set_num_threads(2)
+import torch
+torch.set_num_threads(2)
+from dms2f_had.dms2f_plugin.engine.detectors import cpu_threads
+"""
+
+
+def run(body: str) -> str:
+    code = PRELUDE + textwrap.dedent(body)
+    done = subprocess.run([sys.executable, "-c", code, str(OPENBLAS)],  # nosec B603
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_cpu_section_keeps_the_host_blas_on_one_thread_and_restores_it():
+    out = run("""
+        with cpu_threads.parallel_slices("cpu", 2, always=True) as slices:
+            inside = host.openblas_get_num_threads()
+        print("slices", slices, "inside", inside, "after", host.openblas_get_num_threads())
+        with cpu_threads.parallel_slices("cpu", 1) as slices:
+            print("single", slices, host.openblas_get_num_threads())
+    """)
+    assert "slices 2 inside 1 after 2" in out
+    assert "single 1 1" in out
+
+
+def test_torch_products_in_a_section_equal_those_outside_it():
+    out = run("""
+        generator = torch.Generator().manual_seed(0)
+        a, b = torch.rand(300, 200, generator=generator), torch.rand(200, 100, generator=generator)
+        outside = a @ b
+        with cpu_threads.parallel_slices("cpu", 2):
+            inside = a @ b
+        print("close", torch.allclose(inside, outside, rtol=1e-5, atol=1e-5))
+    """)
+    assert "close True" in out
+
+
+def test_a_gpu_section_leaves_the_host_blas_alone():
+    out = run("""
+        with cpu_threads.parallel_slices("cuda", 2):
+            print("inside", host.openblas_get_num_threads())
+    """)
+    assert "inside 2" in out
+
+
+def test_without_threadpoolctl_the_section_runs_and_says_what_to_install():
+    out = run("""
+        sys.modules["threadpoolctl"] = None
+        with cpu_threads.parallel_slices("cpu", 2, always=True) as slices:
+            print("slices", slices, "inside", host.openblas_get_num_threads())
+        with cpu_threads.parallel_slices("cpu", 2, always=True):
+            pass
+    """)
+    assert "slices 2 inside 2" in out
+    assert out.count("threadpoolctl is not installed") == 1
