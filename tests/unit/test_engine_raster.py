@@ -151,32 +151,28 @@ def test_container_without_subdataset_lists_them(tmp_path):
         assert (src.width, src.height, src.band_count) == (9, 8, 3)
 
 
-def test_window_reads_decode_with_the_run_thread_bound_and_give_the_same_pixels(tmp_path):
-    """GDAL decodes compressed tiles on the run's --threads (every core by default), thread-locally."""
-    import torch
+def test_compressed_tiles_of_every_exact_type_read_as_float32_with_their_nodata(tmp_path):
+    """Types a float32 holds exactly are read straight into float32; the pixels and nodata stay."""
     from osgeo import gdal
 
-    from dms2f_had.dms2f_plugin.engine.detectors.device import set_threads
     from dms2f_had.dms2f_plugin.engine.io import raster
 
-    cube = np.random.default_rng(0).integers(0, 3000, (5, 70, 90)).astype(np.int16)
-    path = tmp_path / "tiled.tif"
-    ds = gdal.GetDriverByName("GTiff").Create(str(path), 90, 70, 5, gdal.GDT_Int16, [
-        "TILED=YES", "BLOCKXSIZE=16", "BLOCKYSIZE=16", "COMPRESS=DEFLATE", "INTERLEAVE=PIXEL"])
-    ds.WriteArray(cube)
-    ds = None
-    seen = []
-    torch_threads = torch.get_num_threads()
-    try:
-        for threads, expected in ((1, "1"), (None, "ALL_CPUS")):
-            set_threads(threads)
-            with raster.decoding_threads():
-                seen.append(gdal.GetThreadLocalConfigOption("GDAL_NUM_THREADS", None))
-            assert gdal.GetThreadLocalConfigOption("GDAL_NUM_THREADS", None) is None  # restored
-            with raster.open_raster(path) as source:
-                values, valid = source.read_window(source.full_window)
-            np.testing.assert_array_equal(values, cube.astype(np.float32))
-            assert valid.all() and seen[-1] == expected
-    finally:
-        raster.set_read_threads(None)
-        torch.set_num_threads(torch_threads)
+    for gdal_type, dtype in ((gdal.GDT_Int16, np.int16), (gdal.GDT_UInt16, np.uint16),
+                             (gdal.GDT_Byte, np.uint8), (gdal.GDT_Int32, np.int32)):
+        cube = np.random.default_rng(0).integers(0, 200, (5, 70, 90)).astype(dtype)
+        if dtype == np.int32:
+            cube[0, 0, 0] = 2**24 + 1  # not a float32: must be compared before conversion
+        path = tmp_path / f"tiled{gdal_type}.tif"
+        ds = gdal.GetDriverByName("GTiff").Create(str(path), 90, 70, 5, gdal_type, [
+            "TILED=YES", "BLOCKXSIZE=16", "BLOCKYSIZE=16", "COMPRESS=DEFLATE", "INTERLEAVE=PIXEL"])
+        ds.WriteArray(cube)
+        nodata = 2**24 + 1 if dtype == np.int32 else 7
+        for b in range(5):
+            ds.GetRasterBand(b + 1).SetNoDataValue(nodata)
+        ds = None
+        with raster.open_raster(path) as source:
+            values, valid = source.read_window(source.full_window)
+        expected_valid = ~(cube == nodata).any(axis=0)
+        np.testing.assert_array_equal(valid, expected_valid)
+        np.testing.assert_array_equal(values, np.where(expected_valid, cube, 0).astype(np.float32))
+        assert values.dtype == np.float32

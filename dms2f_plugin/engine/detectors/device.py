@@ -12,7 +12,6 @@ import sys
 from typing import Any
 
 from ..errors import DependencyError, InputError
-from ..io.raster import set_read_threads
 
 LOGGER = logging.getLogger(__name__)
 DEVICES = ("auto", "cpu", "cuda")
@@ -88,7 +87,7 @@ def resolve_device(device: str = "auto", *, announce: bool = True) -> Any:
 
 
 def set_threads(threads: int | None) -> None:
-    """Set torch's CPU thread count and GDAL's decoding threads (None leaves the defaults).
+    """Set torch's CPU thread count (None leaves the default).
 
     numpy's BLAS threads cannot be changed once it is loaded; set ``OMP_NUM_THREADS`` before
     starting the process to bound those too.
@@ -98,7 +97,6 @@ def set_threads(threads: int | None) -> None:
     """
     if threads is not None and threads < 1:
         raise InputError(f"threads must be >= 1, got {threads}; omit it for the default.")
-    set_read_threads(threads)  # GDAL's block decoding keeps to the same bound
     if threads is None:
         return
     try:

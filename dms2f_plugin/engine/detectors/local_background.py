@@ -24,12 +24,15 @@ correction did (how much of the scene it lowered a lot) is summed over the tiles
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..bounds import check_local_window
+from .line_medians import line_medians
 from .median_filters import footprint_median, lines, square
 
 if TYPE_CHECKING:
@@ -54,10 +57,13 @@ class Background:
     Attributes:
         name: how the log and the score's metadata name it.
         footprints: bool ``(k, k)`` footprints, k odd.
+        fast: an equal computation of the same background (None where it is unavailable and
+            :meth:`reference` runs); None: the reference only.
     """
 
     name: str
     footprints: tuple[np.ndarray, ...]
+    fast: Callable[[np.ndarray], np.ndarray | None] | None = None
 
     @property
     def radius(self) -> int:
@@ -66,12 +72,18 @@ class Background:
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
         """The background of every pixel of ``scores`` ``(h, w)`` (NaN where it is NaN)."""
+        found = self.fast(scores) if self.fast is not None else None
+        return self.reference(scores) if found is None else found
+
+    def reference(self, scores: np.ndarray) -> np.ndarray:
+        """The plain computation: the largest of the footprints' medians (float64 ``(h, w)``)."""
         return np.maximum.reduce([footprint_median(scores, fp) for fp in self.footprints])
 
 
 def line_background(length: int = LINE_LENGTH) -> Background:
     """The automatic correction: the largest of four line medians of ``length`` pixels."""
-    return Background(f"line medians of {length} pixels in 4 directions", lines(length))
+    return Background(f"line medians of {length} pixels in 4 directions", lines(length),
+                      fast=functools.partial(line_medians, length=length))
 
 
 def square_background(window: int) -> Background:

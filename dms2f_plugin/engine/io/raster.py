@@ -18,7 +18,7 @@ import contextlib
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Union
 
 import numpy as np
@@ -43,27 +43,11 @@ LOGGER = logging.getLogger(__name__)
 BandSpec = Union[None, str, Sequence[int]]
 _CONNECTION = re.compile(r"^[A-Za-z0-9_]{2,}:|^/vsi")  # GDAL prefixes; not "C:"
 
-#: Threads GDAL may use to decode the blocks of one window (GeoTIFF decodes compressed blocks in
-#: parallel when ``GDAL_NUM_THREADS`` allows it); None: every core. Set by :func:`set_read_threads`.
-_read_threads: int | None = None
-
-
-def set_read_threads(threads: int | None) -> None:
-    """Bound the threads GDAL decodes a window with (the run's ``--threads``; None: every core)."""
-    global _read_threads
-    _read_threads = threads
-
-
-@contextlib.contextmanager
-def decoding_threads() -> Iterator[None]:
-    """``GDAL_NUM_THREADS`` for the reads of this thread only, restored afterwards."""
-    value = "ALL_CPUS" if _read_threads is None else str(_read_threads)
-    previous = gdal.GetThreadLocalConfigOption("GDAL_NUM_THREADS", None)
-    gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", value)
-    try:
-        yield
-    finally:
-        gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", previous)
+#: Stored types every value of which a float32 holds exactly: such bands are read straight into
+#: float32 (GDAL converts while it copies), the rest are read as stored and converted after the
+#: nodata tests (a 32-bit integer nodata value may not survive float32).
+_FLOAT32_EXACT = frozenset({gdal.GDT_Byte, gdal.GDT_UInt16, gdal.GDT_Int16, gdal.GDT_Float32}
+                           | ({gdal.GDT_Int8} if hasattr(gdal, "GDT_Int8") else set()))
 
 
 class RasterSource:
@@ -87,6 +71,8 @@ class RasterSource:
         self._vsimem_path = vsimem_path
         self._stats: SceneStatistics | None = None
         self._mask_sources = mask_sources(ds, band_indices)
+        exact = all(ds.GetRasterBand(b).DataType in _FLOAT32_EXACT for b in band_indices)
+        self._buf_type = gdal.GDT_Float32 if exact else None
 
     # -- geometry and metadata of the selection ------------------------------------------------
     @property
@@ -140,9 +126,9 @@ class RasterSource:
                 or window.row_end > self.height:
             raise ValueError(f"{window} is outside the {self.width} x {self.height} raster")
         try:
-            with decoding_threads():
-                raw = gdal_call(ds.ReadAsArray, window.col_off, window.row_off, window.width,
-                                window.height, band_list=list(self.band_indices))
+            raw = gdal_call(ds.ReadAsArray, window.col_off, window.row_off, window.width,
+                            window.height, band_list=list(self.band_indices),
+                            buf_type=self._buf_type)
             if raw is None:
                 raise GdalCallError(last_gdal_error())
             invalid = masked_out(ds, self._mask_sources, window)  # (h, w)
@@ -160,7 +146,7 @@ class RasterSource:
             for masked in (self.info.nodata[band - 1], self.info.ignore_value):
                 if masked is not None:
                     invalid |= np.isnan(raw[i]) if np.isnan(masked) else raw[i] == masked
-        cube = raw.astype(np.float32)  # (bands, h, w)
+        cube = raw if raw.dtype == np.float32 else raw.astype(np.float32)  # (bands, h, w)
         del raw
         for i, band in enumerate(self.band_indices):
             scale, offset = self.info.scales[band - 1], self.info.offsets[band - 1]
