@@ -155,6 +155,69 @@ def test_progress_once_per_tile_and_monotonic(scene):
     assert progress.values[-1] == pytest.approx(100.0)
 
 
+class _WatchedReads:
+    """Wraps a source's ``read_window``: records each read's thread and whether two overlapped."""
+
+    def __init__(self, source):
+        import threading
+
+        self.read = source.read_window
+        self.busy, self.overlapped, self.order, self.threads = threading.Lock(), False, [], set()
+        source.read_window = self
+
+    def __call__(self, window):
+        import threading
+        import time
+
+        if not self.busy.acquire(blocking=False):
+            self.overlapped = True
+            self.busy.acquire()
+        try:
+            self.threads.add(threading.current_thread().name)
+            self.order.append((window.row_off, window.col_off))
+            time.sleep(0.01)  # a slow disk: the scorer runs meanwhile
+            return self.read(window)
+        finally:
+            self.busy.release()
+
+
+def test_the_next_tile_is_read_during_scoring_one_read_at_a_time_in_order(scene):
+    import threading
+
+    scored = []
+
+    class Counting:
+        halo, align = 0, 1
+
+        def __call__(self, cube, valid, read_window, core):
+            scored.append(core)
+            return cube[0]
+
+    with open_raster(scene) as src:
+        whole = score_array(src, Counting(), tile_size=4096)
+        scored.clear()
+        watched = _WatchedReads(src)
+        tiled = score_array(src, Counting(), tile_size=16)
+    np.testing.assert_array_equal(tiled, whole)
+    assert not watched.overlapped and watched.threads == {"dms2f-read_0"}
+    grid_order = [(core.row_off, core.col_off) for core in scored]
+    assert watched.order == grid_order  # each tile read once, in order
+    assert not [t for t in threading.enumerate() if t.name.startswith("dms2f-read")]
+
+
+def test_a_cancel_between_tiles_leaves_no_read_running(scene):
+    import threading
+
+    from engine_fixtures import CancelAfter
+
+    from dms2f_had.dms2f_plugin.engine.errors import CancelledError
+
+    with open_raster(scene) as src, pytest.raises(CancelledError):
+        score_array(src, GlobalRxScorer.from_statistics(src.statistics(covariance=True)),
+                    tile_size=16, progress=CancelAfter(3))
+    assert not [t for t in threading.enumerate() if t.name.startswith("dms2f-read")]
+
+
 def test_array_source_reads_like_a_geotiff(tmp_path):
     """The in-memory source gives the same windows and statistics as the file it came from."""
     from dms2f_had.dms2f_plugin.engine.io.array_source import ArraySource

@@ -129,8 +129,9 @@ def estimate_detection(method: str, *, bands: int, width: int, height: int, tile
         margin = halo - BLOCK_SIZE
         read = _grown(core_w, halo, width) * _grown(core_h, halo, height)
         # raw samples (<= 8 bytes), float32 cube, normalised copy, accumulator, residual and a
-        # float64 chunk of the calibrated score; one batch of blocks with its reconstruction
-        parts["tile_size"] = bands * read * 32 + batch_size * bands * BLOCK_SIZE**2 * 12
+        # float64 chunk of the calibrated score, the next tile's cube (read meanwhile); one
+        # batch of blocks with its reconstruction
+        parts["tile_size"] = bands * read * 36 + batch_size * bands * BLOCK_SIZE**2 * 12
         if edge:
             grown = _grown(core_w, margin, width) * _grown(core_h, margin, height)
             parts["local_window"] = grown * 48 + min(_NAN_CHUNK, grown) * footprint * 8
@@ -145,7 +146,8 @@ def estimate_detection(method: str, *, bands: int, width: int, height: int, tile
     else:
         halo = scorer_halo(method, outer_window=outer_window)
         read = _grown(core_w, halo, width) * _grown(core_h, halo, height)
-        parts["tile_size"] = bands * read * 12 + bands * 32768 * 16 + bands**2 * 32
+        # the cube as read and the next tile's (read meanwhile), their working copy
+        parts["tile_size"] = bands * read * 16 + bands * 32768 * 16 + bands**2 * 32
         if method == "lrx":
             k = min(_LRX_COMPONENTS, bands)
             channels = 1 + k + k * (k + 1) // 2

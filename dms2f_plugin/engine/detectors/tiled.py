@@ -10,8 +10,9 @@ written in two passes: the inner scores of every tile into a temporary raster be
 then the correction tile by tile over that single band, so no pixel is scored twice for the
 correction's margins (with 512-pixel tiles and a 32-pixel margin, a fifth of the work).
 
-Memory is bounded by one read window, ``bands x (tile_size + 2 halo)^2`` float32, plus what
-the scorer allocates for it; never by the scene size.
+Memory is bounded by two read windows (the tile being scored and the next one, read meanwhile),
+``bands x (tile_size + 2 halo)^2`` float32 each, plus what the scorer allocates for one; never
+by the scene size.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -107,6 +109,12 @@ class TileExecutor(Protocol):
 def score_tile(source: RasterSource, scorer: TileScorer, tile: Tile) -> tuple[np.ndarray, int]:
     """Score one tile: ``(core score, NaN at invalid pixels; number of valid core pixels)``."""
     cube, valid = source.read_window(tile.read)  # (bands, rh, rw), (rh, rw)
+    return _score_read(scorer, tile, cube, valid)
+
+
+def _score_read(scorer: TileScorer, tile: Tile, cube: np.ndarray,
+                valid: np.ndarray) -> tuple[np.ndarray, int]:
+    """:func:`score_tile` on the tile's read window, already read."""
     score = np.asarray(scorer(cube, valid, tile.read, tile.core), dtype=np.float32)
     if score.shape != tile.core.shape:
         raise ValueError(f"scorer returned {score.shape} for core {tile.core}")
@@ -117,13 +125,27 @@ def score_tile(source: RasterSource, scorer: TileScorer, tile: Tile) -> tuple[np
 
 def _scored_tiles(source: RasterSource, scorer: TileScorer, grid: TileGrid,
                   progress: Progress) -> Iterator[tuple[Tile, np.ndarray, int]]:
-    """Yield ``(tile, core score with NaN at invalid pixels, valid count)`` for each tile."""
-    total = len(grid)
-    for tile in grid:
-        check_cancel(progress)
-        score, n_valid = score_tile(source, scorer, tile)
-        yield tile, score, n_valid
-        progress.set_progress(100.0 * (tile.index + 1) / total)
+    """Yield ``(tile, core score with NaN at invalid pixels, valid count)`` for each tile.
+
+    The next tile is read on a second thread while this one is scored (GDAL decodes a window
+    on one core; the scorer keeps the others busy). Reads stay one at a time and in order, so
+    the dataset is never used by two threads at once, and a read error surfaces at its tile.
+    """
+    tiles = list(grid)
+    total = len(tiles)
+    if not tiles:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dms2f-read") as reader:
+        ahead = reader.submit(source.read_window, tiles[0].read)
+        for number, tile in enumerate(tiles, start=1):
+            check_cancel(progress)
+            cube, valid = ahead.result()  # (bands, rh, rw), (rh, rw)
+            if number < total:
+                ahead = reader.submit(source.read_window, tiles[number].read)
+            score, n_valid = _score_read(scorer, tile, cube, valid)
+            del cube, valid
+            yield tile, score, n_valid
+            progress.set_progress(100.0 * number / total)
 
 
 def score_raster(source: RasterSource, output_path: str | Path, scorer: TileScorer, *,
