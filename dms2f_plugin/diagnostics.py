@@ -88,6 +88,7 @@ _REPORTED = (
     ("torch", "torch", "torch"),
     ("numba", "numba", "numba"),
     ("safetensors", "safetensors", "safetensors"),
+    ("threadpoolctl", "threadpoolctl", "threadpoolctl"),
     ("mamba_ssm", "mamba_ssm", "mamba_ssm"),
     ("causal_conv1d", "causal_conv1d", "causal_conv1d"),
     ("dask", "dask", "dask"),
