@@ -172,6 +172,27 @@ class Desktop:
         self.xdotool("click", str(button))
         time.sleep(1.0)
 
+    def answer(self, box: dict, button: str, tries: int = 3) -> None:
+        """Click ``button`` of the open message box ``box`` until the box has closed.
+
+        A click can land before a just-opened box takes input; it is then repeated.
+        """
+        def closed() -> bool:
+            try:
+                self.call("message_box")
+            except StepError:
+                return True
+            return False
+
+        for _ in range(tries):
+            self.click(box["buttons"][button])
+            try:
+                self._wait(closed, 10, f"the message box after '{button}'")
+                return
+            except TimeoutError:
+                continue
+        raise TimeoutError(f"the message box did not close after {tries} clicks on '{button}'")
+
     def key(self, name: str) -> None:
         self.xdotool("key", name)
         time.sleep(0.5)
@@ -202,7 +223,7 @@ def install_plugin(desktop: Desktop, report: Report, zip_path: Path) -> None:
     box = desktop.until("message_box", bool, 60)
     report.check("security warning before installing from ZIP", "Yes" in box["buttons"], box["text"][:80])
     desktop.screenshot(report, "security-warning")
-    desktop.click(box["buttons"]["Yes"])
+    desktop.answer(box, "Yes")
     state = desktop.until("plugin_state", lambda s: s["active"], 300)
     report.check("plugin installed and active", state["active"], state["plugin_folder"])
     desktop.call("close_top_level", class_name="QgsPluginManager")
@@ -218,7 +239,7 @@ def install_dependencies(desktop: Desktop, report: Report, timeout: float) -> No
     report.check("the confirmation names the torch build and its size",
                  "torch" in box["text"] and "GB" in box["text"], box["text"])
     desktop.screenshot(report, "install-confirmation")
-    desktop.click(box["buttons"]["Yes"])
+    desktop.answer(box, "Yes")
     state = desktop.until("plugin_state",
                           lambda s: any("installed in" in m or "failed" in m for m in s["messages"]),
                           timeout, poll=10)
