@@ -153,3 +153,38 @@ def test_model_file_without_calibration_asks_for_a_refit(scene: Path, tmp_path: 
                                               "band_indices": list(fitted.band_indices)})
     with pytest.raises(ModelFileError, match="earlier version of the plugin.*fit the model again"):
         FittedModel.load(old)
+
+
+def test_one_read_samples_the_same_blocks_and_normalisation_as_two(tmp_path: Path) -> None:
+    """The fit's single pass (statistics + blocks) equals the two-pass reference bit for bit.
+
+    The scene spans several 512-pixel sampling windows with sides that are not multiples of the
+    block, has nodata pixels and a nodata strip, and more grid blocks than are sampled.
+    """
+    from dms2f_had.dms2f_plugin.engine.detectors.fitting import sample_scene
+    from dms2f_had.dms2f_plugin.engine.io.statistics import compute_statistics
+
+    cube, _ = synthetic_scene(bands=5, height=530, width=601, seed=4)
+    rng = np.random.default_rng(0)
+    cube[:, rng.random((530, 601)) < 0.01] = -9.0
+    cube[:, 300:310, :] = -9.0
+    path = write_geotiff(tmp_path / "wide.tif", cube, nodata=-9.0)
+    with open_raster(path) as source:
+        norm = scene_normalisation(source)
+        blocks, valid = sample_blocks(source, norm, max_blocks=900, seed=3)
+    with open_raster(path) as source:
+        reads = []
+        read_window = source.read_window
+        source.read_window = lambda window: reads.append(window) or read_window(window)  # type: ignore[method-assign]
+        one_norm, one_blocks, one_valid = sample_scene(source, max_blocks=900, seed=3)
+        assert len(reads) == 4  # each 512-pixel window once (grown by a block)
+        plain = compute_statistics(source, tile_size=512)
+        grown = compute_statistics(source, tile_size=512, margin=16)
+    assert (one_norm.minimum, one_norm.maximum) == (norm.minimum, norm.maximum)
+    np.testing.assert_array_equal(one_norm.fill, norm.fill)
+    assert len(blocks) > 800 and not valid.all()
+    np.testing.assert_array_equal(one_blocks, blocks)
+    np.testing.assert_array_equal(one_valid, valid)
+    np.testing.assert_array_equal(grown.mean, plain.mean)
+    np.testing.assert_array_equal(grown.std, plain.std)
+    assert grown.valid_pixels == plain.valid_pixels

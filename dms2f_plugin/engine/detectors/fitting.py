@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
-from ..io.statistics import check_usable
+from ..io.statistics import SceneStatistics, check_usable
 from ..io.window import Window
 from ..progress import NullProgress, Progress, SubProgress, check_cancel
 from .blocks import BLOCK_SIZE, extract_blocks, grid_block_origins
@@ -56,8 +56,12 @@ def scene_normalisation(source: RasterSource, progress: Progress | None = None) 
     Raises:
         InputError: no valid pixel, or every band constant.
     """
-    stats = source.statistics(progress=progress)
-    check_usable(stats, source.path)
+    return _normalisation(source.statistics(progress=progress), source.path)
+
+
+def _normalisation(stats: SceneStatistics, path: str) -> Normalisation:
+    """The normalisation of a scene with statistics ``stats`` (checked usable first)."""
+    check_usable(stats, path)
     lo, hi = stats.global_min, stats.global_max
     span = hi - lo if hi > lo else 1.0
     return Normalisation(lo, hi, ((stats.mean - lo) / span).astype(np.float32))
@@ -76,18 +80,14 @@ def sample_blocks(source: RasterSource, norm: Normalisation, *, max_blocks: int,
         ``(n, 16, 16)`` (False at nodata and where a block runs past the raster's edge).
     """
     progress = progress or NullProgress()
-    origins = grid_block_origins(source.full_window, source.height, source.width)  # (N, 2)
-    rng = np.random.default_rng(seed)
-    if len(origins) > max_blocks:
-        origins = origins[np.sort(rng.choice(len(origins), size=max_blocks, replace=False))]
+    origins = _sampled_origins(source, max_blocks, seed)  # (n, 2)
     kept: list[np.ndarray] = []
     kept_valid: list[np.ndarray] = []
     tiles = [(r, c) for r in range(0, source.height, _READ_TILE)
              for c in range(0, source.width, _READ_TILE)]
     for i, (r, c) in enumerate(tiles):
         check_cancel(progress)
-        inside = ((origins[:, 0] >= r) & (origins[:, 0] < r + _READ_TILE)
-                  & (origins[:, 1] >= c) & (origins[:, 1] < c + _READ_TILE))
+        inside = _in_tile(origins, r, c)
         if inside.any():
             window = Window(c, r, min(source.width, c + _READ_TILE + BLOCK_SIZE) - c,
                             min(source.height, r + _READ_TILE + BLOCK_SIZE) - r)
@@ -99,6 +99,70 @@ def sample_blocks(source: RasterSource, norm: Normalisation, *, max_blocks: int,
             kept.append(blocks[enough])
             kept_valid.append(masks[enough])
         progress.set_progress(100.0 * (i + 1) / len(tiles))
+    return _joined(source, kept, kept_valid)
+
+
+def sample_scene(source: RasterSource, *, max_blocks: int, seed: int,
+                 progress: Progress | None = None) -> tuple[Normalisation, np.ndarray, np.ndarray]:
+    """:func:`scene_normalisation` and :func:`sample_blocks` in ONE read of the raster.
+
+    The statistics pass reads its windows grown by one block, and the sampled blocks are cut
+    from them as they pass, raw; once the statistics (so the normalisation) are known they are
+    normalised exactly as :func:`sample_blocks` normalises its windows, so the results are the
+    same bit for bit (tested), with half the reading.
+
+    Returns:
+        The normalisation, the blocks and their validity, as the two functions return them.
+
+    Raises:
+        InputError: no valid pixel, every band constant, or no block valid enough.
+    """
+    origins = _sampled_origins(source, max_blocks, seed)  # (n, 2)
+    raw: list[np.ndarray] = []
+    valid_parts: list[np.ndarray] = []
+    inside_parts: list[np.ndarray] = []
+
+    def visit(cube: np.ndarray, valid: np.ndarray, window: Window) -> None:
+        here = origins[_in_tile(origins, window.row_off, window.col_off)]  # (k, 2)
+        if len(here):
+            raw.append(extract_blocks(cube, here, window))  # (k, C, 16, 16)
+            valid_parts.append(extract_blocks(valid[None], here, window)[:, 0])  # (k, 16, 16)
+            inside = np.ones((1, *valid.shape), dtype=bool)  # (1, h, w)
+            inside_parts.append(extract_blocks(inside, here, window)[:, 0])  # False past the edge
+
+    stats = source.statistics(progress=progress, tile_size=_READ_TILE, visit=visit,
+                              margin=BLOCK_SIZE)
+    norm = _normalisation(stats, source.path)
+    kept: list[np.ndarray] = []
+    kept_valid: list[np.ndarray] = []
+    for blocks, masks, inside in zip(raw, valid_parts, inside_parts):
+        enough = masks.mean(axis=(1, 2)) >= MIN_VALID_FRACTION
+        blocks, masks, inside = blocks[enough], masks[enough], inside[enough]
+        normalised = norm.apply(blocks.transpose(1, 0, 2, 3), masks)  # (C, k, 16, 16)
+        normalised[:, ~inside] = 0.0  # past the raster's edge: zero padding, as cut after scaling
+        kept.append(np.ascontiguousarray(normalised.transpose(1, 0, 2, 3)))  # (k, C, 16, 16)
+        kept_valid.append(masks)
+    return norm, *_joined(source, kept, kept_valid)
+
+
+def _sampled_origins(source: RasterSource, max_blocks: int, seed: int) -> np.ndarray:
+    """Global origins ``(n, 2)`` of the blocks a fit samples: all, or ``max_blocks`` at random."""
+    origins = grid_block_origins(source.full_window, source.height, source.width)  # (N, 2)
+    rng = np.random.default_rng(seed)
+    if len(origins) > max_blocks:
+        origins = origins[np.sort(rng.choice(len(origins), size=max_blocks, replace=False))]
+    return origins
+
+
+def _in_tile(origins: np.ndarray, row: int, col: int) -> np.ndarray:
+    """Which ``origins`` lie in the sampling tile starting at ``(row, col)`` (bool ``(n,)``)."""
+    return ((origins[:, 0] >= row) & (origins[:, 0] < row + _READ_TILE)
+            & (origins[:, 1] >= col) & (origins[:, 1] < col + _READ_TILE))
+
+
+def _joined(source: RasterSource, kept: list[np.ndarray],
+            kept_valid: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The sampled blocks and masks as two arrays, or the error of a scene with none."""
     if sum(len(k) for k in kept) == 0:
         raise InputError(
             f"'{source.path}' has no 16 x 16 block with at least {MIN_VALID_FRACTION:.0%} valid "
@@ -161,9 +225,8 @@ def fit_scene(source: RasterSource, *, preset: str = "fast", device: str = "auto
             f"'{source.path}' has {source.band_count} selected band(s); DMS2F-HAD needs at least "
             f"{config.group_size} (one spectral group). Select more bands, or use the RX detector.")
     started = time.perf_counter()
-    norm = scene_normalisation(source, SubProgress(progress, 0, 10))
-    blocks, valid = sample_blocks(source, norm, max_blocks=schedule.max_blocks, seed=seed,
-                                  progress=SubProgress(progress, 10, 20))  # (n, C, 16, 16)
+    norm, blocks, valid = sample_scene(source, max_blocks=schedule.max_blocks, seed=seed,
+                                       progress=SubProgress(progress, 0, 20))  # (n, C, 16, 16)
     torch.manual_seed(seed)
     network = Dms2fHad(config)
     LOG.info("Fitting DMS2F-HAD (preset %s, %d bands, %d blocks, %d steps) on %s",

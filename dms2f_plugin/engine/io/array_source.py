@@ -8,11 +8,12 @@ memory: benchmark scenes, synthetic implants, and machines without GDAL (the GPU
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
 from ..progress import Progress
-from .statistics import SceneStatistics, compute_statistics
+from .statistics import SceneStatistics, refreshed_statistics
 from .window import Window
 
 
@@ -83,11 +84,13 @@ class ArraySource:
         return cube, valid
 
     def statistics(self, *, covariance: bool = False, progress: Progress | None = None,
-                   tile_size: int = 512) -> SceneStatistics:
+                   tile_size: int = 512,
+                   visit: Callable[[np.ndarray, np.ndarray, Window], None] | None = None,
+                   margin: int = 0) -> SceneStatistics:
         """Streaming statistics of the valid pixels, cached (as :meth:`.RasterSource.statistics`)."""
-        if self._stats is None or (covariance and self._stats.covariance is None):
-            self._stats = compute_statistics(self, covariance=covariance,  # type: ignore[arg-type]
-                                             progress=progress, tile_size=tile_size)
+        self._stats = refreshed_statistics(self, self._stats,  # type: ignore[arg-type]
+                                           covariance=covariance, progress=progress,
+                                           tile_size=tile_size, visit=visit, margin=margin)
         return self._stats
 
     def close(self) -> None:

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Union
 
 import numpy as np
@@ -31,7 +31,7 @@ from .masks import alpha_bands, mask_sources, masked_out
 from .matfile import mat_to_vsimem
 from .rasterinfo import RasterInfo, read_info
 from .sensor_bands import describe_windows, water_vapour_bands
-from .statistics import SceneStatistics, compute_statistics
+from .statistics import SceneStatistics, refreshed_statistics
 from .window import Window
 
 if TYPE_CHECKING:
@@ -159,7 +159,9 @@ class RasterSource:
         return cube, ~invalid
 
     def statistics(self, *, covariance: bool = False, progress: Progress | None = None,
-                   tile_size: int = 512) -> SceneStatistics:
+                   tile_size: int = 512,
+                   visit: Callable[[np.ndarray, np.ndarray, Window], None] | None = None,
+                   margin: int = 0) -> SceneStatistics:
         """Per-band statistics over valid pixels in one streaming pass (cached on the source).
 
         Args:
@@ -167,6 +169,9 @@ class RasterSource:
                 without covariance is recomputed once when it is asked for.
             progress: progress sink for the pass.
             tile_size: rows/columns of the windows read during the pass.
+            visit: sees every window read, grown by ``margin`` (see
+                :func:`~.statistics.compute_statistics`); with it the pass always runs.
+            margin: pixels read beyond each window's right and bottom edges, for ``visit``.
 
         Returns:
             The scene statistics (see :class:`~.stats.SceneStatistics`).
@@ -174,9 +179,9 @@ class RasterSource:
         Raises:
             InputError: every pixel is invalid.
         """
-        if self._stats is None or (covariance and self._stats.covariance is None):
-            self._stats = compute_statistics(self, covariance=covariance, progress=progress,
-                                             tile_size=tile_size)
+        self._stats = refreshed_statistics(self, self._stats, covariance=covariance,
+                                           progress=progress, tile_size=tile_size, visit=visit,
+                                           margin=margin)
         return self._stats
 
     # -- lifetime ------------------------------------------------------------------------------

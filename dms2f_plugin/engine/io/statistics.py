@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from ..errors import InputError
 from ..progress import NullProgress, Progress, check_cancel
 from .tiles import iter_windows
+from .window import Window
 
 if TYPE_CHECKING:
     from .raster import RasterSource
@@ -110,8 +112,9 @@ class _Accumulator:
 
 
 def compute_statistics(source: RasterSource, *, covariance: bool = False,
-                       progress: Progress | None = None,
-                       tile_size: int = 512) -> SceneStatistics:
+                       progress: Progress | None = None, tile_size: int = 512,
+                       visit: Callable[[np.ndarray, np.ndarray, Window], None] | None = None,
+                       margin: int = 0) -> SceneStatistics:
     """One streaming pass over ``source`` collecting :class:`SceneStatistics`.
 
     Args:
@@ -119,6 +122,11 @@ def compute_statistics(source: RasterSource, *, covariance: bool = False,
         covariance: also accumulate the full band covariance.
         progress: progress per window; cancel honoured before each window.
         tile_size: window edge in pixels.
+        visit: called with every window's ``(cube, valid, window)`` as it is read, so that a
+            caller needing the pixels too (the fit's block sampling) reads the raster once.
+        margin: pixels each window is read beyond its right and bottom edges (clipped to the
+            raster) for ``visit``; the statistics use the window itself only, so they do not
+            depend on it.
 
     Returns:
         The statistics of the valid pixels.
@@ -132,8 +140,14 @@ def compute_statistics(source: RasterSource, *, covariance: bool = False,
     windows = list(iter_windows(source.width, source.height, tile_size))
     for i, window in enumerate(windows):
         check_cancel(progress)
-        cube, valid = source.read_window(window)  # (bands, h, w), (h, w)
-        acc.add(cube[:, valid])  # (bands, n_valid)
+        read = Window(window.col_off, window.row_off,
+                      min(source.width, window.col_end + margin) - window.col_off,
+                      min(source.height, window.row_end + margin) - window.row_off)
+        cube, valid = source.read_window(read)  # (bands, h, w), (h, w)
+        h, w = window.height, window.width
+        acc.add(cube[:, :h, :w][:, valid[:h, :w]])  # (bands, n_valid) of the window itself
+        if visit is not None:
+            visit(cube, valid, read)
         progress.set_progress(100.0 * (i + 1) / len(windows))
     total = source.width * source.height
     if acc.count == 0:
@@ -146,6 +160,22 @@ def compute_statistics(source: RasterSource, *, covariance: bool = False,
     LOGGER.info("Statistics of '%s': %d of %d pixels valid, value range %.6g to %.6g",
                 source.path, stats.valid_pixels, total, stats.global_min, stats.global_max)
     return stats
+
+
+def refreshed_statistics(source: RasterSource, cached: SceneStatistics | None, *,
+                         covariance: bool, progress: Progress | None, tile_size: int,
+                         visit: Callable[[np.ndarray, np.ndarray, Window], None] | None,
+                         margin: int) -> SceneStatistics:
+    """A source's statistics: ``cached`` when it answers the request, else a new pass.
+
+    A pass runs when nothing is cached, when the covariance is asked for and not cached, or
+    when ``visit`` needs the pixels (a covariance already cached is then kept).
+    """
+    if cached is not None and visit is None and (cached.covariance is not None or not covariance):
+        return cached
+    covariance = covariance or (cached is not None and cached.covariance is not None)
+    return compute_statistics(source, covariance=covariance, progress=progress,
+                              tile_size=tile_size, visit=visit, margin=margin)
 
 
 def check_usable(stats: SceneStatistics, path: str) -> None:
