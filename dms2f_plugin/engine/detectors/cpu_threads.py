@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from .host_blas import warn_about_host_blas
+
 T = TypeVar("T")
 LOG = logging.getLogger(__name__)
 
@@ -35,8 +37,13 @@ _BLAS: list[Any] = []  # the process's threadpoolctl controller, made at the fir
 
 
 def _blas_controller() -> Any:
-    """The BLAS libraries loaded in this process (a threadpoolctl controller), or None without it."""
+    """The BLAS libraries loaded in this process (a threadpoolctl controller), or None without it.
+
+    Made at the first section, which also logs what a host BLAS under torch means
+    (:func:`.host_blas.warn_about_host_blas`).
+    """
     if not _BLAS:
+        warn_about_host_blas()
         try:
             from threadpoolctl import ThreadpoolController
         except ImportError:
