@@ -14,7 +14,7 @@ import textwrap
 import pytest
 
 OPENBLAS = ctypes.util.find_library("openblas")
-pytestmark = pytest.mark.skipif(OPENBLAS is None, reason="the system has no OpenBLAS to load")
+needs_openblas = pytest.mark.skipif(OPENBLAS is None, reason="the system has no OpenBLAS to load")
 
 PRELUDE = """
 import ctypes, logging, sys
@@ -35,6 +35,7 @@ def run(body: str) -> str:
     return done.stdout
 
 
+@needs_openblas
 def test_a_cpu_section_keeps_the_host_blas_on_one_thread_and_restores_it():
     out = run("""
         with cpu_threads.parallel_slices("cpu", 2, always=True) as slices:
@@ -47,6 +48,7 @@ def test_a_cpu_section_keeps_the_host_blas_on_one_thread_and_restores_it():
     assert "single 1 1" in out
 
 
+@needs_openblas
 def test_torch_products_in_a_section_equal_those_outside_it():
     out = run("""
         generator = torch.Generator().manual_seed(0)
@@ -59,6 +61,7 @@ def test_torch_products_in_a_section_equal_those_outside_it():
     assert "close True" in out
 
 
+@needs_openblas
 def test_a_gpu_section_leaves_the_host_blas_alone():
     out = run("""
         with cpu_threads.parallel_slices("cuda", 2):
@@ -67,6 +70,7 @@ def test_a_gpu_section_leaves_the_host_blas_alone():
     assert "inside 2" in out
 
 
+@needs_openblas
 def test_without_threadpoolctl_the_section_runs_and_says_what_to_install():
     out = run("""
         sys.modules["threadpoolctl"] = None
@@ -105,6 +109,7 @@ for _ in range(2):
     assert "apt install libopenblas0-pthread" in warnings[0]
 
 
+@needs_openblas
 def test_an_openblas_under_torch_is_found_and_not_warned_about():
     out = run("""
         from dms2f_had.dms2f_plugin.engine.detectors import host_blas
