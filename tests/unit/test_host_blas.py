@@ -27,9 +27,10 @@ from dms2f_had.dms2f_plugin.engine.detectors import cpu_threads
 """
 
 
-def run(body: str) -> str:
-    code = PRELUDE + textwrap.dedent(body)
-    done = subprocess.run([sys.executable, "-c", code, str(OPENBLAS)],  # nosec B603
+def run(body: str, prelude: str = PRELUDE, library: str | None = OPENBLAS) -> str:
+    """Run ``prelude`` + ``body`` in a fresh Python; ``sys.argv[1]`` is ``library``."""
+    code = textwrap.dedent(prelude) + textwrap.dedent(body)
+    done = subprocess.run([sys.executable, "-c", code, str(library)],  # nosec B603
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -89,22 +90,21 @@ REFERENCE_BLAS = "/usr/lib/x86_64-linux-gnu/blas/libblas.so.3"
 @pytest.mark.skipif(not __import__("os").path.exists(REFERENCE_BLAS),
                     reason="Debian's reference BLAS is not installed")
 def test_a_reference_blas_under_torch_is_named_with_the_fix_once():
-    code = f"""
-import ctypes, logging, sys
-logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(levelname)s %(message)s")
-ctypes.CDLL({REFERENCE_BLAS!r}, mode=ctypes.RTLD_GLOBAL)
-import torch
-from dms2f_had.dms2f_plugin.engine.detectors import cpu_threads, host_blas
-print("found", host_blas.host_blas())
-for _ in range(2):
-    with cpu_threads.parallel_slices("cpu", 2, always=True):
-        pass
-"""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,  # nosec B603
-                          timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert "found /usr/lib/x86_64-linux-gnu/blas/libblas.so" in done.stdout
-    warnings = [line for line in done.stdout.splitlines() if line.startswith("WARNING")]
+    out = run("""
+        print("found", host_blas.host_blas())
+        for _ in range(2):
+            with cpu_threads.parallel_slices("cpu", 2, always=True):
+                pass
+    """, """
+        import ctypes, logging, sys
+        logging.basicConfig(level=logging.INFO, stream=sys.stdout,
+                            format="%(levelname)s %(message)s")
+        ctypes.CDLL(sys.argv[1], mode=ctypes.RTLD_GLOBAL)
+        import torch
+        from dms2f_had.dms2f_plugin.engine.detectors import cpu_threads, host_blas
+    """, REFERENCE_BLAS)
+    assert "found /usr/lib/x86_64-linux-gnu/blas/libblas.so" in out
+    warnings = [line for line in out.splitlines() if line.startswith("WARNING")]
     assert len(warnings) == 1 and "reference BLAS" in warnings[0]
     assert "apt install libopenblas0-pthread" in warnings[0]
 
@@ -122,9 +122,8 @@ def test_an_openblas_under_torch_is_found_and_not_warned_about():
 
 
 def test_without_a_host_blas_torch_keeps_its_own():
-    done = subprocess.run([sys.executable, "-c", "import torch\n"  # nosec B603
-                           "from dms2f_had.dms2f_plugin.engine.detectors import host_blas\n"
-                           "print('found', host_blas.host_blas())"],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert "found None" in done.stdout
+    out = run("print('found', host_blas.host_blas())\n", """
+        import torch
+        from dms2f_had.dms2f_plugin.engine.detectors import host_blas
+    """)
+    assert "found None" in out

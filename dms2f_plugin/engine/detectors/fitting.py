@@ -71,6 +71,9 @@ def sample_blocks(source: RasterSource, norm: Normalisation, *, max_blocks: int,
                   progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read up to ``max_blocks`` normalised grid blocks, sampled uniformly over the scene.
 
+    The plain reference of :func:`sample_scene` (which fits use): a second read of the raster
+    after :func:`scene_normalisation`'s.
+
     Blocks with fewer than :data:`MIN_VALID_FRACTION` valid pixels are skipped. The raster is
     read once in windows of :data:`_READ_TILE` pixels (plus one block of margin), so memory is
     bounded by ``max_blocks`` and the window size.

@@ -5,7 +5,7 @@ symbol, which the dynamic linker resolves to the first definition in the process
 scope. A host whose executable links a BLAS (``qgis_process`` and the QGIS desktop link
 ``libblas.so.3``) therefore puts that library under torch: OpenBLAS is then kept to one thread
 while torch works (:mod:`.cpu_threads`); the reference BLAS, Debian's default ``libblas.so.3``
-when OpenBLAS is not installed, is several times slower than torch's own and cannot be fixed
+when OpenBLAS is not installed, is much slower than torch's own and cannot be fixed
 from inside the process, so the analyst is told how to install OpenBLAS instead.
 """
 
@@ -62,7 +62,7 @@ def warn_about_host_blas() -> None:
         return
     if is_reference_blas(path):
         LOG.warning("This program loaded the reference BLAS (%s) before torch, so torch's matrix "
-                    "products run on it and fitting is several times slower; install OpenBLAS "
+                    "products run on it and fitting is much slower; install OpenBLAS "
                     "(Debian/Ubuntu: apt install libopenblas0-pthread) and restart it", path)
     else:
         LOG.debug("torch's matrix products run on the host's BLAS %s (kept to one thread while "
