@@ -65,6 +65,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    for name, low, high in (("steps", 1, 10_000), ("repeats", 1, 100), ("threads", 1, 256)):
+        if not low <= getattr(args, name) <= high:
+            parser.error(f"--{name} must be between {low} and {high}")
     library = ctypes.util.find_library("openblas")
     if library is None:
         raise SystemExit("OpenBLAS is not installed (Debian: apt install libopenblas0-pthread)")
