@@ -63,3 +63,23 @@ def test_worst_scene_per_class_names_scene_and_variant():
     lines = worst_scene_lines(RECORDS, ("dms2f", "rx"))
     assert lines[1] == ("worst scene, 144 px: dms2f 0.6200 on b/original; rx 0.5000 on a/original; "
                         "dms2f - rx -0.2800 on b/original")
+
+
+def _targets(*ranks):
+    return [{"size": size, "abundance": 1.0, "rank": rank} for size, rank in ranks]
+
+
+def test_found_targets_are_counted_per_class_with_those_no_method_finds():
+    from dms2f_had.dms2f_plugin.engine.app.implant.report import found_lines
+
+    runs = [_run("a", "original", "dms2f", 0, {1: 0.9}), _run("a", "original", "dms2f", 1, {1: 0.9}),
+            _run("a", "original", "rx", 0, {1: 0.8})]
+    runs[0]["targets"] = _targets((1, 0.999), (1, 0.5), (4, 0.2))
+    runs[1]["targets"] = _targets((1, 0.999), (1, 0.995), (4, 0.9))
+    runs[2]["targets"] = _targets((1, 0.3), (1, 0.99), (4, 0.98))
+    lines = found_lines(runs, ("dms2f", "rx"))
+    assert lines[1] == "| size px | targets | dms2f | rx | found by none |"
+    # 1 px: dms2f finds the first in both seeds and the second in one; rx finds the second.
+    assert lines[3] == "| 1 | 2 | 1.5 | 1 | 0 |"
+    assert lines[4] == "| 4 | 1 | 0 | 0 | 1 |"
+    assert found_lines([_run("a", "original", "rx", 0, {1: 0.8})], ("rx",)) == []

@@ -5,8 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dms2f_had.dms2f_plugin.engine.app.implant.runner import build_parser, class_aucs, parse_groups
-from dms2f_had.dms2f_plugin.engine.app.implant.synthesis import ImplantedScene
+from dms2f_had.dms2f_plugin.engine.app.implant.runner import (
+    build_parser,
+    class_aucs,
+    parse_groups,
+    target_ranks,
+)
+from dms2f_had.dms2f_plugin.engine.app.implant.synthesis import ImplantedScene, Target
 
 
 def _copy() -> ImplantedScene:
@@ -27,6 +32,23 @@ def test_class_auc_leaves_out_labels_other_classes_and_nan():
     score[0, 0] = 100.0        # a labelled pixel: would beat the target if it were counted
     score[3, 3] = np.nan       # nodata: left out
     assert class_aucs(score, _copy()) == {"1": 1.0, "4": 0.0}
+
+
+def test_target_rank_is_the_background_share_below_the_median_target_pixel():
+    copy = _copy()
+    targets = (Target(size=1, abundance=1.0, donor="d", donor_pixel=(0, 0), box=(2, 2, 1, 1)),
+               Target(size=4, abundance=0.25, donor="d", donor_pixel=(0, 0), box=(4, 4, 2, 2)))
+    copy = ImplantedScene(host="h", group=(1, 4), seed=0, cube=copy.cube, labels=copy.labels,
+                          masks=copy.masks, targets=targets)
+    score = np.arange(36, dtype=np.float64).reshape(6, 6)  # background 1..29 minus 14 (target)
+    score[0, 0] = 1000.0       # a labelled pixel: not background
+    score[1, 1] = np.nan       # nodata: not background
+    score[2, 2] = 100.0        # the 1-px target: above the whole background
+    score[4:6, 4:6] = [[-5.0, 3.0], [3.5, 100.0]]  # median 3.25: above 1, 2, 3 only
+    ranks = target_ranks(score, copy)
+    background = 36 - 1 - 1 - 1 - 4  # label, nodata, the two targets
+    assert ranks == [{"size": 1, "abundance": 1.0, "rank": 1.0},
+                     {"size": 4, "abundance": 0.25, "rank": round(3 / background, 5)}]
 
 
 def test_groups_and_numbers_are_parsed_and_bounded():

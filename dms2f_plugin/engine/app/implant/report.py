@@ -6,6 +6,11 @@ class), besides the timings. Aggregation, for each (variant, size class, method)
 mean over scenes; then the mean and the standard deviation of those over the seeds (RX and local
 RX are deterministic and run once, so their spread is 0).
 
+Beside the AUCs, each target's *rank* (the share of the background below its median pixel,
+recorded by the runner) says which targets a method finds: :func:`found_lines` counts, per size
+class, the targets each method ranks at or above :data:`FOUND_RANK`, and those no method finds
+(a class's AUC margin can hinge on where two methods place a target neither of them sees).
+
 The last line is ``implant_worst_margin_vs_rx=<m>``: the minimum over size classes and variants
 of (mean DMS2F AUC - RX AUC), ``nan`` when either method is missing.
 """
@@ -20,6 +25,8 @@ from typing import Any
 import numpy as np
 
 Record = dict[str, Any]
+#: A target is found when its median pixel scores above this share of the background.
+FOUND_RANK = 0.99
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +119,44 @@ def worst_scene_lines(records: Sequence[Record], methods: Sequence[str]) -> list
             (scene, variant), gap = min(gaps.items(), key=lambda kv: (kv[1], kv[0]))
             parts.append(f"dms2f - rx {gap:+.4f} on {scene}/{variant}")
         lines.append(f"worst scene, {size} px: " + "; ".join(parts))
+    return lines
+
+
+def found_lines(records: Sequence[Record], methods: Sequence[str]) -> list[str]:
+    """Markdown: per size class, targets each method finds (mean over seeds) and none finds.
+
+    Records without target ranks (older results files) are left out; no lines without any.
+    """
+    # (scene, group, variant) -> method -> per target, the found share over that method's seeds.
+    images: dict[tuple[str, str, str], dict[str, list[list[float]]]] = {}
+    sizes: dict[tuple[str, str, str], list[int]] = {}
+    for r in records:
+        if not r.get("targets"):
+            continue
+        key = (r["scene"], str(r.get("group")), r["variant"])
+        found = [float(t["rank"] >= FOUND_RANK) for t in r["targets"]]
+        images.setdefault(key, {}).setdefault(r["method"], []).append(found)
+        sizes[key] = [int(t["size"]) for t in r["targets"]]
+    if not images:
+        return []
+    methods = _ordered({m for runs in images.values() for m in runs}, methods)
+    totals: dict[int, dict[str, float]] = {}
+    for key, runs in images.items():
+        shares = {m: np.mean(np.array(v), axis=0) for m, v in runs.items()}  # (targets,)
+        for i, size in enumerate(sizes[key]):
+            cell = totals.setdefault(size, {"targets": 0.0, "none": 0.0})
+            cell["targets"] += 1
+            cell["none"] += float(all(s[i] == 0 for s in shares.values()))
+            for m, share in shares.items():
+                cell[m] = cell.get(m, 0.0) + float(share[i])
+    lines = [f"targets found (median pixel above {FOUND_RANK:.0%} of the background; mean over "
+             "seeds), per size class:",
+             "| size px | targets | " + " | ".join(methods) + " | found by none |",
+             "|" + "---|" * (len(methods) + 3)]
+    for size in sorted(totals):
+        cell = totals[size]
+        found = " | ".join(f"{cell.get(m, 0.0):g}" for m in methods)
+        lines.append(f"| {size} | {cell['targets']:g} | {found} | {cell['none']:g} |")
     return lines
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .report import final_line, summarise, table_lines, worst_scene_lines
+from .report import final_line, found_lines, summarise, table_lines, worst_scene_lines
 from .spectra import DonorSpectra, donor_spectra
 from .synthesis import DEFAULT_GROUPS, JITTER, ImplantedScene, Scene, check_group, implant
 from .variants import VARIANTS, make_variant, write_variant
@@ -91,6 +92,30 @@ def class_aucs(score: np.ndarray, copy: ImplantedScene) -> dict[str, float]:
     return aucs
 
 
+def target_ranks(score: np.ndarray, copy: ImplantedScene) -> list[dict[str, float]]:
+    """Where each target of ``copy`` ranks in a finished score map ``(H, W)``.
+
+    A target's rank is the fraction of the background (pixels neither implanted nor labelled,
+    NaN left out) that scores strictly below the target's median pixel: 0.5 is a target the
+    method does not see, 1.0 one above every background pixel.
+
+    Returns:
+        One ``{"size", "abundance", "rank"}`` per target, in ``copy.targets`` order.
+    """
+    finite = np.isfinite(score)
+    background = np.sort(score[~(copy.implanted | copy.labels) & finite])  # (n,)
+    ranks = []
+    for target in copy.targets:
+        row, col, rows, cols = target.box
+        box = (slice(row, row + rows), slice(col, col + cols))
+        # Targets keep a margin from each other, so the box holds no other target's pixel.
+        pixels = score[box][copy.masks[target.size][box] & finite[box]]
+        rank = (float(np.searchsorted(background, np.median(pixels), side="left") / len(background))
+                if len(pixels) and len(background) else math.nan)
+        ranks.append({"size": target.size, "abundance": target.abundance, "rank": round(rank, 5)})
+    return ranks
+
+
 def _read_score(path: str) -> np.ndarray:
     from osgeo import gdal
 
@@ -111,7 +136,9 @@ def run_copy(config: ImplantConfig, copy: ImplantedScene, folder: Path,
         for method, seed in config.runs_per_image():
             run = run_in_subprocess(image, method, config.preset, seed, config.threads,
                                     config.steps, config.keep_all_bands)
-            run["auc"] = class_aucs(_read_score(run["score_file"]), copy)
+            score = _read_score(run["score_file"])
+            run["auc"] = class_aucs(score, copy)
+            run["targets"] = target_ranks(score, copy)
             discard_score(run)
             run.update(scene=copy.host, group=list(copy.group), variant=variant_name,
                        method=method, seed=seed, implant_seed=copy.seed,
@@ -295,6 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{time.perf_counter() - started:.0f} s in all")
     print("\n".join(table_lines(summary, config.methods, config.variants)))
     print("\n".join(worst_scene_lines(records, config.methods)))
+    print("\n".join(found_lines(records, config.methods)))
     if args.json:
         settings = {k: (str(v) if isinstance(v, Path) else v)
                     for k, v in dataclasses.asdict(config).items()}
