@@ -155,8 +155,8 @@ def found_lines(records: Sequence[Record], methods: Sequence[str]) -> list[str]:
              "|" + "---|" * (len(methods) + 3)]
     for size in sorted(totals):
         cell = totals[size]
-        found = " | ".join(f"{cell.get(m, 0.0):g}" for m in methods)
-        lines.append(f"| {size} | {cell['targets']:g} | {found} | {cell['none']:g} |")
+        counts = " | ".join(f"{cell.get(m, 0.0):g}" for m in methods)
+        lines.append(f"| {size} | {cell['targets']:g} | {counts} | {cell['none']:g} |")
     return lines
 
 
