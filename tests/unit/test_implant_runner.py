@@ -74,3 +74,42 @@ def test_the_cli_sends_bench_implant_to_the_implant_runner(capsys):
     with pytest.raises(SystemExit):
         main(["bench", "--help"])
     assert "bench --implant" in capsys.readouterr().out
+
+
+def test_first_seed_shifts_the_dms2f_seeds_only(tmp_path):
+    from dms2f_had.dms2f_plugin.engine.app.implant.runner import _config
+
+    parser = build_parser()
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.mat").write_bytes(b"")
+    args = parser.parse_args(["--scenes", str(tmp_path), "--seeds", "2", "--first-seed", "3",
+                              "--methods", "dms2f,rx"])
+    assert _config(args, parser).runs_per_image() == [("dms2f", 3), ("dms2f", 4), ("rx", 0)]
+    with pytest.raises(SystemExit):
+        _config(parser.parse_args([]), parser)  # neither --scenes nor --report
+
+
+def test_report_joins_results_files_run_apart(tmp_path, capsys):
+    import json
+
+    from dms2f_had.dms2f_plugin.engine.app.implant.runner import main
+
+    def record(method, seed, auc):
+        return {"scene": "s", "group": [1], "variant": "original", "method": method, "seed": seed,
+                "implant_seed": 0, "auc": {"1": auc}, "wall_s": 1.0, "cpu_s": 1.0,
+                "process_wall_s": 1.0, "process_cpu_s": 1.0,
+                "targets": [{"size": 1, "abundance": 1.0, "rank": auc}]}
+
+    first, second = tmp_path / "seed0.json", tmp_path / "seed1.json"
+    first.write_text(json.dumps({"config": {"implant_seed": 0, "first_seed": 0},
+                                 "results": [record("dms2f", 0, 0.90), record("rx", 0, 0.80)]}))
+    second.write_text(json.dumps({"config": {"implant_seed": 0, "first_seed": 1},
+                                  "results": [record("dms2f", 1, 0.996), record("rx", 0, 0.80)]}))
+    assert main(["--report", str(first), str(second)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "| original | 1 | 0.9480 (0.0480) | 0.8000 (0.0000) | +0.1480 |" in out
+    assert "| 1 | 1 | 0.5 | 0 | 0 |" in out  # found by seed 1 only: half a target
+    assert out[-1] == "implant_worst_margin_vs_rx=0.1480"
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        main(["--report", str(tmp_path / "bad.json")])

@@ -127,13 +127,13 @@ def found_lines(records: Sequence[Record], methods: Sequence[str]) -> list[str]:
 
     Records without target ranks (older results files) are left out; no lines without any.
     """
-    # (scene, group, variant) -> method -> per target, the found share over that method's seeds.
-    images: dict[tuple[str, str, str], dict[str, list[list[float]]]] = {}
-    sizes: dict[tuple[str, str, str], list[int]] = {}
+    # (scene, group, variant, implant seed) -> method -> per target, found or not, per seed.
+    images: dict[tuple[str, ...], dict[str, list[list[float]]]] = {}
+    sizes: dict[tuple[str, ...], list[int]] = {}
     for r in records:
         if not r.get("targets"):
             continue
-        key = (r["scene"], str(r.get("group")), r["variant"])
+        key = (r["scene"], str(r.get("group")), r["variant"], str(r.get("implant_seed")))
         found = [float(t["rank"] >= FOUND_RANK) for t in r["targets"]]
         images.setdefault(key, {}).setdefault(r["method"], []).append(found)
         sizes[key] = [int(t["size"]) for t in r["targets"]]

@@ -60,11 +60,13 @@ class ImplantConfig:
     threads: int | None
     keep_all_bands: bool
     jitter: float = JITTER
+    first_seed: int = 0
 
     def runs_per_image(self) -> list[tuple[str, int]]:
-        """(method, seed) pairs run on every variant image."""
+        """(method, seed) pairs run on every variant image (RX methods once, as seed 0)."""
         return [(m, s) for m in self.methods
-                for s in range(1 if m in _DETERMINISTIC else self.seeds)]
+                for s in ((0,) if m in _DETERMINISTIC
+                          else range(self.first_seed, self.first_seed + self.seeds))]
 
 
 def load_scenes(folder: Path) -> list[Scene]:
@@ -250,7 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Implant synthetic targets (sizes 1-300 px, abundances 0.25/0.5/1) into benchmark "
         "scenes and report ROC AUC per size class and scene variant; each run gets only the "
         "image, the implant masks are read afterwards."))
-    p.add_argument("--scenes", required=True, type=Path, help="folder of .mat scenes")
+    p.add_argument("--scenes", type=Path, help="folder of .mat scenes (needed unless --report)")
+    p.add_argument("--report", type=Path, nargs="+", metavar="JSON", default=None,
+                   help="run nothing: print the report of these results files together (the "
+                   "records of every file; e.g. seeds run apart with --first-seed)")
     p.add_argument("--only", default="", help="comma list of host scenes (default all)")
     p.add_argument("--groups", type=parse_groups, default=DEFAULT_GROUPS, help="size groups, "
                    f"one implant copy each, '/' between groups (default {default_groups})")
@@ -260,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma list of dms2f,rx,lrx (default dms2f,rx)")
     p.add_argument("--seeds", type=_bounded("--seeds", 1, MAX_SEEDS), default=3,
                    help="DMS2F seeds per image (default 3)")
+    p.add_argument("--first-seed", type=_bounded("--first-seed", 0, MAX_SEED_VALUE), default=0,
+                   help="first DMS2F seed (default 0): a plan split over machines or sessions "
+                   "runs seeds N to N+seeds-1 here; --report joins the results files")
     p.add_argument("--implant-seed", type=_bounded("--implant-seed", 0, MAX_SEED_VALUE),
                    default=0, help="seed of the target synthesis (default 0)")
     p.add_argument("--jitter", type=_jitter, default=JITTER, help="per-pixel target jitter, as "
@@ -278,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> ImplantConfig:
+    if args.scenes is None:
+        parser.error("--scenes is required (a folder of .mat scenes), unless --report is given")
     names = sorted(p.stem for p in args.scenes.glob("*.mat"))
     if len(names) < 2:
         parser.error(f"{args.scenes} needs at least two .mat scenes (hosts and donors)")
@@ -289,7 +299,7 @@ def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Implan
                          variants=args.variants, methods=args.methods, seeds=args.seeds,
                          implant_seed=args.implant_seed, preset=args.preset, steps=args.steps,
                          threads=args.threads, keep_all_bands=args.keep_all_bands,
-                         jitter=args.jitter)
+                         jitter=args.jitter, first_seed=args.first_seed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -298,6 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.report:
+        return _report(args.report, parser)
     config = _config(args, parser)
     if args.keep is not None:
         try:
@@ -320,9 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(header_line(machine, config.preset, config.steps, config.threads)
           + f"; implant seed {config.implant_seed}, jitter {config.jitter}, "
           f"{time.perf_counter() - started:.0f} s in all")
-    print("\n".join(table_lines(summary, config.methods, config.variants)))
-    print("\n".join(worst_scene_lines(records, config.methods)))
-    print("\n".join(found_lines(records, config.methods)))
+    _print_tables(records, config.methods, config.variants)
     if args.json:
         settings = {k: (str(v) if isinstance(v, Path) else v)
                     for k, v in dataclasses.asdict(config).items()}
@@ -333,4 +343,36 @@ def main(argv: Sequence[str] | None = None) -> int:
                                            for (v, s, m), c in sorted(summary.items())]})
     print(timing_line(records))
     print(final_line(summary))
+    return 0
+
+
+def _print_tables(records: list[dict[str, Any]], methods: Sequence[str],
+                  variants: Sequence[str]) -> None:
+    print("\n".join(table_lines(summarise(records), methods, variants)))
+    print("\n".join(worst_scene_lines(records, methods)))
+    print("\n".join(found_lines(records, methods)))
+
+
+def _report(files: Sequence[Path], parser: argparse.ArgumentParser) -> int:
+    """``--report``: the tables and the last line of the records of ``files`` together."""
+    import json
+
+    from ..bench import timing_line
+
+    records: list[dict[str, Any]] = []
+    for path in files:
+        try:
+            payload = json.loads(Path(path).read_text(encoding="utf-8"))
+            found = payload["results"]
+            config = payload.get("config", {})
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            parser.error(f"--report: '{path}' is not a results file of this benchmark ({exc})")
+        print(f"{path}: {len(found)} run(s); implant seed {config.get('implant_seed')}, first "
+              f"seed {config.get('first_seed', 0)}, preset {config.get('preset')}")
+        records += found
+    if not records:
+        parser.error("--report: no run in the given files")
+    _print_tables(records, METHODS, VARIANTS)
+    print(timing_line(records))
+    print(final_line(summarise(records)))
     return 0
