@@ -133,10 +133,10 @@ def found_lines(records: Sequence[Record], methods: Sequence[str]) -> list[str]:
     for r in records:
         if not r.get("targets"):
             continue
-        key = (r["scene"], str(r.get("group")), r["variant"], str(r.get("implant_seed")))
+        image = (str(r["scene"]), str(r.get("group")), str(r["variant"]), str(r.get("implant_seed")))
         found = [float(t["rank"] >= FOUND_RANK) for t in r["targets"]]
-        images.setdefault(key, {}).setdefault(r["method"], []).append(found)
-        sizes[key] = [int(t["size"]) for t in r["targets"]]
+        images.setdefault(image, {}).setdefault(r["method"], []).append(found)
+        sizes[image] = [int(t["size"]) for t in r["targets"]]
     if not images:
         return []
     methods = _ordered({m for runs in images.values() for m in runs}, methods)
