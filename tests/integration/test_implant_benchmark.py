@@ -33,6 +33,30 @@ def test_benchmark_script_runs_on_one_small_copy_and_ends_with_its_line(had_dir,
     assert all(0.0 <= auc <= 1.0 for r in runs for auc in r["auc"].values())
     targets = result["implants"][0]["targets"]
     assert len(targets) == 12 and {t["donor"] for t in targets}.isdisjoint({"pavia-car"})
+    assert result["partial"] is False and result["summary"]
+    ranks = runs[0]["targets"]
+    assert [t["size"] for t in ranks] == [t["size"] for t in targets]
+    assert all(0.0 <= t["rank"] <= 1.0 for t in ranks)
+    assert "| size px | targets | rx | found by none |" in lines
+    # --report rebuilds the same report from the results file alone.
+    report = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "implant.py"), "--report", str(out)],
+        capture_output=True, text=True, check=False, timeout=600)
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert report.stdout.strip().splitlines()[-1] == lines[-1]
+    assert [x for x in report.stdout.splitlines() if x.startswith("| original |")] == \
+        [x for x in lines if x.startswith("| original |")]
+
+
+def test_what_is_measured_is_saved_after_every_copy(had_dir, tmp_path):
+    config = runner.ImplantConfig(
+        scenes=had_dir, hosts=("hydice-urban",), groups=((1,), (9,)), variants=("original",),
+        methods=("rx",), seeds=1, implant_seed=0, preset="fast", steps=None, threads=None,
+        keep_all_bands=False)
+    saved: list[tuple[int, int]] = []
+    records, _ = runner.run_benchmark(config, tmp_path, lambda line: None,
+                                      save=lambda r, i: saved.append((len(r), len(i))))
+    assert saved == [(1, 1), (2, 2)] and len(records) == 2
 
 
 def test_workers_get_only_the_image_and_the_truth_is_written_after(had_dir, tmp_path, monkeypatch,

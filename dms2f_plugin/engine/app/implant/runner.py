@@ -168,8 +168,12 @@ def keep_truth(copy: ImplantedScene, path: Path) -> None:
         w.write(Window(0, 0, cols, rows), truth)
 
 
+Saver = Callable[[list[dict[str, Any]], list[dict[str, Any]]], None]
+
+
 def run_benchmark(config: ImplantConfig, workdir: Path, log: Callable[[str], None] = print,
-                  keep: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                  keep: bool = False, save: Saver | None = None,
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Run the whole plan; returns ``(run records, implant descriptions)``.
 
     Args:
@@ -177,6 +181,8 @@ def run_benchmark(config: ImplantConfig, workdir: Path, log: Callable[[str], Non
         workdir: where variant images are written (each deleted after its runs).
         log: one line per run.
         keep: also write every copy's ground truth into ``workdir``, once every run is done.
+        save: called with the records and implants so far after every implant copy (a long
+            plan that stops half-way keeps what it measured).
     """
     scenes = load_scenes(config.scenes)
     donors: list[DonorSpectra] = [donor_spectra(s.name, s.cube, s.labels)
@@ -193,6 +199,8 @@ def run_benchmark(config: ImplantConfig, workdir: Path, log: Callable[[str], Non
             implants.append({"scene": host, "group": list(group), "seed": config.implant_seed,
                              "targets": [dataclasses.asdict(t) for t in copy.targets]})
             records += run_copy(config, copy, workdir, log)
+            if save is not None:
+                save(records, implants)
     if keep:
         for copy in copies:
             keep_truth(copy, workdir / f"{copy.host}-g{'+'.join(map(str, copy.group))}-truth.tif")
@@ -323,24 +331,29 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{images * len(set(config.methods) & set(_DETERMINISTIC))} RX run(s)", flush=True)
     machine = machine_info()
     started = time.perf_counter()
+    settings = {k: (str(v) if isinstance(v, Path) else v)
+                for k, v in dataclasses.asdict(config).items()}
+
+    def save(records: list[dict[str, Any]], implants: list[dict[str, Any]],
+             summary: dict[tuple[str, int, str], Any] | None = None) -> None:
+        if args.json:  # "partial" until every run is in; --report reads either
+            write_json(args.json, {
+                "machine": machine, "config": settings, "partial": summary is None,
+                "implants": implants, "results": records,
+                "summary": [{"variant": v, "size": s, "method": m, **dataclasses.asdict(c)}
+                            for (v, s, m), c in sorted((summary or {}).items())]})
+
     with tempfile.TemporaryDirectory(prefix="dms2f-implant-") as temp:
         workdir = args.keep or Path(temp)
         records, implants = run_benchmark(config, workdir, lambda s: print(s, flush=True),
-                                          keep=args.keep is not None)
+                                          keep=args.keep is not None, save=save)
     summary = summarise(records)
     print()
     print(header_line(machine, config.preset, config.steps, config.threads)
           + f"; implant seed {config.implant_seed}, jitter {config.jitter}, "
           f"{time.perf_counter() - started:.0f} s in all")
     _print_tables(records, config.methods, config.variants)
-    if args.json:
-        settings = {k: (str(v) if isinstance(v, Path) else v)
-                    for k, v in dataclasses.asdict(config).items()}
-        write_json(args.json, {"machine": machine, "config": settings, "implants": implants,
-                               "results": records,
-                               "summary": [{"variant": v, "size": s, "method": m,
-                                            **dataclasses.asdict(c)}
-                                           for (v, s, m), c in sorted(summary.items())]})
+    save(records, implants, summary)
     print(timing_line(records))
     print(final_line(summary))
     return 0
@@ -367,8 +380,9 @@ def _report(files: Sequence[Path], parser: argparse.ArgumentParser) -> int:
             config = payload.get("config", {})
         except (OSError, ValueError, KeyError, TypeError) as exc:
             parser.error(f"--report: '{path}' is not a results file of this benchmark ({exc})")
-        print(f"{path}: {len(found)} run(s); implant seed {config.get('implant_seed')}, first "
-              f"seed {config.get('first_seed', 0)}, preset {config.get('preset')}")
+        partial = " (partial: stopped before its plan ended)" if payload.get("partial") else ""
+        print(f"{path}: {len(found)} run(s){partial}; implant seed {config.get('implant_seed')}, "
+              f"first seed {config.get('first_seed', 0)}, preset {config.get('preset')}")
         records += found
     if not records:
         parser.error("--report: no run in the given files")
