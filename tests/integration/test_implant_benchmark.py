@@ -79,6 +79,13 @@ def test_workers_get_only_the_image_and_the_truth_is_written_after(had_dir, tmp_
         assert listing == [image.name]  # no mask, label or truth file beside the image
         assert image.name == "hydice-urban-int16.tif"  # nor the target sizes in its name
         assert all(not isinstance(a, (bytes, bytearray)) for a in call)
-    assert sorted(p.name for p in keep.iterdir()) == ["hydice-urban-g1-truth.tif",
-                                                      "hydice-urban-g9-truth.tif"]
+    assert sorted(p.name for p in keep.iterdir()) == [
+        "hydice-urban-g1-int16-lrx-seed0-score.tif", "hydice-urban-g1-int16-rx-seed0-score.tif",
+        "hydice-urban-g1-truth.tif",
+        "hydice-urban-g9-int16-lrx-seed0-score.tif", "hydice-urban-g9-int16-rx-seed0-score.tif",
+        "hydice-urban-g9-truth.tif"]
+    from osgeo import gdal
+
+    kept = gdal.Open(str(keep / "hydice-urban-g9-int16-rx-seed0-score.tif"))
+    assert (kept.RasterYSize, kept.RasterXSize) == (80, 100)
     assert capsys.readouterr().out.strip().splitlines()[-1] == "implant_worst_margin_vs_rx=nan"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -125,8 +126,13 @@ def _read_score(path: str) -> np.ndarray:
 
 
 def run_copy(config: ImplantConfig, copy: ImplantedScene, folder: Path,
-             log: Callable[[str], None]) -> list[dict[str, Any]]:
-    """Every variant, method and seed on one implant copy; returns the run records."""
+             log: Callable[[str], None], keep: Path | None = None) -> list[dict[str, Any]]:
+    """Every variant, method and seed on one implant copy; returns the run records.
+
+    ``folder`` holds each variant image while its runs go (nothing else). With ``keep``, each
+    run's score map is moved there once its AUCs are computed, as
+    ``<host>-g<sizes>-<variant>-<method>-seed<seed>-score.tif``.
+    """
     from ..bench import discard_score, run_in_subprocess
 
     records = []
@@ -141,7 +147,13 @@ def run_copy(config: ImplantConfig, copy: ImplantedScene, folder: Path,
             score = _read_score(run["score_file"])
             run["auc"] = class_aucs(score, copy)
             run["targets"] = target_ranks(score, copy)
-            discard_score(run)
+            if keep is not None:
+                made = Path(run.pop("score_file"))
+                kept = shutil.move(made, keep / f"{label}-{variant_name}-{method}-seed{seed}-score.tif")
+                made.parent.rmdir()
+                run["score_map"] = str(kept)
+            else:
+                discard_score(run)
             run.update(scene=copy.host, group=list(copy.group), variant=variant_name,
                        method=method, seed=seed, implant_seed=copy.seed,
                        bands=int(variant.data.shape[2]), pixels=int(copy.labels.size))
@@ -172,15 +184,17 @@ Saver = Callable[[list[dict[str, Any]], list[dict[str, Any]]], None]
 
 
 def run_benchmark(config: ImplantConfig, workdir: Path, log: Callable[[str], None] = print,
-                  keep: bool = False, save: Saver | None = None,
+                  keep: Path | None = None, save: Saver | None = None,
                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Run the whole plan; returns ``(run records, implant descriptions)``.
 
     Args:
         config: the plan.
-        workdir: where variant images are written (each deleted after its runs).
+        workdir: where variant images are written (each deleted after its runs); nothing else
+            is written there, so a worker sees no score map nor truth beside its image.
         log: one line per run.
-        keep: also write every copy's ground truth into ``workdir``, once every run is done.
+        keep: a folder to keep every score map in (:func:`run_copy`), and every copy's ground
+            truth once every run is done.
         save: called with the records and implants so far after every implant copy (a long
             plan that stops half-way keeps what it measured).
     """
@@ -198,12 +212,12 @@ def run_benchmark(config: ImplantConfig, workdir: Path, log: Callable[[str], Non
             copies.append(copy)
             implants.append({"scene": host, "group": list(group), "seed": config.implant_seed,
                              "targets": [dataclasses.asdict(t) for t in copy.targets]})
-            records += run_copy(config, copy, workdir, log)
+            records += run_copy(config, copy, workdir, log, keep)
             if save is not None:
                 save(records, implants)
-    if keep:
+    if keep is not None:
         for copy in copies:
-            keep_truth(copy, workdir / f"{copy.host}-g{'+'.join(map(str, copy.group))}-truth.tif")
+            keep_truth(copy, keep / f"{copy.host}-g{'+'.join(map(str, copy.group))}-truth.tif")
     return records, implants
 
 
@@ -288,8 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-all-bands", action="store_true",
                    help="keep every band (no bad-band or water-vapour band removal)")
     p.add_argument("--json", type=Path, default=None, help="write every result here")
-    p.add_argument("--keep", type=Path, default=None, metavar="DIR", help="keep the copies' "
-                   "ground truth here (written after every run); variant images are deleted")
+    p.add_argument("--keep", type=Path, default=None, metavar="DIR", help="keep every score "
+                   "map and the copies' ground truth here (the truth written after every run); "
+                   "variant images are deleted")
     return p
 
 
@@ -344,9 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                             for (v, s, m), c in sorted((summary or {}).items())]})
 
     with tempfile.TemporaryDirectory(prefix="dms2f-implant-") as temp:
-        workdir = args.keep or Path(temp)
-        records, implants = run_benchmark(config, workdir, lambda s: print(s, flush=True),
-                                          keep=args.keep is not None, save=save)
+        records, implants = run_benchmark(config, Path(temp), lambda s: print(s, flush=True),
+                                          keep=args.keep, save=save)
     summary = summarise(records)
     print()
     print(header_line(machine, config.preset, config.steps, config.threads)
