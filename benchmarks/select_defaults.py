@@ -63,6 +63,9 @@ fit then); rule 1 is judged on the mean over the eleven hosts, nothing else chan
 shipped schedule, ``--schedules 300x2b8s16 --seeds 3 --implant-seeds 1 --implant-hosts all``,
 in the third round's work folder: its maps (development scenes, abu-airport-1's copies) are reused
 as the code scores exactly as it did then (checked: the same class AUCs to the last digit).
+A second network seed of the implant fits follows when it fits in the session
+(``--implant-seeds 2``, the first seed's maps reused; declared before either run's result): the
+rule is then judged on the two-seed means and that pick replaces the one-seed pick.
 
 The script prints one table per stage and ends with ``selected local_window=... steps=...``.
 """
