@@ -24,6 +24,8 @@ from dms2f_had.dms2f_plugin.engine.detectors.local_background import (
 )
 from dms2f_had.dms2f_plugin.engine.detectors.model_file import FittedModel
 from dms2f_had.dms2f_plugin.engine.detectors.residual_score import calibrate_on_blocks
+from dms2f_had.dms2f_plugin.engine.detectors.rx import GlobalRxScorer
+from dms2f_had.dms2f_plugin.engine.detectors.rx_fusion import RxFusedScorer
 from dms2f_had.dms2f_plugin.engine.detectors.tiled import score_array
 from dms2f_had.dms2f_plugin.engine.errors import CancelledError, ModelFileError
 from dms2f_had.dms2f_plugin.engine.io.matfile import load_mat
@@ -71,8 +73,10 @@ def test_saved_model_applies_with_identical_scores(scene: Path, tmp_path: Path) 
     with open_raster(scene) as source:
         fitted = _untrained(source)
         scorer = Dms2fScorer(fitted, source.height, source.width, device=torch.device("cpu"))
-        expected = score_array(source, with_local_background(  # apply's default local window
-            scorer, DEFAULT_LOCAL_WINDOW, source.height, source.width))
+        corrected = with_local_background(  # apply's default: automatic, fused with RX
+            scorer, DEFAULT_LOCAL_WINDOW, source.height, source.width)
+        rx = GlobalRxScorer.from_statistics(source.statistics(covariance=True))
+        expected = score_array(source, RxFusedScorer(corrected, rx))
     model = tmp_path / "scene.dms2f"
     fitted.save(model)
     out = tmp_path / "applied.tif"
@@ -81,6 +85,16 @@ def test_saved_model_applies_with_identical_scores(scene: Path, tmp_path: Path) 
     ds = gdal.Open(str(out))
     np.testing.assert_allclose(ds.ReadAsArray(), expected, rtol=1e-5, atol=1e-4)
     assert ds.GetGeoTransform() == pytest.approx(ROTATED_GT)
+
+
+def test_seeds_change_the_map_and_a_seed_repeats_it(scene: Path, tmp_path: Path) -> None:
+    maps = []
+    for n, seed in enumerate((0, 1, 0)):
+        out = tmp_path / f"seed{n}.tif"
+        jobs.detect(scene, out, device="cpu", seed=seed, steps=3, local_window=0, threads=1)
+        maps.append(gdal.Open(str(out)).ReadAsArray())
+    assert not np.allclose(maps[0], maps[1])
+    np.testing.assert_array_equal(maps[0], maps[2])
 
 
 def test_model_for_another_band_count_is_refused(scene: Path, tmp_path: Path) -> None:

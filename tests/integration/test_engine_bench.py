@@ -59,8 +59,8 @@ def test_bench_writes_the_table_json_and_summary_and_is_deterministic(scenes, tm
         assert r["wall_s"] == pytest.approx(r["fit_s"] + r["detect_s"], abs=0.01)
         assert r["process_wall_s"] >= r["wall_s"]
     assert runs[0]["steps"] == 3 and runs[2]["steps"] is None
-    # Seeds differ, and the same seed gives the same AUC in a fresh process.
-    assert runs[0]["auc"] != runs[1]["auc"]
+    # The same seed gives the same AUC in a fresh process (that seeds change the map is
+    # test_dms2f_engine's: here the RX fusion ranks the tiny scene's target first either way).
     assert [r["auc"] for r in runs] == [r["auc"] for r in second["results"]]
 
 

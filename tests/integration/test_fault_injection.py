@@ -131,16 +131,20 @@ def test_full_disk_while_writing_a_score(full_disk, big, exceptions):
     assert "the previous file was kept" in line and ".tmp" not in line
 
 
-def test_full_disk_in_the_corrected_scores_first_pass_keeps_the_old_file(full_disk, wide):
+@pytest.mark.parametrize("options", [["--local-window", "31"], []], ids=["square", "default"])
+def test_full_disk_in_the_intermediate_passes_keeps_the_old_file(full_disk, wide, options):
     """DMS2F with its background correction writes the tiles' scores to a temporary raster
-    beside the output first: a full disk there is the same one clear line, nothing is left."""
+    beside the output first, and the default's fusion with RX two maps: a full disk in any
+    pass is the same one clear line naming the user's file, and nothing is left."""
     disk = full_disk(256)  # less than one 400 x 400 float32 score
     _old(disk, "score.tif")
-    done = cli(["detect", str(wide), str(disk / "score.tif"), "--steps", "2"])
+    done = cli(["detect", str(wide), str(disk / "score.tif"), "--steps", "2", *options])
     line = _assert_clean_failure(done, disk, "No space left on device while writing", "score.tif")
     assert sorted(p.name for p in disk.iterdir()) == ["score.tif"], line  # no temporary folder
-    assert f"'{disk / 'score.tif'}' (its scores before the background correction)" in line
-    assert "the previous file was kept" in line and ".dms2f-scores" not in line
+    if options:  # the first pass fails: the line says which scores
+        assert f"'{disk / 'score.tif'}' (its scores before the background correction)" in line
+    assert "the previous file was kept" in line
+    assert ".dms2f-scores" not in line and ".dms2f-fusion" not in line
 
 
 def test_disk_already_full(full_disk, big):

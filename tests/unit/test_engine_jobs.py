@@ -211,14 +211,24 @@ def test_dms2f_cancel_leaves_neither_score_nor_model(scene, tmp_path, fake_dms2f
     assert _files(tmp_path) == ["scene.tif"]
 
 
-def test_dms2f_local_window_removes_the_background_by_default(scene, tmp_path, fake_dms2f):
-    """The fake scores 1.0 everywhere: a constant background, which the local median removes."""
-    path, _ = scene
-    jobs.detect(path, tmp_path / "s.tif", device="cpu", tile_size=16)
-    assert np.all(read_band(tmp_path / "s.tif") == 0.0)
+def test_dms2f_default_removes_the_background_and_fuses_with_rx(scene, tmp_path, fake_dms2f):
+    """The fake scores 1.0 everywhere: a constant background, which the line medians remove to
+    0 (0 robust units too); the fusion then keeps the larger of that and RX's robust units."""
     from osgeo import gdal
 
-    assert gdal.Open(str(tmp_path / "s.tif")).GetMetadata()["local_window"] == "auto"
+    from dms2f_had.dms2f_plugin.engine.detectors.rx_fusion import RobustScale
+
+    path, _ = scene
+    jobs.detect(path, tmp_path / "s.tif", device="cpu", tile_size=16)
+    jobs.detect(path, tmp_path / "rx.tif", method="rx", tile_size=16)
+    rx = read_band(tmp_path / "rx.tif").astype(np.float64)
+    np.testing.assert_allclose(read_band(tmp_path / "s.tif"),
+                               np.fmax(0.0, RobustScale.of(rx).units(rx)), rtol=1e-5, atol=1e-5)
+    meta = gdal.Open(str(tmp_path / "s.tif")).GetMetadata()
+    assert meta["local_window"] == "auto" and meta["rx_fusion"] == "max of robust units"
+    jobs.detect(path, tmp_path / "off.tif", device="cpu", tile_size=16, local_window=0)
+    assert np.all(read_band(tmp_path / "off.tif") == 1.0)  # 0: the network's score alone
+    assert gdal.Open(str(tmp_path / "off.tif")).GetMetadata()["rx_fusion"] == "off"
 
 
 @pytest.mark.parametrize("window", [4, 1, -3])

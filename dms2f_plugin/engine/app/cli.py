@@ -111,9 +111,11 @@ def _add_local_window(p: argparse.ArgumentParser) -> None:
     p.add_argument("--local-window", type=_local_window, metavar="auto|0|N",
                    default=DEFAULT_LOCAL_WINDOW,
                    help="DMS2F background correction: 'auto' = the largest of four 61-pixel "
-                   "line medians (keeps compact targets of any size), 0 = off, odd N = the "
-                   "median of the N x N neighbourhood (also removes targets over about N*N/2 "
-                   f"pixels; only for known small targets); default {default}")
+                   "line medians (keeps compact targets of any size), then fused with global "
+                   "RX (the larger of the two scores in robust units of each map); 0 = off "
+                   "(the network's score alone), odd N = the median of the N x N neighbourhood "
+                   "(also removes targets over about N*N/2 pixels; only for known small "
+                   f"targets; no fusion); default {default}")
 
 
 def build_parser() -> argparse.ArgumentParser:

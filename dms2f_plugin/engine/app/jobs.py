@@ -19,6 +19,7 @@ from typing import Any
 
 from ..detectors.local_background import DEFAULT_LOCAL_WINDOW, with_local_background
 from ..detectors.model_file import check_model_path
+from ..detectors.rx_fusion import RxFusedScorer
 from ..detectors.tiled import TileExecutor, TileScorer, score_raster
 from ..errors import InputError, ModelFileError, user_errors
 from ..io.bands import format_band_list
@@ -46,6 +47,41 @@ def _dms2f_scorer(scorer_cls: Any, fitted: Any, source: RasterSource, device: An
     scorer = scorer_cls(fitted, source.height, source.width, device=device,
                         batch_size=DEFAULT_BATCH_SIZE)
     return with_local_background(scorer, local_window, source.height, source.width)
+
+
+def _with_rx_fusion(scorer: TileScorer, source: RasterSource, local_window: int | None,
+                    progress: Progress, stats: Any = None) -> TileScorer | RxFusedScorer:
+    """The automatic handling (``local_window`` None) fuses the corrected score with global RX.
+
+    Args:
+        scorer: the corrected DMS2F-HAD scorer.
+        source: the raster being scored.
+        local_window: the user's correction; only the automatic one (None) is fused.
+        progress: the statistics pass's progress (when ``stats`` is None).
+        stats: statistics of ``source`` with the covariance, when already computed.
+
+    Returns:
+        An :class:`~..detectors.rx_fusion.RxFusedScorer`, or ``scorer`` unchanged for another
+        correction or a raster with too few pixels for RX (logged).
+    """
+    if local_window is not None:
+        return scorer
+    from ..detectors.rx import GlobalRxScorer, check_enough_pixels
+
+    stats = stats if stats is not None else source.statistics(covariance=True, progress=progress)
+    try:
+        check_enough_pixels(stats, source.path)
+    except InputError as exc:
+        LOGGER.warning("The score is not fused with global RX: %s", exc)
+        return scorer
+    return RxFusedScorer(scorer, GlobalRxScorer.from_statistics(stats))
+
+
+def _correction_metadata(local_window: int | None,
+                         scorer: TileScorer | RxFusedScorer) -> dict[str, str]:
+    """What the score's metadata records of the correction and the fusion."""
+    return {"local_window": "auto" if local_window is None else str(local_window),
+            "rx_fusion": "max of robust units" if isinstance(scorer, RxFusedScorer) else "off"}
 
 
 def _usable_source(input_path: PathLike, bands: BandSpec, keep_all_bands: bool = False) -> RasterSource:
@@ -142,7 +178,7 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
                               outer_window=outer_window, fitting=method == "dms2f")
         meta = {"method": method, "input": os.fspath(input_path),
                 "bands": format_band_list(source.band_indices)}
-        scorer: TileScorer
+        scorer: TileScorer | RxFusedScorer
         if method == "dms2f":
             from ..detectors.device import resolve_device
 
@@ -151,11 +187,13 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
                                steps=steps, progress=SubProgress(progress, 0, 60))
             fit_seconds = time.perf_counter() - started
             torch_device = resolve_device(device, announce=False)  # the fit announced it
-            scorer = _dms2f_scorer(scorer_cls, fitted, source, torch_device, local_window)
+            scorer = _with_rx_fusion(
+                _dms2f_scorer(scorer_cls, fitted, source, torch_device, local_window), source,
+                local_window, SubProgress(progress, 60, 65))
             used = str(torch_device)
             meta.update(preset=preset, seed=str(seed), steps=str(fitted.steps),
-                        local_window="auto" if local_window is None else str(local_window))
-            rest = SubProgress(progress, 60, 100)
+                        **_correction_metadata(local_window, scorer))
+            rest = SubProgress(progress, 65, 100)
         else:
             scorer = _rx_scorer(source, method, inner_window, outer_window,
                                 SubProgress(progress, 0, 30))
@@ -304,13 +342,16 @@ def apply_model(model_path: PathLike, input_path: PathLike, output_path: PathLik
         check_raster_settings(source.path, width=source.width, height=source.height,
                               bands=source.band_count, method="dms2f", tile_size=tile_size,
                               local_window=local_window)
-        check_usable(source.statistics(progress=SubProgress(progress, 0, 10)), source.path)
-        scorer = _dms2f_scorer(scorer_cls, fitted, source, torch_device, local_window)
+        stats = source.statistics(covariance=local_window is None,  # RX's, for the fusion
+                                  progress=SubProgress(progress, 0, 10))
+        check_usable(stats, source.path)
+        scorer = _with_rx_fusion(
+            _dms2f_scorer(scorer_cls, fitted, source, torch_device, local_window), source,
+            local_window, progress, stats=stats)
         summary = score_raster(source, out, scorer, tile_size=tile_size,
                                progress=SubProgress(progress, 10, 100),
                                metadata={"method": "dms2f", "model": os.fspath(model_path),
-                                         "local_window": "auto" if local_window is None
-                                         else str(local_window)})
+                                         **_correction_metadata(local_window, scorer)})
         return DetectResult(output_path=out, method="dms2f", device=str(torch_device),
                             seconds=time.perf_counter() - started, fit_seconds=None,
                             width=source.width, height=source.height, bands=source.band_count,

@@ -9,6 +9,8 @@ A scorer with a background correction (:class:`~.local_background.LocalBackgroun
 written in two passes: the inner scores of every tile into a temporary raster beside the output,
 then the correction tile by tile over that single band, so no pixel is scored twice for the
 correction's margins (with 512-pixel tiles and a 32-pixel margin, a fifth of the work).
+A fusion with global RX (:class:`~.rx_fusion.RxFusedScorer`) writes both maps to temporary
+rasters, takes each one's robust scale, then fuses them tile by tile into the output.
 
 Memory is bounded by two read windows (the tile being scored and the next one, read meanwhile),
 ``bands x (tile_size + 2 halo)^2`` float32 each, plus what the scorer allocates for one; never
@@ -36,6 +38,16 @@ from ..io.window import Window
 from ..io.writer import Outputs
 from ..progress import NullProgress, Progress, SubProgress, check_cancel
 from .local_background import LocalBackgroundScorer
+from .rx_fusion import (
+    RobustScale,
+    RxFusedScorer,
+    fuse,
+    fuse_arrays,
+    log_fusion,
+    rx_share,
+    sample_step,
+    sampled,
+)
 
 if TYPE_CHECKING:
     from ..io.raster import RasterSource
@@ -148,7 +160,8 @@ def _scored_tiles(source: RasterSource, scorer: TileScorer, grid: TileGrid,
             progress.set_progress(100.0 * number / total)
 
 
-def score_raster(source: RasterSource, output_path: str | Path, scorer: TileScorer, *,
+def score_raster(source: RasterSource, output_path: str | Path,
+                 scorer: TileScorer | RxFusedScorer, *,
                  tile_size: int = 512, progress: Progress | None = None,
                  metadata: dict[str, str] | None = None,
                  outputs: Outputs | None = None,
@@ -176,6 +189,10 @@ def score_raster(source: RasterSource, output_path: str | Path, scorer: TileScor
         RasterReadError, OutputError: reading or writing failed (same guarantee).
     """
     progress = progress or NullProgress()
+    if isinstance(scorer, RxFusedScorer):
+        return _score_then_fuse(source, Path(output_path), scorer, tile_size=tile_size,
+                                progress=progress, metadata=metadata, outputs=outputs,
+                                executor=executor)
     if isinstance(scorer, LocalBackgroundScorer):
         return _score_then_correct(source, Path(output_path), scorer, tile_size=tile_size,
                                    progress=progress, metadata=metadata, outputs=outputs,
@@ -210,18 +227,10 @@ def _score_then_correct(source: RasterSource, output_path: Path, scorer: LocalBa
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=".dms2f-scores-", dir=output_path.parent) as scratch:
         inner_path = Path(scratch) / "inner.tif"
-        quiet = Outputs(announce=False)  # an intermediate file: the log names the user's files
-        try:
-            with quiet:
-                first = score_raster(source, inner_path, scorer.inner, tile_size=tile_size,
-                                     progress=SubProgress(progress, 0, 90), outputs=quiet,
-                                     executor=executor)
-        except OutputError as failure:  # name the user's file, not the temporary one
-            message = str(failure).replace(
-                f"'{inner_path}'", f"'{output_path}' (its scores before the background correction)")
-            if output_path.exists():
-                message = message.replace("no file was written", "the previous file was kept")
-            raise OutputError(message) from None
+        first = _intermediate(source, inner_path, scorer.inner, output_path,
+                              "its scores before the background correction",
+                              tile_size=tile_size, progress=SubProgress(progress, 0, 90),
+                              executor=executor)
         rest = SubProgress(progress, 90, 100)
         grid = TileGrid(source.width, source.height, first.tile_size, halo=scorer.margin,
                         align=scorer.align)
@@ -237,13 +246,90 @@ def _score_then_correct(source: RasterSource, output_path: Path, scorer: LocalBa
     return dataclasses.replace(first, path=output_path, seconds=time.perf_counter() - start)
 
 
-def score_array(source: RasterSource, scorer: TileScorer, *, tile_size: int = 512,
+def _intermediate(source: RasterSource, path: Path, scorer: TileScorer, output_path: Path,
+                  what: str, *, tile_size: int, progress: Progress,
+                  executor: TileExecutor | None) -> ScoreSummary:
+    """Score into a temporary raster; a write error names the user's file and ``what`` it was."""
+    quiet = Outputs(announce=False)  # an intermediate file: the log names the user's files
+    try:
+        with quiet:
+            return score_raster(source, path, scorer, tile_size=tile_size, progress=progress,
+                                outputs=quiet, executor=executor)
+    except OutputError as failure:  # name the user's file, not the temporary one
+        message = str(failure)
+        # A nested intermediate (the correction's, inside the fusion's) already said which.
+        said = f"'{path}' (its " in message  # every ``what`` starts with "its"
+        message = message.replace(f"'{path}'", f"'{output_path}'" if said
+                                  else f"'{output_path}' ({what})")
+        if output_path.exists():
+            message = message.replace("no file was written", "the previous file was kept")
+        raise OutputError(message) from None
+
+
+def _score_then_fuse(source: RasterSource, output_path: Path, scorer: RxFusedScorer, *,
+                     tile_size: int, progress: Progress, metadata: dict[str, str] | None,
+                     outputs: Outputs | None, executor: TileExecutor | None) -> ScoreSummary:
+    """:func:`score_raster` for a fusion with RX: both maps first, then their robust fusion.
+
+    Progress: 0-85 % the network's map, 85-95 % RX's, the rest the fusion.
+    """
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=".dms2f-fusion-", dir=output_path.parent) as scratch:
+        paths = (Path(scratch) / "network.tif", Path(scratch) / "rx.tif")
+        first = _intermediate(source, paths[0], scorer.network, output_path,
+                              "its DMS2F-HAD scores before the fusion with RX",
+                              tile_size=tile_size, progress=SubProgress(progress, 0, 85),
+                              executor=executor)
+        _intermediate(source, paths[1], scorer.rx, output_path,
+                      "its global RX scores before the fusion", tile_size=tile_size,
+                      progress=SubProgress(progress, 85, 95), executor=executor)
+        grid = TileGrid(source.width, source.height, first.tile_size, halo=0, align=1)
+        step = sample_step(source.width, source.height)
+        with open_raster(paths[0], announce=False) as network, \
+                open_raster(paths[1], announce=False) as rx:
+            maps = (network, rx)
+            samples: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+            for tile in grid:  # the scales need every tile before the first fused one
+                check_cancel(progress)
+                for kept, scores in zip(samples, _tile_scores(maps, tile.core)):
+                    kept.append(sampled(scores, tile.core.row_off, tile.core.col_off, step))
+            network_scale, rx_scale = (RobustScale.of(np.concatenate(kept)) for kept in samples)
+            rest, larger, valid = SubProgress(progress, 95, 100), 0, 0
+            with score_writer(output_path, source.info, metadata=metadata,
+                              outputs=outputs) as writer:
+                for tile in grid:
+                    check_cancel(progress)
+                    a, b = _tile_scores(maps, tile.core)
+                    writer.write(tile.core, fuse(a, b, network_scale, rx_scale))
+                    counts = rx_share(a, b, network_scale, rx_scale)
+                    larger, valid = larger + counts[0], valid + counts[1]
+                    rest.set_progress(100.0 * (tile.index + 1) / len(grid))
+    log_fusion(network_scale, rx_scale, (larger, valid))
+    return dataclasses.replace(first, path=output_path, seconds=time.perf_counter() - start)
+
+
+def _tile_scores(maps: tuple[RasterSource, RasterSource], core: Window) -> list[np.ndarray]:
+    """Each single-band map's scores over ``core``, float64 ``(h, w)``, NaN where invalid."""
+    out = []
+    for source in maps:
+        values, valid = source.read_window(core)  # (1, h, w), (h, w)
+        out.append(np.where(valid, values[0], np.nan).astype(np.float64))
+    return out
+
+
+def score_array(source: RasterSource, scorer: TileScorer | RxFusedScorer, *, tile_size: int = 512,
                 progress: Progress | None = None) -> np.ndarray:
     """Like :func:`score_raster` but returns the whole score map ``(height, width)`` float32.
 
     Meant for small scenes (benchmarks, tests); NaN where the input is invalid.
     """
     progress = progress or NullProgress()
+    if isinstance(scorer, RxFusedScorer):  # the in-memory reference of the tiled fusion
+        network = score_array(source, scorer.network, tile_size=tile_size,
+                              progress=SubProgress(progress, 0, 90))
+        rx = score_array(source, scorer.rx, tile_size=tile_size,
+                         progress=SubProgress(progress, 90, 100))
+        return fuse_arrays(network, rx)
     out = np.full((source.height, source.width), np.nan, dtype=np.float32)  # (H, W)
     for tile, score, _ in _scored_tiles(source, scorer, _grid(source, scorer, tile_size),
                                         progress):

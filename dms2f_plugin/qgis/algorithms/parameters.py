@@ -81,11 +81,15 @@ LOCAL_WINDOW_HELP = (
     "target, and is subtracted. Empty (the default) uses the automatic correction: the largest "
     "of four line medians (row, column, both diagonals) of 61 pixels, which removes structures "
     "longer than about 30 pixels in one direction and keeps compact targets of any area, so "
-    "the target size need not be known. 0 turns the correction off. An odd number N subtracts "
-    "the median of the N x N neighbourhood instead: it removes more textured background but "
-    "also every target larger than about half its area (N x N / 2 pixels); use it only when "
-    "your targets are known to be that small. The log says how much of the scene the "
-    "correction lowered a lot.\n")
+    "the target size need not be known. The automatic correction is then fused with global "
+    "RX: each score is put in units of its own map's spread (median and median absolute "
+    "deviation) and the larger one is kept, so what RX sees well (targets the network learns "
+    "to reconstruct: large ones, scenes with few bands) is not lost. 0 turns the correction "
+    "and the fusion off (the network's score alone). An odd number N subtracts the median of "
+    "the N x N neighbourhood instead, without the fusion: it removes more textured background "
+    "but also every target larger than about half its area (N x N / 2 pixels); use it only "
+    "when your targets are known to be that small. The log says how much of the scene the "
+    "correction lowered a lot and where RX decided.\n")
 
 
 def input_raster() -> QgsProcessingParameterRasterLayer:

@@ -1,0 +1,115 @@
+"""Fusion of the corrected DMS2F-HAD score with global RX, each in robust units of its own map.
+
+The automatic background handling ends here: the line-corrected network score ``a`` and the
+global RX score ``r`` of the same raster are each put in robust units of the whole map,
+``(x - median) / (1.4826 MAD)`` over the valid pixels, and the larger of the two is the score::
+
+    fused = max((a - median_a) / spread_a, (r - median_r) / spread_r)
+
+A pixel is as anomalous as the more confident of the two detectors says, in units of that
+detector's own background: where RX sees a target the network reconstructs (large targets, few
+bands), the RX term carries it; where the network sees what RX's global covariance hides (targets
+that enter the covariance), the network term does. It was chosen by the rule fixed in
+``benchmarks/select_defaults.py`` (implant benchmark over every development scene first); the
+README gives its numbers and what it costs.
+
+The medians and spreads need the whole maps, so :func:`..tiled.score_raster` scores the two maps
+to temporary rasters first and fuses them in a last pass; tiles stay independent (Dask included).
+Maps larger than :data:`EXACT_PIXELS` take their medians from a regular grid of pixels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .tiled import TileScorer
+
+LOGGER = logging.getLogger(__name__)
+
+#: Up to this many pixels a map's median and MAD use every valid pixel; above, a regular grid.
+EXACT_PIXELS = 1 << 24
+#: MAD to standard deviation for a normal background.
+MAD_TO_SIGMA = 1.4826
+
+
+@dataclasses.dataclass(frozen=True)
+class RxFusedScorer:
+    """The two scorers whose maps are fused; :func:`..tiled.score_raster` runs them in turn.
+
+    Attributes:
+        network: the (corrected) DMS2F-HAD scorer.
+        rx: the global RX scorer of the same raster.
+    """
+
+    network: TileScorer
+    rx: TileScorer
+
+
+@dataclasses.dataclass(frozen=True)
+class RobustScale:
+    """A map's median and spread (1.4826 MAD; 1 when the MAD is 0)."""
+
+    median: float
+    spread: float
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> RobustScale:
+        """The scale of the finite ``values`` (any shape; NaN left out; 0 and 1 when none)."""
+        finite = values[np.isfinite(values)].astype(np.float64)  # (n,)
+        if finite.size == 0:
+            return cls(0.0, 1.0)
+        median = float(np.median(finite))
+        spread = MAD_TO_SIGMA * float(np.median(np.abs(finite - median)))
+        return cls(median, spread if spread > 0 else 1.0)
+
+    def units(self, values: np.ndarray) -> np.ndarray:
+        """``values`` in robust units, float64 (NaN kept)."""
+        return (np.asarray(values, dtype=np.float64) - self.median) / self.spread
+
+
+def sample_step(width: int, height: int) -> int:
+    """Row and column step of the pixels a map's scale is taken from (1: every pixel)."""
+    return max(1, math.ceil(math.sqrt(width * height / EXACT_PIXELS)))
+
+
+def sampled(values: np.ndarray, row_off: int, col_off: int, step: int) -> np.ndarray:
+    """The pixels of a tile ``(h, w)`` at ``(row_off, col_off)`` on the global ``step`` grid."""
+    first_row, first_col = -row_off % step, -col_off % step
+    return values[first_row::step, first_col::step].ravel()
+
+
+def fuse(network: np.ndarray, rx: np.ndarray, network_scale: RobustScale,
+         rx_scale: RobustScale) -> np.ndarray:
+    """The fused score of matching tiles ``(h, w)``: the larger robust unit, float32 (NaN kept)."""
+    return np.fmax(network_scale.units(network), rx_scale.units(rx)).astype(np.float32)
+
+
+def fuse_arrays(network: np.ndarray, rx: np.ndarray) -> np.ndarray:
+    """Whole maps ``(H, W)`` fused in memory: the reference for the tiled pass."""
+    step = sample_step(network.shape[1], network.shape[0])
+    network_scale, rx_scale = (RobustScale.of(sampled(m, 0, 0, step)) for m in (network, rx))
+    log_fusion(network_scale, rx_scale, rx_share(network, rx, network_scale, rx_scale))
+    return fuse(network, rx, network_scale, rx_scale)
+
+
+def rx_share(network: np.ndarray, rx: np.ndarray, network_scale: RobustScale,
+             rx_scale: RobustScale) -> tuple[int, int]:
+    """``(pixels where the RX term is the larger, valid pixels)`` of matching tiles."""
+    a, b = network_scale.units(network), rx_scale.units(rx)
+    both = np.isfinite(a) & np.isfinite(b)
+    return int((b[both] > a[both]).sum()), int(both.sum())
+
+
+def log_fusion(network_scale: RobustScale, rx_scale: RobustScale, share_rx: tuple[int, int]) -> None:
+    """One line for the analyst: the two scales and where RX decides."""
+    larger, valid = share_rx
+    LOGGER.info("Fused with global RX in robust units (DMS2F median %.4g, spread %.4g; RX median "
+                "%.4g, spread %.4g): the RX term is the larger at %.1f%% of the pixels",
+                network_scale.median, network_scale.spread, rx_scale.median, rx_scale.spread,
+                100.0 * larger / valid if valid else 0.0)
