@@ -12,6 +12,7 @@ import contextlib
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -66,10 +67,19 @@ def cli(args: list[str], *, exceptions: bool = False, file_limit: int | None = N
 
 
 def popen_cli(args: list[str], **kwargs: object) -> subprocess.Popen[str]:
-    """Start ``dms2f-had ARGS`` in a subprocess (for signals), stdout and stderr piped."""
+    """Start ``dms2f-had ARGS`` in a subprocess (for signals), stdout and stderr piped.
+
+    SIGINT is reset to its default in the child, as a terminal's foreground job has it: a suite
+    started in the background by a non-interactive shell (``make test &``) inherits SIGINT
+    ignored, and Python then installs no KeyboardInterrupt handler, so Ctrl-C could not be tested.
+    """
     command = [sys.executable, "-c", BOOTSTRAP, "plain", *args]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            **kwargs)  # type: ignore[call-overload]
+                            preexec_fn=_default_sigint, **kwargs)  # type: ignore[call-overload]
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def error_lines(stderr: str) -> list[str]:
