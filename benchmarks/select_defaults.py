@@ -88,6 +88,7 @@ from dms2f_had.dms2f_plugin.engine.app import selection
 from dms2f_had.dms2f_plugin.engine.app.bench import write_json
 from dms2f_had.dms2f_plugin.engine.app.implant import runner, spectra, synthesis, variants
 from dms2f_had.dms2f_plugin.engine.detectors import local_background as lb
+from dms2f_had.dms2f_plugin.engine.detectors.rx_fusion import RobustScale
 from dms2f_had.dms2f_plugin.engine.io import matfile
 from dms2f_had.dms2f_plugin.engine.products.evaluate import roc_auc
 
@@ -170,11 +171,8 @@ def _read(path: Path) -> np.ndarray:
 
 
 def robust_units(score: np.ndarray) -> np.ndarray:
-    """``(score - median) / (1.4826 MAD)`` over the finite pixels (NaN kept)."""
-    finite = score[np.isfinite(score)]
-    median = float(np.median(finite))
-    spread = 1.4826 * float(np.median(np.abs(finite - median)))
-    return (score - median) / (spread if spread > 0 else 1.0)
+    """``(score - median) / (1.4826 MAD)`` over the finite pixels (NaN kept): the shipped fusion's."""
+    return RobustScale.of(score).units(score)
 
 
 def corrected(raw: np.ndarray, candidate: str, rx: np.ndarray | None = None) -> np.ndarray:

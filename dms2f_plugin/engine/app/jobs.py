@@ -24,7 +24,7 @@ from ..detectors.tiled import TileExecutor, TileScorer, score_raster
 from ..errors import InputError, ModelFileError, user_errors
 from ..io.bands import format_band_list
 from ..io.raster import BandSpec, RasterSource, open_raster
-from ..io.statistics import check_usable
+from ..io.statistics import SceneStatistics, check_usable
 from ..io.writer import Outputs, validate_output_path
 from ..progress import NullProgress, Progress, SubProgress
 from ..types import PathLike
@@ -50,7 +50,8 @@ def _dms2f_scorer(scorer_cls: Any, fitted: Any, source: RasterSource, device: An
 
 
 def _with_rx_fusion(scorer: TileScorer, source: RasterSource, local_window: int | None,
-                    progress: Progress, stats: Any = None) -> TileScorer | RxFusedScorer:
+                    progress: Progress, stats: SceneStatistics | None = None,
+                    ) -> TileScorer | RxFusedScorer:
     """The automatic handling (``local_window`` None) fuses the corrected score with global RX.
 
     Args:

@@ -238,8 +238,7 @@ def _score_then_correct(source: RasterSource, output_path: Path, scorer: LocalBa
                 score_writer(output_path, source.info, metadata=metadata, outputs=outputs) as writer:
             for tile in grid:
                 check_cancel(progress)
-                values, valid = inner.read_window(tile.read)  # (1, gh, gw), (gh, gw)
-                scores = np.where(valid, values[0], np.nan).astype(np.float64)  # (gh, gw)
+                scores = _map_scores(inner, tile.read)  # (gh, gw)
                 writer.write(tile.core, scorer.correct(scores, tile.read, tile.core))
                 rest.set_progress(100.0 * (tile.index + 1) / len(grid))
     LOGGER.info("%s", scorer.summary())
@@ -310,11 +309,13 @@ def _score_then_fuse(source: RasterSource, output_path: Path, scorer: RxFusedSco
 
 def _tile_scores(maps: tuple[RasterSource, RasterSource], core: Window) -> list[np.ndarray]:
     """Each single-band map's scores over ``core``, float64 ``(h, w)``, NaN where invalid."""
-    out = []
-    for source in maps:
-        values, valid = source.read_window(core)  # (1, h, w), (h, w)
-        out.append(np.where(valid, values[0], np.nan).astype(np.float64))
-    return out
+    return [_map_scores(source, core) for source in maps]
+
+
+def _map_scores(source: RasterSource, window: Window) -> np.ndarray:
+    """A single-band score map's values over ``window``, float64 ``(h, w)``, NaN where invalid."""
+    values, valid = source.read_window(window)  # (1, h, w), (h, w)
+    return np.where(valid, values[0], np.nan).astype(np.float64)
 
 
 def score_array(source: RasterSource, scorer: TileScorer | RxFusedScorer, *, tile_size: int = 512,

@@ -303,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep every band (no bad-band or water-vapour band removal)")
     p.add_argument("--json", type=Path, default=None, help="write every result here")
     p.add_argument("--keep", type=Path, default=None, metavar="DIR", help="keep every score "
-                   "map and the copies' ground truth here (the truth written after every run); "
+                   "map and the copies' ground truth here (the truth once every run is done); "
                    "variant images are deleted")
     return p
 
@@ -366,16 +366,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(header_line(machine, config.preset, config.steps, config.threads)
           + f"; implant seed {config.implant_seed}, jitter {config.jitter}, "
           f"{time.perf_counter() - started:.0f} s in all")
-    _print_tables(records, config.methods, config.variants)
+    _print_tables(records, summary, config.methods, config.variants)
     save(records, implants, summary)
     print(timing_line(records))
     print(final_line(summary))
     return 0
 
 
-def _print_tables(records: list[dict[str, Any]], methods: Sequence[str],
-                  variants: Sequence[str]) -> None:
-    print("\n".join(table_lines(summarise(records), methods, variants)))
+def _print_tables(records: list[dict[str, Any]], summary: dict[tuple[str, int, str], Any],
+                  methods: Sequence[str], variants: Sequence[str]) -> None:
+    print("\n".join(table_lines(summary, methods, variants)))
     print("\n".join(worst_scene_lines(records, methods)))
     print("\n".join(found_lines(records, methods)))
 
@@ -400,7 +400,8 @@ def _report(files: Sequence[Path], parser: argparse.ArgumentParser) -> int:
         records += found
     if not records:
         parser.error("--report: no run in the given files")
-    _print_tables(records, METHODS, VARIANTS)
+    summary = summarise(records)
+    _print_tables(records, summary, METHODS, VARIANTS)
     print(timing_line(records))
-    print(final_line(summarise(records)))
+    print(final_line(summary))
     return 0
