@@ -97,6 +97,23 @@ def test_seeds_change_the_map_and_a_seed_repeats_it(scene: Path, tmp_path: Path)
     np.testing.assert_array_equal(maps[0], maps[2])
 
 
+def test_the_default_detection_reads_the_statistics_once(scene: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fit's statistics pass also accumulates RX's covariance: the fusion needs no pass."""
+    from dms2f_had.dms2f_plugin.engine.io import statistics
+
+    passes = []
+    real = statistics.compute_statistics
+    monkeypatch.setattr(statistics, "compute_statistics",
+                        lambda source, **kw: passes.append(kw["covariance"]) or real(source, **kw))
+    out = tmp_path / "default.tif"
+    jobs.detect(scene, out, device="cpu", steps=2, threads=1)
+    assert passes == [True]
+    assert gdal.Open(str(out)).GetMetadata()["rx_fusion"] == "max of robust units"
+    jobs.detect(scene, tmp_path / "square.tif", device="cpu", steps=2, threads=1, local_window=3)
+    assert passes == [True, False]  # no fusion, no covariance
+
+
 def test_model_for_another_band_count_is_refused(scene: Path, tmp_path: Path) -> None:
     with open_raster(scene, bands=list(range(1, BANDS))) as source:
         fitted = _untrained(source)

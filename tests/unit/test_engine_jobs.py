@@ -180,9 +180,10 @@ def fake_dms2f(monkeypatch):
     pytest.importorskip("torch")  # jobs resolves the torch device itself
     calls = {}
 
-    def fit_scene(source, *, preset, device, seed, threads, steps, progress):
+    def fit_scene(source, *, preset, device, seed, threads, steps, progress, covariance=False):
         calls.update(preset=preset, device=device, seed=seed, threads=threads, steps=steps,
                      bands=source.band_count)
+        source.statistics(covariance=covariance)  # the real fit's pass (cached on the source)
         progress.set_progress(100.0)
         return _FakeFitted(source.band_indices, fit_schedule(preset, steps).steps)
 

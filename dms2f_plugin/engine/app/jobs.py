@@ -185,7 +185,8 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
 
             fit_scene, scorer_cls = _dms2f_parts()
             fitted = fit_scene(source, preset=preset, device=device, seed=seed, threads=threads,
-                               steps=steps, progress=SubProgress(progress, 0, 60))
+                               steps=steps, progress=SubProgress(progress, 0, 60),
+                               covariance=local_window is None)  # RX's, for the fusion
             fit_seconds = time.perf_counter() - started
             torch_device = resolve_device(device, announce=False)  # the fit announced it
             scorer = _with_rx_fusion(

@@ -106,13 +106,17 @@ def sample_blocks(source: RasterSource, norm: Normalisation, *, max_blocks: int,
 
 
 def sample_scene(source: RasterSource, *, max_blocks: int, seed: int,
-                 progress: Progress | None = None) -> tuple[Normalisation, np.ndarray, np.ndarray]:
+                 progress: Progress | None = None,
+                 covariance: bool = False) -> tuple[Normalisation, np.ndarray, np.ndarray]:
     """:func:`scene_normalisation` and :func:`sample_blocks` in ONE read of the raster.
 
     The statistics pass reads its windows grown by one block, and the sampled blocks are cut
     from them as they pass, raw; once the statistics (so the normalisation) are known they are
     normalised exactly as :func:`sample_blocks` normalises its windows, so the results are the
     same bit for bit (tested), with half the reading.
+
+    With ``covariance`` the same pass also accumulates the band covariance, which the source
+    caches with its statistics (global RX then needs no pass of its own).
 
     Returns:
         The normalisation, the blocks and their validity, as the two functions return them.
@@ -134,7 +138,7 @@ def sample_scene(source: RasterSource, *, max_blocks: int, seed: int,
             inside_parts.append(extract_blocks(inside, here, window)[:, 0])  # False past the edge
 
     stats = source.statistics(progress=progress, tile_size=_READ_TILE, visit=visit,
-                              margin=BLOCK_SIZE)
+                              margin=BLOCK_SIZE, covariance=covariance)
     norm = _normalisation(stats, source.path)
     kept: list[np.ndarray] = []
     kept_valid: list[np.ndarray] = []
@@ -191,7 +195,7 @@ def fit_schedule(preset: str, steps: int | None = None) -> FitSchedule:
 
 def fit_scene(source: RasterSource, *, preset: str = "fast", device: str = "auto", seed: int = 0,
               threads: int | None = None, steps: int | None = None,
-              progress: Progress | None = None) -> FittedModel:
+              progress: Progress | None = None, covariance: bool = False) -> FittedModel:
     """Fit a DMS2F-HAD network to the scene of ``source`` (no labels, fixed schedule).
 
     Args:
@@ -203,6 +207,8 @@ def fit_scene(source: RasterSource, *, preset: str = "fast", device: str = "auto
         steps: optimiser steps instead of the preset's (None keeps the preset's stopping rule).
         progress: 0-10 % statistics, 10-20 % sampling, 20-100 % training (the calibration of
             the score on the scene's own blocks follows, in a second or two).
+        covariance: also accumulate the band covariance in the statistics pass; the source
+            caches it, so a fusion with global RX reads the raster once less.
 
     Returns:
         The fitted model.
@@ -229,7 +235,8 @@ def fit_scene(source: RasterSource, *, preset: str = "fast", device: str = "auto
             f"{config.group_size} (one spectral group). Select more bands, or use the RX detector.")
     started = time.perf_counter()
     norm, blocks, valid = sample_scene(source, max_blocks=schedule.max_blocks, seed=seed,
-                                       progress=SubProgress(progress, 0, 20))  # (n, C, 16, 16)
+                                       progress=SubProgress(progress, 0, 20),
+                                       covariance=covariance)  # (n, C, 16, 16)
     torch.manual_seed(seed)
     network = Dms2fHad(config)
     LOG.info("Fitting DMS2F-HAD (preset %s, %d bands, %d blocks, %d steps) on %s",
