@@ -1,7 +1,7 @@
 """One raster across Dask workers: the tile-parallel map is bit-identical to the serial one.
 
-Checked for global RX, local RX and DMS2F-HAD with the local background (whose halo is the
-largest), on a raster whose size is no multiple of the tile, with tiles small enough that every
+Checked for global RX, local RX, DMS2F-HAD with the local background (whose halo is the
+largest) and the default (line medians fused with RX, both maps scored by each task), on a raster whose size is no multiple of the tile, with tiles small enough that every
 halo crosses tiles; also through ``dms2f-had detect --workers``, with a cancel, and the bounds.
 """
 
@@ -24,6 +24,7 @@ RUNS = {  # method -> detect options; tile 32 with halos of 0, 10 and 24 pixels
     "rx": {"method": "rx"},
     "lrx": {"method": "lrx", "inner_window": 3, "outer_window": 21},
     "dms2f": {"method": "dms2f", "steps": 2, "local_window": 15},
+    "dms2f-fused": {"method": "dms2f", "steps": 2},  # the default: both maps from one read
 }
 
 

@@ -14,7 +14,8 @@ that enter the covariance), the network term does. It was chosen by the rule fix
 README gives its numbers and what it costs.
 
 The medians and spreads need the whole maps, so :func:`..tiled.score_raster` scores the two maps
-to temporary rasters first and fuses them in a last pass; tiles stay independent (Dask included).
+to temporary rasters first (both from one read of each tile: :class:`PairedScorer`) and fuses them
+in a last pass; tiles stay independent (Dask included).
 Maps larger than :data:`EXACT_PIXELS` take their medians from a regular grid of pixels.
 """
 
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from ..io.window import Window
     from .tiled import TileScorer
 
 LOGGER = logging.getLogger(__name__)
@@ -49,6 +51,35 @@ class RxFusedScorer:
 
     network: TileScorer
     rx: TileScorer
+
+
+@dataclasses.dataclass(frozen=True)
+class PairedScorer:
+    """The fusion's first pass: both uncorrected maps of a tile from one read of the raster.
+
+    A tile scorer (halo and alignment the network's) returning ``(2, h, w)`` float32: the
+    network's scores, then global RX's, which scores the core of the window the network read
+    (RX needs no halo). Picklable, so Dask workers score tiles with it as with any scorer.
+    """
+
+    network: TileScorer
+    rx: TileScorer
+
+    @property
+    def halo(self) -> int:
+        """The network's halo (RX needs none)."""
+        return self.network.halo
+
+    @property
+    def align(self) -> int:
+        """The network's alignment."""
+        return self.network.align
+
+    def __call__(self, cube: np.ndarray, valid: np.ndarray, read_window: Window,
+                 core_window: Window) -> np.ndarray:
+        """Both scores of ``core_window``, float32 ``(2, core_h, core_w)``."""
+        return np.stack([np.asarray(scorer(cube, valid, read_window, core_window), np.float32)
+                         for scorer in (self.network, self.rx)])  # (2, h, w)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,8 +9,9 @@ A scorer with a background correction (:class:`~.local_background.LocalBackgroun
 written in two passes: the inner scores of every tile into a temporary raster beside the output,
 then the correction tile by tile over that single band, so no pixel is scored twice for the
 correction's margins (with 512-pixel tiles and a 32-pixel margin, a fifth of the work).
-A fusion with global RX (:class:`~.rx_fusion.RxFusedScorer`) writes both maps to temporary
-rasters, takes each one's robust scale, then fuses them tile by tile into the output.
+A fusion with global RX (:class:`~.rx_fusion.RxFusedScorer`) scores both maps from one read of
+each tile into temporary rasters, corrects the network's, takes each map's robust scale, then
+fuses them tile by tile into the output.
 
 Memory is bounded by two read windows (the tile being scored and the next one, read meanwhile),
 ``bands x (tile_size + 2 halo)^2`` float32 each, plus what the scorer allocates for one; never
@@ -19,6 +20,7 @@ by the scene size.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import tempfile
@@ -39,6 +41,7 @@ from ..io.writer import Outputs
 from ..progress import NullProgress, Progress, SubProgress, check_cancel
 from .local_background import LocalBackgroundScorer
 from .rx_fusion import (
+    PairedScorer,
     RobustScale,
     RxFusedScorer,
     fuse,
@@ -119,7 +122,10 @@ class TileExecutor(Protocol):
 
 
 def score_tile(source: RasterSource, scorer: TileScorer, tile: Tile) -> tuple[np.ndarray, int]:
-    """Score one tile: ``(core score, NaN at invalid pixels; number of valid core pixels)``."""
+    """Score one tile: ``(core score, NaN at invalid pixels; number of valid core pixels)``.
+
+    The score is ``(h, w)``, or ``(k, h, w)`` for a scorer of several maps at once.
+    """
     cube, valid = source.read_window(tile.read)  # (bands, rh, rw), (rh, rw)
     return _score_read(scorer, tile, cube, valid)
 
@@ -128,7 +134,7 @@ def _score_read(scorer: TileScorer, tile: Tile, cube: np.ndarray,
                 valid: np.ndarray) -> tuple[np.ndarray, int]:
     """:func:`score_tile` on the tile's read window, already read."""
     score = np.asarray(scorer(cube, valid, tile.read, tile.core), dtype=np.float32)
-    if score.shape != tile.core.shape:
+    if score.shape[-2:] != tile.core.shape or score.ndim not in (2, 3):  # (h, w) or (k, h, w)
         raise ValueError(f"scorer returned {score.shape} for core {tile.core}")
     core_valid = valid[tile.core.slices_in(tile.read)]  # (h, w)
     score = np.where(core_valid, score, np.float32(np.nan))  # (h, w)
@@ -197,22 +203,12 @@ def score_raster(source: RasterSource, output_path: str | Path,
         return _score_then_correct(source, Path(output_path), scorer, tile_size=tile_size,
                                    progress=progress, metadata=metadata, outputs=outputs,
                                    executor=executor)
-    start = time.perf_counter()
-    valid_total, tiles = 0, 0
-    grid = _grid(source, scorer, tile_size)
-    scored = _scored_tiles if executor is None else executor.scored_tiles
-    with score_writer(output_path, source.info, metadata=metadata, outputs=outputs) as writer:
-        for tile, score, n_valid in scored(source, scorer, grid, progress):
-            writer.write(tile.core, score)
-            valid_total += n_valid
-            tiles += 1
-    seconds = time.perf_counter() - start
-    LOGGER.info("Scored %d tile(s) of '%s' in %.1f s", tiles, source.path, seconds)
-    summary = getattr(scorer, "summary", None)  # what a correcting scorer did, for the analyst
-    if callable(summary):
-        LOGGER.info("%s", summary())
-    return ScoreSummary(path=Path(output_path), tiles=tiles, tile_size=grid.tile_size,
-                        valid_pixels=valid_total, seconds=seconds)
+    summary = _scores_to(source, scorer, (Path(output_path),), tile_size=tile_size,
+                         progress=progress, executor=executor, metadata=metadata, outputs=outputs)
+    said = getattr(scorer, "summary", None)  # what a correcting scorer did, for the analyst
+    if callable(said):
+        LOGGER.info("%s", said())
+    return summary
 
 
 def _score_then_correct(source: RasterSource, output_path: Path, scorer: LocalBackgroundScorer, *,
@@ -227,39 +223,75 @@ def _score_then_correct(source: RasterSource, output_path: Path, scorer: LocalBa
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=".dms2f-scores-", dir=output_path.parent) as scratch:
         inner_path = Path(scratch) / "inner.tif"
-        first = _intermediate(source, inner_path, scorer.inner, output_path,
-                              "its scores before the background correction",
-                              tile_size=tile_size, progress=SubProgress(progress, 0, 90),
-                              executor=executor)
-        rest = SubProgress(progress, 90, 100)
-        grid = TileGrid(source.width, source.height, first.tile_size, halo=scorer.margin,
-                        align=scorer.align)
-        with open_raster(inner_path, announce=False) as inner, \
-                score_writer(output_path, source.info, metadata=metadata, outputs=outputs) as writer:
-            for tile in grid:
-                check_cancel(progress)
-                scores = _map_scores(inner, tile.read)  # (gh, gw)
-                writer.write(tile.core, scorer.correct(scores, tile.read, tile.core))
-                rest.set_progress(100.0 * (tile.index + 1) / len(grid))
+        quiet = Outputs(announce=False)  # an intermediate: the log names the user's files
+        with _named_for_user(output_path, {inner_path: _BEFORE_CORRECTION}), quiet:
+            first = _scores_to(source, scorer.inner, (inner_path,), tile_size=tile_size,
+                               progress=SubProgress(progress, 0, 90), executor=executor,
+                               outputs=quiet)
+        _correct(source, inner_path, output_path, scorer, tile_size=first.tile_size,
+                 progress=progress, sub=SubProgress(progress, 90, 100), metadata=metadata,
+                 outputs=outputs)
     LOGGER.info("%s", scorer.summary())
     return dataclasses.replace(first, path=output_path, seconds=time.perf_counter() - start)
 
 
-def _intermediate(source: RasterSource, path: Path, scorer: TileScorer, output_path: Path,
-                  what: str, *, tile_size: int, progress: Progress,
-                  executor: TileExecutor | None) -> ScoreSummary:
-    """Score into a temporary raster; a write error names the user's file and ``what`` it was."""
-    quiet = Outputs(announce=False)  # an intermediate file: the log names the user's files
+_BEFORE_CORRECTION = "its scores before the background correction"
+
+
+def _correct(source: RasterSource, inner_path: Path, output_path: Path,
+             scorer: LocalBackgroundScorer, *, tile_size: int, progress: Progress,
+             sub: Progress, metadata: dict[str, str] | None, outputs: Outputs | None) -> None:
+    """The correction pass: ``scorer``'s correction of the inner scores at ``inner_path``.
+
+    Cancel is checked on ``progress`` before each tile; ``sub`` gets the pass's progress.
+    """
+    grid = TileGrid(source.width, source.height, tile_size, halo=scorer.margin,
+                    align=scorer.align)
+    with open_raster(inner_path, announce=False) as inner, \
+            score_writer(output_path, source.info, metadata=metadata, outputs=outputs) as writer:
+        for tile in grid:
+            check_cancel(progress)
+            scores = _map_scores(inner, tile.read)  # (gh, gw)
+            writer.write(tile.core, scorer.correct(scores, tile.read, tile.core))
+            sub.set_progress(100.0 * (tile.index + 1) / len(grid))
+
+
+def _scores_to(source: RasterSource, scorer: TileScorer, paths: tuple[Path, ...], *,
+               tile_size: int, progress: Progress, executor: TileExecutor | None,
+               metadata: dict[str, str] | None = None,
+               outputs: Outputs | None = None) -> ScoreSummary:
+    """Score every tile once into rasters: band ``k`` of the tiles' scores into ``paths[k]``.
+
+    ``scorer`` returns ``(len(paths), h, w)`` per tile, or ``(h, w)`` for one path. Each file
+    is written under a temporary name and published with ``outputs`` (None: when complete).
+    """
+    start = time.perf_counter()
+    valid_total, tiles = 0, 0
+    grid = _grid(source, scorer, tile_size)
+    scored = _scored_tiles if executor is None else executor.scored_tiles
+    with contextlib.ExitStack() as stack:
+        writers = [stack.enter_context(score_writer(path, source.info, metadata=metadata,
+                                                    outputs=outputs)) for path in paths]
+        for tile, score, n_valid in scored(source, scorer, grid, progress):
+            for writer, band in zip(writers, score.reshape(len(paths), *tile.core.shape)):
+                writer.write(tile.core, band)
+            valid_total += n_valid
+            tiles += 1
+    seconds = time.perf_counter() - start
+    LOGGER.info("Scored %d tile(s) of '%s' in %.1f s", tiles, source.path, seconds)
+    return ScoreSummary(path=paths[0], tiles=tiles, tile_size=grid.tile_size,
+                        valid_pixels=valid_total, seconds=seconds)
+
+
+@contextlib.contextmanager
+def _named_for_user(output_path: Path, what: dict[Path, str]) -> Iterator[None]:
+    """A write error in a temporary raster names the user's file and what the raster held."""
     try:
-        with quiet:
-            return score_raster(source, path, scorer, tile_size=tile_size, progress=progress,
-                                outputs=quiet, executor=executor)
-    except OutputError as failure:  # name the user's file, not the temporary one
+        yield
+    except OutputError as failure:
         message = str(failure)
-        # A nested intermediate (the correction's, inside the fusion's) already said which.
-        said = f"'{path}' (its " in message  # every ``what`` starts with "its"
-        message = message.replace(f"'{path}'", f"'{output_path}'" if said
-                                  else f"'{output_path}' ({what})")
+        for path, held in what.items():
+            message = message.replace(f"'{path}'", f"'{output_path}' ({held})")
         if output_path.exists():
             message = message.replace("no file was written", "the previous file was kept")
         raise OutputError(message) from None
@@ -270,23 +302,39 @@ def _score_then_fuse(source: RasterSource, output_path: Path, scorer: RxFusedSco
                      outputs: Outputs | None, executor: TileExecutor | None) -> ScoreSummary:
     """:func:`score_raster` for a fusion with RX: both maps first, then their robust fusion.
 
-    Progress: 0-85 % the network's map, 85-95 % RX's, the rest the fusion.
+    One read of the raster scores both: RX scores the core of the window the network read
+    (:class:`~.rx_fusion.PairedScorer`). The network's background correction follows in a pass
+    over its scores, then the scales and the fused map in a last one. Progress: 0-90 % the
+    tiles, 90-95 % the correction, the rest the fusion.
     """
     start = time.perf_counter()
+    network = scorer.network
+    correction = network if isinstance(network, LocalBackgroundScorer) else None
+    paired = PairedScorer(correction.inner if correction is not None else network, scorer.rx)
     with tempfile.TemporaryDirectory(prefix=".dms2f-fusion-", dir=output_path.parent) as scratch:
-        paths = (Path(scratch) / "network.tif", Path(scratch) / "rx.tif")
-        first = _intermediate(source, paths[0], scorer.network, output_path,
-                              "its DMS2F-HAD scores before the fusion with RX",
-                              tile_size=tile_size, progress=SubProgress(progress, 0, 85),
-                              executor=executor)
-        _intermediate(source, paths[1], scorer.rx, output_path,
-                      "its global RX scores before the fusion", tile_size=tile_size,
-                      progress=SubProgress(progress, 85, 95), executor=executor)
+        raw, rx_path = Path(scratch) / "network-raw.tif", Path(scratch) / "rx.tif"
+        network_path = Path(scratch) / "network.tif" if correction is not None else raw
+        held = {raw: "its DMS2F-HAD scores before the background correction",
+                rx_path: "its global RX scores before the fusion",
+                network_path: "its DMS2F-HAD scores before the fusion with RX"}  # raw when equal
+        with _named_for_user(output_path, held):
+            quiet = Outputs(announce=False)  # intermediates: the log names the user's files
+            with quiet:
+                first = _scores_to(source, paired, (raw, rx_path), tile_size=tile_size,
+                                   progress=SubProgress(progress, 0, 90), executor=executor,
+                                   outputs=quiet)
+            if correction is not None:
+                quiet = Outputs(announce=False)
+                with quiet:
+                    _correct(source, raw, network_path, correction, tile_size=first.tile_size,
+                             progress=progress, sub=SubProgress(progress, 90, 95),
+                             metadata=None, outputs=quiet)
+                LOGGER.info("%s", correction.summary())
         grid = TileGrid(source.width, source.height, first.tile_size, halo=0, align=1)
         step = sample_step(source.width, source.height)
-        with open_raster(paths[0], announce=False) as network, \
-                open_raster(paths[1], announce=False) as rx:
-            maps = (network, rx)
+        with open_raster(network_path, announce=False) as network_map, \
+                open_raster(rx_path, announce=False) as rx_map:
+            maps = (network_map, rx_map)
             samples: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
             for tile in grid:  # the scales need every tile before the first fused one
                 check_cancel(progress)
