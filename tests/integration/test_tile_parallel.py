@@ -1,8 +1,9 @@
 """One raster across Dask workers: the tile-parallel map is bit-identical to the serial one.
 
 Checked for global RX, local RX, DMS2F-HAD with the local background (whose halo is the
-largest) and the default (line medians fused with RX, both maps scored by each task), on a raster whose size is no multiple of the tile, with tiles small enough that every
-halo crosses tiles; also through ``dms2f-had detect --workers``, with a cancel, and the bounds.
+largest) and the default (line medians fused with RX: each task scores both maps), on a raster
+whose size is no multiple of the tile, with tiles small enough that every halo crosses tiles;
+also through ``dms2f-had detect --workers``, with a cancel, and the bounds.
 """
 
 from __future__ import annotations
