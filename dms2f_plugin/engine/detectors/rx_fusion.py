@@ -53,7 +53,6 @@ class RxFusedScorer:
     rx: TileScorer
 
 
-@dataclasses.dataclass(frozen=True)
 class PairedScorer:
     """The fusion's first pass: both uncorrected maps of a tile from one read of the raster.
 
@@ -62,18 +61,12 @@ class PairedScorer:
     (RX needs no halo). Picklable, so Dask workers score tiles with it as with any scorer.
     """
 
-    network: TileScorer
-    rx: TileScorer
-
-    @property
-    def halo(self) -> int:
-        """The network's halo (RX needs none)."""
-        return self.network.halo
-
-    @property
-    def align(self) -> int:
-        """The network's alignment."""
-        return self.network.align
+    def __init__(self, network: TileScorer, rx: TileScorer) -> None:
+        """Pair ``network`` with ``rx`` (whose halo must be 0)."""
+        if rx.halo:
+            raise ValueError(f"the paired RX scorer needs no halo, got {rx.halo}")
+        self.network, self.rx = network, rx
+        self.halo, self.align = network.halo, network.align
 
     def __call__(self, cube: np.ndarray, valid: np.ndarray, read_window: Window,
                  core_window: Window) -> np.ndarray:
