@@ -38,8 +38,11 @@ def _brute_lrx(cube, valid, inner, outer, whiten, mean):
     return out
 
 
-def test_global_rx_matches_pinv_formula(tmp_path):
+@pytest.mark.parametrize("offset", [0.0, 3e4], ids=["plain", "large offset"])
+def test_global_rx_matches_pinv_formula(tmp_path, offset):
+    """Also on radiances far from 0 (the projected mean is subtracted after the projection)."""
     cube, _ = synthetic_scene(bands=8, height=20, width=25)
+    cube = (cube + offset).astype(np.float32)
     path = write_geotiff(tmp_path / "s.tif", cube)
     with open_raster(path) as src:
         score = score_array(src, GlobalRxScorer.from_statistics(src.statistics(covariance=True)))

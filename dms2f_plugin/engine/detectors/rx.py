@@ -77,6 +77,8 @@ class GlobalRxScorer:
         """
         self.mean = np.asarray(mean, dtype=np.float64)  # (bands,)
         self.whiten = whitening_matrix(np.asarray(covariance, dtype=np.float64), rtol=rtol)
+        self._project = np.ascontiguousarray(self.whiten.T)  # (k, bands)
+        self._offset = self._project @ self.mean  # (k,) the projected mean
         LOGGER.info("Global RX: covariance rank %d of %d bands", self.whiten.shape[1],
                     len(self.mean))
 
@@ -89,16 +91,21 @@ class GlobalRxScorer:
 
     def __call__(self, cube: np.ndarray, valid: np.ndarray, read_window: Window,
                  core_window: Window) -> np.ndarray:
-        """Mahalanobis distance of every core pixel, float32 ``(core_h, core_w)``."""
+        """Mahalanobis distance of every core pixel, float32 ``(core_h, core_w)``.
+
+        Computed as ``|W^T x - W^T mu|^2`` over strips of core rows (float64), so neither the
+        core (a view inside the read window) nor its centred copy is ever materialised whole.
+        """
         core = cube[(slice(None),) + core_window.slices_in(read_window)]  # (bands, h, w)
-        pixels = core.reshape(core.shape[0], -1)  # (bands, n)
-        out = np.empty(pixels.shape[1], dtype=np.float32)  # (n,)
-        for start in range(0, pixels.shape[1], _CHUNK_PIXELS):
-            stop = start + _CHUNK_PIXELS
-            centred = pixels[:, start:stop].astype(np.float64) - self.mean[:, None]  # (bands, m)
-            z = self.whiten.T @ centred  # (k, m)
-            out[start:stop] = np.einsum("km,km->m", z, z)
-        return out.reshape(core_window.shape)
+        bands, height, width = core.shape
+        out = np.empty((height, width), dtype=np.float32)  # (h, w)
+        rows = max(1, _CHUNK_PIXELS // max(width, 1))
+        for r0 in range(0, height, rows):
+            pixels = core[:, r0:r0 + rows].reshape(bands, -1).astype(np.float64)  # (bands, m)
+            z = self._project @ pixels  # (k, m)
+            z -= self._offset[:, None]
+            out[r0:r0 + rows] = np.einsum("km,km->m", z, z).reshape(-1, width)
+        return out
 
 
 class LocalRxScorer:
