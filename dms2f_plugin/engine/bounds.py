@@ -116,14 +116,17 @@ def check_tile_size(tile_size: Any) -> int:
                         "; the default is 512 pixels")
 
 
-def _odd_window(name: str, value: Any, low: int, high: int, *, off: bool) -> int:
-    """An odd window edge in ``[low, high]`` (or 0 when ``off`` allows turning it off)."""
+def _odd_window(name: str, value: Any, low: int, high: int, *, off: bool, also: str = "") -> int:
+    """An odd window edge in ``[low, high]`` (or 0 when ``off`` allows turning it off).
+
+    ``also`` names other accepted values first in the message (``"auto (the default), "``).
+    """
     try:
         window: int | None = whole_number(name, value, -(2**63), 2**63)
     except InputError:
         window = None
     if window is None or not ((off and window == 0) or (low <= window <= high and window % 2)):
-        rule = f"{'0 (off) or ' if off else ''}an odd number from {low} to {high}"
+        rule = f"{also}{'0 (off) or ' if off else ''}an odd number from {low} to {high}"
         raise InputError(f"{name[:1].upper()}{name[1:]} must be {rule}, got {value!r}.")
     return window
 
@@ -143,7 +146,8 @@ def check_local_window(window: Any, width: int | None = None, height: int | None
     """
     if window is None:
         return None
-    value = _odd_window("the local background window", window, 3, LOCAL_WINDOW_MAX, off=True)
+    value = _odd_window("the local background window", window, 3, LOCAL_WINDOW_MAX, off=True,
+                        also="auto (the default), ")
     if value and width is not None and height is not None and value != default:
         side = min(width, height)
         if value > side:

@@ -141,6 +141,10 @@ def test_full_disk_in_the_intermediate_passes_keeps_the_old_file(full_disk, wide
     done = cli(["detect", str(wide), str(disk / "score.tif"), "--steps", "2", *options])
     line = _assert_clean_failure(done, disk, "No space left on device while writing", "score.tif")
     assert sorted(p.name for p in disk.iterdir()) == ["score.tif"], line  # no temporary folder
+    maps, count = (("the score and its temporary map", 2) if options
+                   else ("the score and its 3 temporary maps", 4))
+    needed = count * 400 * 400 * 4 / 2**20  # float32 maps of the raster's size
+    assert f"{maps} need up to {needed:.1f} MiB" in done.stderr  # said before the fit
     if options:  # the first pass fails: the line says which scores
         assert f"'{disk / 'score.tif'}' (its scores before the background correction)" in line
     assert "the previous file was kept" in line

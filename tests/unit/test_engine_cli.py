@@ -90,5 +90,6 @@ def test_local_window_option_is_validated(scene, tmp_path, capsys):
     code = cli.main(["detect", str(image), str(tmp_path / "s.tif"), "--local-window", "8"])
     err = capsys.readouterr().err
     assert code == 1
-    assert "local background window must be 0 (off) or an odd number from 3 to 101, got 8" in err
+    assert ("local background window must be auto (the default), 0 (off) or an odd number from 3 "
+            "to 101, got 8") in err
     assert not (tmp_path / "s.tif").exists()

@@ -235,8 +235,8 @@ def test_dms2f_default_removes_the_background_and_fuses_with_rx(scene, tmp_path,
 @pytest.mark.parametrize("window", [4, 1, -3])
 def test_bad_local_window_is_refused_before_any_work(scene, tmp_path, fake_dms2f, window):
     path, _ = scene
-    with pytest.raises(InputError, match=f"local background window must be 0 \\(off\\) or an odd "
-                                         f"number from 3 to 101, got {window}"):
+    with pytest.raises(InputError, match=f"local background window must be auto \\(the default\\), "
+                                         f"0 \\(off\\) or an odd number from 3 to 101, got {window}"):
         jobs.detect(path, tmp_path / "s.tif", device="cpu", local_window=window)
     assert fake_dms2f == {} and _files(tmp_path) == ["scene.tif"]
 

@@ -54,9 +54,10 @@ DETECT_CASES = [
     (["--steps", str(10**9)], "fitting steps must be a whole number from 1 to 100000"),
     (["--tile-size", "8"], "tile size must be a whole number from 16 to 8192, got 8"),
     (["--tile-size", "100000"], "tile size must be a whole number from 16 to 8192"),
-    (["--local-window", "851"], "local background window must be 0 (off) or an odd number from "
-                                "3 to 101, got 851"),
-    (["--local-window", "-3"], "local background window must be 0 (off) or an odd number"),
+    (["--local-window", "851"], "local background window must be auto (the default), 0 (off) or an "
+                                "odd number from 3 to 101, got 851"),
+    (["--local-window", "-3"], "local background window must be auto (the default), 0 (off) or an "
+                               "odd number"),
     (["--local-window", "61"], "local background window 61 is larger than the raster's smaller "
                                "side (60 pixels)"),
     (["--bands", "1-100000000"], "band 100000000 does not exist: the raster has bands 1 to 12"),

@@ -59,6 +59,23 @@ def test_the_valid_model_loads_and_scores(valid_model, raster, tmp_path):
     assert np.isfinite(read_band(tmp_path / "ok.tif")).all()
 
 
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_a_saved_model_gets_the_permissions_of_the_users_umask(valid_model, tmp_path, umask,
+                                                                mode):
+    """safetensors writes 0600; a model is published like a score, readable as umask allows."""
+    import os
+    import stat
+
+    fitted = FittedModel.load(valid_model)
+    saved = os.umask(umask)
+    try:
+        fitted.save(tmp_path / "shared.safetensors")
+    finally:
+        os.umask(saved)
+    assert stat.S_IMODE(os.stat(tmp_path / "shared.safetensors").st_mode) == mode
+    assert FittedModel.load(tmp_path / "shared.safetensors").bands == BANDS
+
+
 @pytest.mark.parametrize("case, change, words", HEADER_CASES, ids=[c[0] for c in HEADER_CASES])
 def test_hostile_header_is_refused_naming_the_field(valid_model, raster, old_output, tmp_path,
                                                     case, change, words):

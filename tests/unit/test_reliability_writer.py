@@ -15,7 +15,7 @@ import pytest
 from fault_support import leftovers
 
 from dms2f_had.dms2f_plugin.engine.errors import OutputError
-from dms2f_had.dms2f_plugin.engine.io.destinations import write_failure
+from dms2f_had.dms2f_plugin.engine.io.destinations import free_bytes, space_shortfall, write_failure
 from dms2f_had.dms2f_plugin.engine.io.writer import Outputs, atomic_output
 
 OLD_A, OLD_B = b"old a, kept byte for byte", b"old b, kept byte for byte"
@@ -116,3 +116,14 @@ def test_gdal_reasons_name_the_output_not_the_temporary_file(tmp_path):
     message = str(write_failure(final, f"{temp}: WriteEncodedTile/Strip() failed.", temp))
     assert ".tmp" not in message and "WriteEncodedTile" in message
     assert not temp.exists()  # probing for the OS's reason leaves nothing behind
+
+
+def test_a_folder_short_of_space_is_named_before_the_work(tmp_path):
+    free = free_bytes(tmp_path)
+    assert free is not None and free > 0
+    out = tmp_path / "score.tif"
+    assert space_shortfall(out, free // 2, "the score") is None
+    line = space_shortfall(out, free + 2**40, "the score and its 3 temporary maps")
+    assert line is not None and "\n" not in line
+    assert f"beside '{out}'" in line and "the score and its 3 temporary maps need up to" in line
+    assert "choose a folder on another disk" in line

@@ -89,6 +89,7 @@ def test_the_tiled_fusion_equals_the_in_memory_reference(tmp_path: Path, nodata:
         reads: list[Window] = []
         read_window = source.read_window
         source.read_window = lambda w: reads.append(w) or read_window(w)  # type: ignore[method-assign]
+        caplog.clear()  # the reference logged its own fusion
         summary = score_raster(source, out, scorer, tile_size=16)
     assert len(reads) == summary.tiles == 12  # both maps from one read of each tile
     # The reference is the definition: each whole map in its robust units, the larger kept.
@@ -100,7 +101,9 @@ def test_the_tiled_fusion_equals_the_in_memory_reference(tmp_path: Path, nodata:
     assert written[5, 5] > np.nanpercentile(written, 99)  # RX's pixel survives the fusion
     assert summary.path == out and [p.name for p in out.parent.iterdir()] == ["fused.tif"]
     said = [r.getMessage() for r in caplog.records]
-    assert any("Fused with global RX in robust units" in line for line in said)
+    fused_at = [i for i, line in enumerate(said) if "Fused with global RX in robust units" in line]
+    wrote_at = [i for i, line in enumerate(said) if line.startswith("Wrote '")]
+    assert len(fused_at) == len(wrote_at) == 1 and fused_at < wrote_at  # what it did, then where
     assert not [line for line in said if ".dms2f-fusion" in line]  # user files only
 
 

@@ -23,6 +23,7 @@ from ..detectors.rx_fusion import RxFusedScorer
 from ..detectors.tiled import TileExecutor, TileScorer, score_raster
 from ..errors import InputError, ModelFileError, user_errors
 from ..io.bands import format_band_list
+from ..io.destinations import space_shortfall
 from ..io.raster import BandSpec, RasterSource, open_raster
 from ..io.statistics import SceneStatistics, check_usable
 from ..io.writer import Outputs, validate_output_path
@@ -83,6 +84,25 @@ def _correction_metadata(local_window: int | None,
     """What the score's metadata records of the correction and the fusion."""
     return {"local_window": "auto" if local_window is None else str(local_window),
             "rx_fusion": "max of robust units" if isinstance(scorer, RxFusedScorer) else "off"}
+
+
+def _check_space(out: Path, source: RasterSource, method: str,
+                 local_window: int | None) -> None:
+    """Warn before any work when the score and its temporary maps may not fit beside ``out``.
+
+    Each map is float32 on the raster's grid; the automatic DMS2F correction keeps three beside
+    the score until it is written (the network's, RX's and the corrected scores), a square
+    window one, anything else none.
+    """
+    if method != "dms2f" or local_window == 0:
+        maps, what = 1, "the score"
+    elif local_window is None:
+        maps, what = 4, "the score and its 3 temporary maps"
+    else:
+        maps, what = 2, "the score and its temporary map"
+    shortfall = space_shortfall(out, maps * 4 * source.width * source.height, what)
+    if shortfall:
+        LOGGER.warning("%s", shortfall)
 
 
 def _usable_source(input_path: PathLike, bands: BandSpec, keep_all_bands: bool = False) -> RasterSource:
@@ -177,6 +197,7 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
                               bands=source.band_count, method=method, tile_size=tile_size,
                               local_window=local_window, inner_window=inner_window,
                               outer_window=outer_window, fitting=method == "dms2f")
+        _check_space(out, source, method, local_window)
         meta = {"method": method, "input": os.fspath(input_path),
                 "bands": format_band_list(source.band_indices)}
         scorer: TileScorer | RxFusedScorer
@@ -344,6 +365,7 @@ def apply_model(model_path: PathLike, input_path: PathLike, output_path: PathLik
         check_raster_settings(source.path, width=source.width, height=source.height,
                               bands=source.band_count, method="dms2f", tile_size=tile_size,
                               local_window=local_window)
+        _check_space(out, source, "dms2f", local_window)
         stats = source.statistics(covariance=local_window is None,  # RX's, for the fusion
                                   progress=SubProgress(progress, 0, 10))
         check_usable(stats, source.path)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -103,7 +105,9 @@ class FittedModel:
         with atomic_output(final, sidecars=(), verify=_verify_written,
                            outputs=outputs) as temp:
             try:
+                mode = _new_file_mode(temp)
                 save_model(str(temp), self.network, extra_tensors=arrays, metadata=metadata)
+                os.chmod(temp, mode)  # safetensors writes 0600; a model is shared like a score
             except Exception as exc:  # noqa: BLE001 - safetensors and the OS raise many types
                 raise write_failure(final, exc, temp) from None
 
@@ -188,6 +192,16 @@ def _unpickle(data: bytes, device: str, fit_seconds: float) -> FittedModel:
     fitted = FittedModel.from_bytes(data, device=device)
     fitted.fit_seconds = fit_seconds
     return fitted
+
+
+def _new_file_mode(path: Path) -> int:
+    """The permissions the user's umask gives a new file: ``path`` is created empty to see them.
+
+    (Reading the umask with ``os.umask`` would change it for a moment for every thread of the
+    process, QGIS's included.)
+    """
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o666))
+    return stat.S_IMODE(os.stat(path).st_mode)
 
 
 def _verify_written(temp: Path) -> None:

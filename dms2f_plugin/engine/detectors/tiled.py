@@ -231,7 +231,6 @@ def _score_then_correct(source: RasterSource, output_path: Path, scorer: LocalBa
         _correct(source, inner_path, output_path, scorer, tile_size=first.tile_size,
                  progress=progress, sub=SubProgress(progress, 90, 100), metadata=metadata,
                  outputs=outputs)
-    LOGGER.info("%s", scorer.summary())
     return dataclasses.replace(first, path=output_path, seconds=time.perf_counter() - start)
 
 
@@ -254,6 +253,7 @@ def _correct(source: RasterSource, inner_path: Path, output_path: Path,
             scores = _map_scores(inner, tile.read)  # (gh, gw)
             writer.write(tile.core, scorer.correct(scores, tile.read, tile.core))
             sub.set_progress(100.0 * (tile.index + 1) / len(grid))
+        LOGGER.info("%s", scorer.summary())  # before the writer publishes (and says so)
 
 
 def _scores_to(source: RasterSource, scorer: TileScorer, paths: tuple[Path, ...], *,
@@ -329,7 +329,6 @@ def _score_then_fuse(source: RasterSource, output_path: Path, scorer: RxFusedSco
                     _correct(source, raw, network_path, correction, tile_size=first.tile_size,
                              progress=progress, sub=SubProgress(progress, 90, 95),
                              metadata=None, outputs=quiet)
-                LOGGER.info("%s", correction.summary())
         grid = TileGrid(source.width, source.height, first.tile_size, halo=0, align=1)
         step = sample_step(source.width, source.height)
         with open_raster(network_path, announce=False) as network_map, \
@@ -351,7 +350,7 @@ def _score_then_fuse(source: RasterSource, output_path: Path, scorer: RxFusedSco
                     counts = rx_share(a, b, network_scale, rx_scale)
                     larger, valid = larger + counts[0], valid + counts[1]
                     rest.set_progress(100.0 * (tile.index + 1) / len(grid))
-    log_fusion(network_scale, rx_scale, (larger, valid))
+                log_fusion(network_scale, rx_scale, (larger, valid))  # before "Wrote ..."
     return dataclasses.replace(first, path=output_path, seconds=time.perf_counter() - start)
 
 

@@ -4,6 +4,9 @@
 rename could not replace: a missing or read-only folder, a read-only file, a file of another user
 in a folder with the sticky bit (``/tmp``), an output that is one of the inputs.
 
+:func:`space_shortfall` says, also before anything is computed, when a folder's disk may not hold
+what the run will write there (a score and its temporary maps, measured uncompressed).
+
 :func:`write_failure` turns a failed write into one line that names the real cause. GDAL's own
 message after a full disk ("TIFFAppendToStrip: Write error at scanline 0") does not say why, so
 the operating system is asked: a few more bytes are appended to the (doomed) temporary file, and
@@ -184,11 +187,41 @@ def write_failure(final: Path, cause: BaseException | str, temp: Path | None = N
                        "Check the disk and the folder, then run again.")
 
 
+def free_bytes(folder: Path) -> int | None:
+    """Bytes an unprivileged user may still write on ``folder``'s disk (None: unknown)."""
+    try:
+        info = os.statvfs(folder)
+    except (OSError, AttributeError):  # no statvfs on Windows
+        return None
+    return info.f_bavail * info.f_frsize
+
+
+def space_shortfall(out: Path, needed: int, what: str) -> str | None:
+    """Why ``out``'s folder may not hold what a run writes there, or None when it will.
+
+    Args:
+        out: the output file (its folder receives the output and the temporary files).
+        needed: bytes the run writes there at most at once, uncompressed.
+        what: what they are, for the message ("the score and its 3 temporary maps").
+
+    Returns:
+        One line naming the sizes and the fix when less than ``needed`` is free. A warning, not
+        a refusal: compression and nodata make the files smaller than the estimate.
+    """
+    free = free_bytes(out.parent)
+    if free is None or free >= needed:
+        return None
+    return (f"Only {_mib(free)} are free beside '{out}', and {what} need up to {_mib(needed)} "
+            "there (uncompressed; less where the raster has nodata): the run will probably "
+            "fail when it writes them. Free some disk space or choose a folder on another disk.")
+
+
+def _mib(size: int) -> str:
+    """``size`` bytes in MiB for a message (one decimal)."""
+    return f"{size / 2**20:.1f} MiB"
+
+
 def _low_space_note(folder: Path) -> str:
     """`` Only N MiB are free there.`` when the folder's disk is nearly full, else ``""``."""
-    try:
-        stat = os.statvfs(folder)
-    except (OSError, AttributeError):  # no statvfs on Windows
-        return ""
-    free = stat.f_bavail * stat.f_frsize
-    return f" Only {free / 2**20:.1f} MiB are free there." if free < _LOW_SPACE else ""
+    free = free_bytes(folder)
+    return f" Only {_mib(free)} are free there." if free is not None and free < _LOW_SPACE else ""
