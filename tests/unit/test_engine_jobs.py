@@ -212,7 +212,8 @@ def test_dms2f_cancel_leaves_neither_score_nor_model(scene, tmp_path, fake_dms2f
     assert _files(tmp_path) == ["scene.tif"]
 
 
-def test_dms2f_default_removes_the_background_and_fuses_with_rx(scene, tmp_path, fake_dms2f):
+def test_dms2f_default_removes_the_background_and_fuses_with_rx(scene, tmp_path, fake_dms2f,
+                                                                caplog):
     """The fake scores 1.0 everywhere: a constant background, which the line medians remove to
     0 (0 robust units too); the fusion then keeps the larger of that and RX's robust units."""
     from osgeo import gdal
@@ -227,8 +228,10 @@ def test_dms2f_default_removes_the_background_and_fuses_with_rx(scene, tmp_path,
                                np.fmax(0.0, RobustScale.of(rx).units(rx)), rtol=1e-5, atol=1e-5)
     meta = gdal.Open(str(tmp_path / "s.tif")).GetMetadata()
     assert meta["local_window"] == "auto" and meta["rx_fusion"] == "max of robust units"
+    caplog.set_level(logging.INFO)
     jobs.detect(path, tmp_path / "off.tif", device="cpu", tile_size=16, local_window=0)
     assert np.all(read_band(tmp_path / "off.tif") == 1.0)  # 0: the network's score alone
+    assert "No background correction (local window 0)" in caplog.text  # and the log says so
     assert gdal.Open(str(tmp_path / "off.tif")).GetMetadata()["rx_fusion"] == "off"
 
 

@@ -199,5 +199,7 @@ def with_local_background(scorer: TileScorer, window: int | None, raster_height:
     """
     background = background_for(window, raster_height, raster_width)
     if background is None:
+        LOGGER.info("No background correction (local window 0): the score is the network's "
+                    "alone, not fused with global RX")
         return scorer
     return LocalBackgroundScorer(scorer, background, raster_height, raster_width)
