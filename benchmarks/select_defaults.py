@@ -67,6 +67,19 @@ A second network seed of the implant fits follows when it fits in the session
 (``--implant-seeds 2``, the first seed's maps reused; declared before either run's result): the
 rule is then judged on the two-seed means and that pick replaces the one-seed pick.
 
+Fusion forms (added on 2026-12-01, fourth session, before they were computed; the rule is
+unchanged, run on the fourth round's maps: ``--schedules 300x2b8s16 --seeds 3 --implant-seeds 2
+--implant-hosts all``): three more ways to fuse with global RX, each the larger of two terms.
+``off|rx``: the network's score without the line correction, in robust units, with RX in robust
+units (does the correction still help once RX is fused?). ``lines61|rx3``: RX through the cube
+root first (Wilson-Hilferty: the cube root of a chi-square is close to normal, so RX's long
+right tail no longer outweighs the network's in robust units), then its robust units.
+``lines61|rxq``: each map through its own empirical distribution to standard normal quantiles
+(average ranks ``r``, ``Phi^-1((r - 0.5) / n)``), so both terms have the same distribution over
+the scene and a pixel is as anomalous as its rank in the detector that ranks it higher. The
+shipped correction of rule 3 becomes ``lines61|rx`` (the tiled engine computes it since the
+fourth round).
+
 The script prints one table per stage and ends with ``selected local_window=... steps=...``.
 """
 
@@ -94,11 +107,12 @@ from dms2f_had.dms2f_plugin.engine.products.evaluate import roc_auc
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: Candidate corrections: name -> ("off" | "square" | "lines" | "lines+rx" | "lines|rx", size).
+#: Candidate corrections: name -> (kind, size); kinds as in :func:`corrected`.
 CANDIDATES: dict[str, tuple[str, int]] = {
     "off": ("off", 0), "square15": ("square", 15), "square31": ("square", 31),
     "square51": ("square", 51), "lines31": ("lines", 31), "lines61": ("lines", 61),
     "lines61+rx": ("lines+rx", 61), "lines61|rx": ("lines|rx", 61),
+    "off|rx": ("off|rx", 0), "lines61|rx3": ("lines|rx3", 61), "lines61|rxq": ("lines|rxq", 61),
 }
 IMPLANT_GROUPS = runner.DEFAULT_GROUPS
 LOSO_TOLERANCE = 0.003
@@ -106,7 +120,7 @@ LOSO_TOLERANCE = 0.003
 
 IMPLANT_MARGIN_SLACK = 0.01
 #: The correction the engine ships (``local_window`` auto); rule 3 is also judged with it.
-SHIPPED_CORRECTION = "lines61"
+SHIPPED_CORRECTION = "lines61|rx"
 
 
 def parse_schedule(spec: str) -> tuple[int, int, int, int]:
@@ -180,13 +194,31 @@ def corrected(raw: np.ndarray, candidate: str, rx: np.ndarray | None = None) -> 
     kind, size = CANDIDATES[candidate]
     if kind == "off":
         return raw
+    if kind == "off|rx":
+        return np.fmax(robust_units(raw), robust_units(_needs(rx)))
     background = lb.square_background(size) if kind == "square" else lb.line_background(size)
     score = raw - background(raw)
     if kind == "lines+rx":
         return robust_units(score) + robust_units(_needs(rx))
     if kind == "lines|rx":
         return np.fmax(robust_units(score), robust_units(_needs(rx)))
+    if kind == "lines|rx3":
+        return np.fmax(robust_units(score), robust_units(np.cbrt(_needs(rx))))
+    if kind == "lines|rxq":
+        return np.fmax(normal_quantiles(score), normal_quantiles(_needs(rx)))
     return score
+
+
+def normal_quantiles(score: np.ndarray) -> np.ndarray:
+    """Each finite pixel's average rank ``r`` of ``n`` as ``Phi^-1((r - 0.5) / n)`` (NaN kept)."""
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
+    out = np.full(score.shape, np.nan)
+    finite = np.isfinite(score)
+    ranks = rankdata(score[finite], method="average")  # (n,) 1..n
+    out[finite] = ndtri((ranks - 0.5) / len(ranks))
+    return out
 
 
 def _needs(rx: np.ndarray | None) -> np.ndarray:
@@ -400,7 +432,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(implant_table(imp[str(final_steps)], list(dict.fromkeys([pick, "square15"])))))
     kind, size = CANDIDATES[pick]
     window = {"off": "0", "square": str(size), "lines": f"auto(lines {size})",
-              "lines+rx": f"auto(lines {size}) + rx", "lines|rx": f"max(auto(lines {size}), rx)"}[kind]
+              "lines+rx": f"auto(lines {size}) + rx", "lines|rx": f"max(auto(lines {size}), rx)",
+              "off|rx": "max(0, rx)", "lines|rx3": f"max(auto(lines {size}), cbrt(rx))",
+              "lines|rxq": f"max quantiles(auto(lines {size}), rx)"}[kind]
     print(f"selected local_window={window} steps={final_steps}")
     return 0
 
