@@ -185,7 +185,10 @@ def test_full_disk_while_saving_the_model_publishes_neither(full_disk, small):
                 "--save-model", str(disk / "model.safetensors")])
     _assert_clean_failure(done, disk, "No space left on device while writing", "score.tif",
                           "model.safetensors")
-    assert "model.safetensors" in error_lines(done.stderr)[0]
+    line = error_lines(done.stderr)[0]
+    assert "model.safetensors" in line
+    assert line.endswith(f"Not published either (a run's outputs go together): "
+                         f"'{disk / 'score.tif'}' (the previous file was kept).")
 
 
 # -- a file-size limit (RLIMIT_FSIZE; no privilege needed) ---------------------------------------

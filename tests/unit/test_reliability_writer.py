@@ -51,6 +51,8 @@ def test_a_failed_second_rename_undoes_the_first(finals):
             (b / "inside").write_bytes(b"x")
     message = str(info.value)
     assert "while replacing" in message and "b.bin" in message
+    assert message.endswith(f"Not published either (a run's outputs go together): '{a}' (the "
+                            "previous file was kept).")
     assert a.read_bytes() == OLD_A and b.is_dir()
     assert leftovers(a.parent) == []
 
@@ -61,10 +63,11 @@ def test_a_failed_verification_publishes_nothing(finals):
     def refuse(temp: Path) -> None:
         raise ValueError("checksum mismatch")
 
-    with pytest.raises(OutputError, match="b.bin' .*does not read back: checksum mismatch"):
+    with pytest.raises(OutputError, match="b.bin' .*does not read back: checksum mismatch") as info:
         with Outputs() as outputs:
             outputs.temp_for(a, sidecars=()).write_bytes(b"new a")
             outputs.temp_for(b, sidecars=(), verify=refuse).write_bytes(b"new b")
+    assert f"Not published either (a run's outputs go together): '{a}'" in str(info.value)
     assert (a.read_bytes(), b.read_bytes()) == (OLD_A, OLD_B)
     assert leftovers(a.parent) == []
 

@@ -227,14 +227,30 @@ class Outputs:
         if self._finished:
             return
         if exc is None:
-            self.commit()
+            try:
+                self.commit()
+            except OutputError as failure:
+                raise self._naming_the_rest(failure) from None
             return
         self.abort()
+        if isinstance(exc, OutputError):
+            raise self._naming_the_rest(exc) from None
         if isinstance(exc, OSError) and not isinstance(exc, Dms2fError):
             names = {os.fspath(e.temp): e for e in self._pending}
             entry = names.get(os.fspath(exc.filename)) if exc.filename else None
             if entry is not None:  # a plain write to one of our temporary files failed
-                raise write_failure(entry.final, exc) from None
+                raise self._naming_the_rest(write_failure(entry.final, exc)) from None
+
+    def _naming_the_rest(self, failure: OutputError) -> OutputError:
+        """``failure``, also naming the run's other outputs, which were not published either."""
+        message = str(failure)
+        others = [e.final for e in self._pending if f"'{e.final}'" not in message]
+        if not others:
+            return failure
+        named = ", ".join(f"'{final}'" + (" (the previous file was kept)" if final.exists() else "")
+                          for final in others)
+        return OutputError(f"{message} Not published either (a run's outputs go together): "
+                           f"{named}.")
 
 
 def _backup(final: Path) -> Path:
