@@ -149,6 +149,7 @@ def test_full_disk_in_the_intermediate_passes_keeps_the_old_file(full_disk, wide
         assert f"'{disk / 'score.tif'}' (its scores before the background correction)" in line
     assert "the previous file was kept" in line
     assert ".dms2f-scores" not in line and ".dms2f-fusion" not in line
+    assert "Not published either" not in line  # the temporary maps are not the user's outputs
 
 
 def test_disk_already_full(full_disk, big):

@@ -130,3 +130,16 @@ def test_a_folder_short_of_space_is_named_before_the_work(tmp_path):
     assert line is not None and "\n" not in line
     assert f"beside '{out}'" in line and "the score and its 3 temporary maps need up to" in line
     assert "choose a folder on another disk" in line
+
+
+def test_intermediates_do_not_name_each_other_in_a_failure(finals):
+    a, b = finals
+
+    def refuse(temp: Path) -> None:
+        raise ValueError("checksum mismatch")
+
+    with pytest.raises(OutputError) as info:
+        with Outputs(announce=False) as outputs:  # temporary maps the user never named
+            outputs.temp_for(a, sidecars=()).write_bytes(b"new a")
+            outputs.temp_for(b, sidecars=(), verify=refuse).write_bytes(b"new b")
+    assert "Not published either" not in str(info.value) and "b.bin" in str(info.value)

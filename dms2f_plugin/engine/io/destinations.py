@@ -211,17 +211,17 @@ def space_shortfall(out: Path, needed: int, what: str) -> str | None:
     free = free_bytes(out.parent)
     if free is None or free >= needed:
         return None
-    return (f"Only {_mib(free)} are free beside '{out}', and {what} need up to {_mib(needed)} "
+    return (f"Only {_size(free)} are free beside '{out}', and {what} need up to {_size(needed)} "
             "there (uncompressed; less where the raster has nodata): the run will probably "
             "fail when it writes them. Free some disk space or choose a folder on another disk.")
 
 
-def _mib(size: int) -> str:
-    """``size`` bytes in MiB for a message (one decimal)."""
-    return f"{size / 2**20:.1f} MiB"
+def _size(size: int) -> str:
+    """``size`` bytes for a message: MiB with one decimal, KiB below 1 MiB."""
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
 
 
 def _low_space_note(folder: Path) -> str:
     """`` Only N MiB are free there.`` when the folder's disk is nearly full, else ``""``."""
     free = free_bytes(folder)
-    return f" Only {_mib(free)} are free there." if free is not None and free < _LOW_SPACE else ""
+    return f" Only {_size(free)} are free there." if free is not None and free < _LOW_SPACE else ""

@@ -242,10 +242,13 @@ class Outputs:
                 raise self._naming_the_rest(write_failure(entry.final, exc)) from None
 
     def _naming_the_rest(self, failure: OutputError) -> OutputError:
-        """``failure``, also naming the run's other outputs, which were not published either."""
+        """``failure``, also naming the run's other outputs, which were not published either.
+
+        Not for intermediates (``announce=False``): their names mean nothing to the user.
+        """
         message = str(failure)
         others = [e.final for e in self._pending if f"'{e.final}'" not in message]
-        if not others:
+        if not others or self._announce != logging.INFO:
             return failure
         named = ", ".join(f"'{final}'" + (" (the previous file was kept)" if final.exists() else "")
                           for final in others)
