@@ -38,8 +38,8 @@ def corrupt_blocks(x: Tensor, generator: torch.Generator, p: float = 0.5) -> Ten
     return x.masked_fill(hole[:, None], 0.0)  # (b, bands, H, W)
 
 
-def reconstruction_loss(recon: Tensor, target: Tensor) -> Tensor:
-    """MSE + 0.1 * L1, both averaged over every element.
+def reconstruction_loss(recon: Tensor, target: Tensor, trim: float = 0.0) -> Tensor:
+    """MSE + 0.1 * L1, both averaged over every element (but the trimmed pixels).
 
     Computed by :class:`_MseL1` in two passes forward and one backward (autograd's composition
     of the two losses makes about eight); :func:`reconstruction_loss_ref` is the plain formula
@@ -48,11 +48,39 @@ def reconstruction_loss(recon: Tensor, target: Tensor) -> Tensor:
     Args:
         recon: reconstructions, (batch, bands, H, W).
         target: clean blocks, same shape.
+        trim: share of each block's pixels left out, those with the largest loss (0: none; see
+            :func:`trimmed_reconstruction_loss`).
 
     Returns:
         Scalar loss.
     """
+    if trim:
+        return trimmed_reconstruction_loss(recon, target, trim)
     return _MseL1.apply(recon, target)
+
+
+def trimmed_reconstruction_loss(recon: Tensor, target: Tensor, trim: float) -> Tensor:
+    """The loss over each block's pixels but its ``trim`` share with the largest loss.
+
+    A robust fit: pixels the network reconstructs worst (rare materials, targets) do not pull it
+    towards reconstructing them. Per block, so the loss of a batch is the mean of its blocks'
+    and does not depend on how the batch is split. ``trim = 0`` is :func:`reconstruction_loss`.
+
+    Args:
+        recon: reconstructions, (batch, bands, H, W).
+        target: clean blocks, same shape.
+        trim: share in ``[0, 1)`` of each block's H x W pixels left out.
+
+    Returns:
+        Scalar loss.
+    """
+    if not 0.0 <= trim < 1.0:
+        raise ValueError(f"trim must be in [0, 1), got {trim}")
+    diff = recon - target  # (b, C, H, W)
+    per_pixel = (diff.square() + L1_WEIGHT * diff.abs()).mean(dim=1).flatten(1)  # (b, H*W)
+    keep = per_pixel.shape[1] - int(trim * per_pixel.shape[1])
+    kept = torch.topk(per_pixel, keep, dim=1, largest=False).values  # (b, keep)
+    return kept.mean()
 
 
 def reconstruction_loss_ref(recon: Tensor, target: Tensor) -> Tensor:

@@ -151,3 +151,24 @@ def test_channel_conv_matrix_matches_the_two_channel_convolutions(width):
     grads_fast = torch.autograd.grad(fast.reshape_as(reference), leaves, upstream)
     for ref, got in zip(grads_ref, grads_fast):
         torch.testing.assert_close(got, ref)
+
+
+def test_trimmed_loss_leaves_out_each_blocks_worst_pixels():
+    from dms2f_had.models.objective import trimmed_reconstruction_loss
+
+    torch.manual_seed(0)
+    target = torch.randn(3, 4, 8, 8)
+    recon = target + 0.1 * torch.randn(3, 4, 8, 8)
+    assert trimmed_reconstruction_loss(recon, target, 0.0).item() == pytest.approx(
+        reconstruction_loss(recon, target).item(), rel=1e-5)
+    spoiled = recon.clone().requires_grad_(True)
+    with torch.no_grad():
+        spoiled[1, :, 2:4, 2:4] += 50.0  # 4 of block 1's 64 pixels far off: a small target
+    trimmed = trimmed_reconstruction_loss(spoiled, target, 4 / 64)
+    clean_blocks = [reconstruction_loss(recon[i:i + 1], target[i:i + 1]) for i in (0, 2)]
+    assert trimmed.item() < 2 * max(c.item() for c in clean_blocks)  # the target left out
+    trimmed.backward()
+    assert spoiled.grad[1, :, 2:4, 2:4].abs().max().item() == 0.0  # and it pulls nothing
+    assert spoiled.grad[0].abs().sum().item() > 0
+    with pytest.raises(ValueError, match="trim must be in"):
+        trimmed_reconstruction_loss(recon, target, 1.0)

@@ -40,7 +40,7 @@ def test_threaded_shards_fit_exactly_the_weights_of_the_sequential_reference():
     assert torch.get_num_threads() >= 1
 
 
-def _plain_and_sharded(blocks, shards=2):
+def _plain_and_sharded(blocks, shards=2, trim=0.0):
     """(network, grads, step) after one plain step and one sharded step, no dropout."""
     out = []
     for sharded in (False, True):
@@ -49,11 +49,12 @@ def _plain_and_sharded(blocks, shards=2):
         optimiser = torch.optim.SGD(network.parameters(), lr=0.0)
         step = None
         if sharded:
-            step = sharded_step.ShardedStep(network, shards, seed=0, device=torch.device("cpu"))
+            step = sharded_step.ShardedStep(network, shards, seed=0, device=torch.device("cpu"),
+                                            trim=trim)
             with cpu_threads.parallel_slices("cpu", shards, always=True):
                 step(optimiser, blocks, blocks)
         else:
-            training.fit_step(network, optimiser, blocks, blocks)
+            training.fit_step(network, optimiser, blocks, blocks, trim=trim)
         grads = torch.cat([p.grad.flatten() for p in network.parameters() if p.grad is not None])
         out.append((network, grads, step))
     return out
@@ -65,6 +66,14 @@ def test_sharded_gradients_equal_the_plain_gradients_with_whole_batch_statistics
     torch.testing.assert_close(sharded_grads, plain_grads, rtol=1e-4, atol=1e-6)
     for name in ("stem.1.running_mean", "stem.1.running_var", "spatial.conv.1.running_var"):
         torch.testing.assert_close(sharded.state_dict()[name], plain.state_dict()[name])
+
+
+def test_a_trimmed_loss_is_per_block_so_shards_still_equal_the_plain_step():
+    blocks = torch.from_numpy(_blocks(8))
+    (_, plain, _), (_, sharded, _) = _plain_and_sharded(blocks, trim=0.1)
+    torch.testing.assert_close(sharded, plain, rtol=1e-4, atol=1e-6)
+    (_, untrimmed, _), _ = _plain_and_sharded(blocks)
+    assert not torch.allclose(plain, untrimmed)  # the trim changes the step
 
 
 def test_three_uneven_shards_still_equal_the_plain_step():

@@ -53,17 +53,20 @@ class ShardedStep:
         seed: seeds the replicas' dropout generators.
         device: torch device of the network (the CPU).
         running: most shards computing at once (the CPU threads to use); None: all of them.
+        trim: the share of each block's pixels the loss leaves out (``models.reconstruction_loss``;
+            per block, so the step does not depend on the shards).
 
     The caller shares out the intra-op threads (:func:`.cpu_threads.parallel_slices`).
     """
 
     def __init__(self, network: Any, shards: int, *, seed: int, device: Any,
-                 running: int | None = None) -> None:
+                 running: int | None = None, trim: float = 0.0) -> None:
         import torch
 
         if shards < 1:
             raise ValueError(f"shards must be >= 1, got {shards}")
         self.network = network
+        self.trim = trim
         self.replicas = [network] + [copy.deepcopy(network) for _ in range(shards - 1)]
         for replica in self.replicas[1:]:
             share_parameters(replica, network)
@@ -133,6 +136,6 @@ class ShardedStep:
 
         from ....models import reconstruction_loss
 
-        loss = reconstruction_loss(replica(noisy), clean) * (len(clean) / batch)
+        loss = reconstruction_loss(replica(noisy), clean, self.trim) * (len(clean) / batch)
         grads = list(torch.autograd.grad(loss, self.params, allow_unused=True))
         return grads, float(loss.detach())

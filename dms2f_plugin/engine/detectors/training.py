@@ -40,6 +40,9 @@ class FitSchedule:
         shards: equal slices of each batch run on parallel threads on the CPU, batch norm still
             over the whole batch (:mod:`.sharded_step`); the weights do not depend on the number
             of threads. 1: the plain step. A GPU runs the batch whole.
+        trim: share of each block's pixels the loss leaves out, those reconstructed worst
+            (``models.reconstruction_loss``; 0: none, the presets' value). A robust fit, a
+            candidate of ``benchmarks/select_defaults.py``.
         scoring_stride: pixels between the origins of the blocks the preset's models score a
             scene with (:mod:`.blocks`): 8, each interior pixel averages four overlapping
             reconstructions (the reference code's grid); 16, blocks side by side, each pixel
@@ -56,6 +59,7 @@ class FitSchedule:
     hole_probability: float = 0.5
     shards: int = 1
     scoring_stride: int = 8
+    trim: float = 0.0
 
 
 def train_network(
@@ -117,7 +121,8 @@ def train_network(
     with parallel_slices(device, schedule.shards, always=True) as parallel:
         # Shards on the CPU only (a GPU runs the batch whole), and never after moving there from
         # a GPU that ran out of memory; at most ``threads`` of them compute at once.
-        sharded = ShardedStep(network, parallel, seed=seed, device=device, running=threads) \
+        sharded = ShardedStep(network, parallel, seed=seed, device=device, running=threads,
+                              trim=schedule.trim) \
             if parallel > 1 else None
         for step in range(schedule.steps):
             check_cancel(progress)
@@ -131,7 +136,8 @@ def train_network(
                     clean_d, noisy_d = clean.to(plan.device), noisy.to(plan.device)  # (b, C, 16, 16)
                     if sharded is None or len(clean) < schedule.shards:  # tiny scenes run whole
                         loss_value = fit_step(network, optimiser, clean_d, noisy_d,
-                                              parts=-(-len(clean) // plan.batch_size))
+                                              parts=-(-len(clean) // plan.batch_size),
+                                              trim=schedule.trim)
                     else:
                         loss_value = sharded(optimiser, clean_d, noisy_d)
                     break
@@ -150,7 +156,8 @@ def train_network(
     return network.eval()
 
 
-def fit_step(network: Any, optimiser: Any, clean: Any, noisy: Any, *, parts: int = 1) -> float:
+def fit_step(network: Any, optimiser: Any, clean: Any, noisy: Any, *, parts: int = 1,
+             trim: float = 0.0) -> float:
     """One optimiser step on a batch, its gradient accumulated over ``parts`` slices of it.
 
     With ``parts`` 1 this is the plain step; more parts use less memory for the same data (the
@@ -162,6 +169,7 @@ def fit_step(network: Any, optimiser: Any, clean: Any, noisy: Any, *, parts: int
         clean: the clean blocks, (b, C, 16, 16).
         noisy: the corrupted blocks fed to the network, same shape.
         parts: slices of the batch, 1 to b.
+        trim: the share of each block's pixels the loss leaves out (0: none).
 
     Returns:
         The batch's loss (MSE + 0.1 L1).
@@ -171,7 +179,8 @@ def fit_step(network: Any, optimiser: Any, clean: Any, noisy: Any, *, parts: int
     optimiser.zero_grad(set_to_none=True)
     total = 0.0
     for part_clean, part_noisy in zip(clean.tensor_split(parts), noisy.tensor_split(parts)):
-        loss = reconstruction_loss(network(part_noisy), part_clean) * (len(part_clean) / len(clean))
+        loss = reconstruction_loss(network(part_noisy), part_clean, trim) \
+            * (len(part_clean) / len(clean))
         loss.backward()
         total += float(loss.detach())
     optimiser.step()
