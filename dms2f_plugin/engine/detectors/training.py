@@ -75,7 +75,8 @@ def train_network(
 
     Batches walk through seeded permutations of the blocks (epochs); with probability
     ``schedule.hole_probability`` a batch is corrupted with one 3x3 hole per block and the loss
-    compares the reconstruction with the clean block (MSE + 0.1 L1). The learning rate follows
+    compares the reconstruction with the clean block (MSE + 0.1 L1, over each block's pixels but
+    the schedule's ``trim`` share reconstructed worst). The learning rate follows
     the schedule's fixed cosine (or stays constant). The network of the last step is returned:
     no checkpoint is picked, by loss or otherwise.
 
