@@ -88,6 +88,10 @@ four implant hosts (san-diego, abu-urban-3, pavia-car, abu-airport-2: the hosts 
 class moved most between seeds), ``--schedules 300x2b8s16,300x2b8t10s16 --seeds 1
 --implant-seeds 1 --implant-hosts san-diego,abu-urban-3,pavia-car,abu-airport-2``; whatever it
 shows, no default changes before a full round (every host, two seeds) judges it by the rule.
+Then (declared after the exploration's result, before any of this): the full round, as the
+fourth, ``--schedules 300x2b8s16,300x2b8t10s16 --seeds 3 --implant-seeds 1 --implant-hosts
+all`` in the same work folder, implant seed 1 in a later session; rule 3 decides between the two
+schedules on the two-seed judgement only.
 
 The script prints one table per stage and ends with ``selected local_window=... steps=...``.
 """
