@@ -75,11 +75,11 @@ def test_fitting_splits_its_steps_after_an_allocator_failure(monkeypatch):
     calls = []
     real_step = training.fit_step
 
-    def failing_step(network, optimiser, clean, noisy, *, parts=1):
+    def failing_step(network, optimiser, clean, noisy, *, parts=1, trim=0.0):
         calls.append(parts)
         if parts < 4:  # pretend a batch of more than 2 blocks does not fit
             raise _oom()
-        return real_step(network, optimiser, clean, noisy, parts=parts)
+        return real_step(network, optimiser, clean, noisy, parts=parts, trim=trim)
 
     monkeypatch.setattr(training, "fit_step", failing_step)
     monkeypatch.setattr(training, "FallbackPlan", _GpuLikePlan)
