@@ -67,7 +67,7 @@ A second network seed of the implant fits follows when it fits in the session
 (``--implant-seeds 2``, the first seed's maps reused; declared before either run's result): the
 rule is then judged on the two-seed means and that pick replaces the one-seed pick.
 
-Fusion forms (added on 2026-12-01, fourth session, before they were computed; the rule is
+Fusion forms (added on 2026-12-01, third session, before they were computed; the rule is
 unchanged, run on the fourth round's maps: ``--schedules 300x2b8s16 --seeds 3 --implant-seeds 2
 --implant-hosts all``): three more ways to fuse with global RX, each the larger of two terms.
 ``off|rx``: the network's score without the line correction, in robust units, with RX in robust
@@ -80,7 +80,7 @@ the scene and a pixel is as anomalous as its rank in the detector that ranks it 
 shipped correction of rule 3 becomes ``lines61|rx`` (the tiled engine computes it since the
 fourth round).
 
-A robust fit (added on 2026-12-01, fourth session, before it was computed): schedule
+A robust fit (added on 2026-12-01, third session, before it was computed): schedule
 ``300x2b8t10s16``, the shipped schedule whose loss leaves out the 10 % of each block's pixels it
 reconstructs worst (``models.trimmed_reconstruction_loss``), so that rare materials and targets
 do not teach the network to reconstruct them. First an EXPLORATION, not a selection: one seed,

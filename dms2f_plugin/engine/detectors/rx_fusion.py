@@ -42,7 +42,7 @@ MAD_TO_SIGMA = 1.4826
 
 @dataclasses.dataclass(frozen=True)
 class RxFusedScorer:
-    """The two scorers whose maps are fused; :func:`..tiled.score_raster` runs them in turn.
+    """The two scorers whose maps are fused; :func:`..tiled.score_raster` scores both per tile.
 
     Attributes:
         network: the (corrected) DMS2F-HAD scorer.

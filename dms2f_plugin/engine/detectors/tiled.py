@@ -203,12 +203,8 @@ def score_raster(source: RasterSource, output_path: str | Path,
         return _score_then_correct(source, Path(output_path), scorer, tile_size=tile_size,
                                    progress=progress, metadata=metadata, outputs=outputs,
                                    executor=executor)
-    summary = _scores_to(source, scorer, (Path(output_path),), tile_size=tile_size,
-                         progress=progress, executor=executor, metadata=metadata, outputs=outputs)
-    said = getattr(scorer, "summary", None)  # what a correcting scorer did, for the analyst
-    if callable(said):
-        LOGGER.info("%s", said())
-    return summary
+    return _scores_to(source, scorer, (Path(output_path),), tile_size=tile_size,
+                      progress=progress, executor=executor, metadata=metadata, outputs=outputs)
 
 
 def _score_then_correct(source: RasterSource, output_path: Path, scorer: LocalBackgroundScorer, *,
