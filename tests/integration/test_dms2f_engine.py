@@ -109,7 +109,7 @@ def test_the_default_detection_reads_the_statistics_once(scene: Path, tmp_path: 
     out = tmp_path / "default.tif"
     jobs.detect(scene, out, device="cpu", steps=2, threads=1)
     assert passes == [True]
-    assert gdal.Open(str(out)).GetMetadata()["rx_fusion"] == "max of robust units"
+    assert gdal.Open(str(out)).GetMetadata()["rx_fusion"] == "max of robust units (RX as its cube root)"
     jobs.detect(scene, tmp_path / "square.tif", device="cpu", steps=2, threads=1, local_window=3)
     assert passes == [True, False]  # no fusion, no covariance
 

@@ -215,7 +215,8 @@ def test_dms2f_cancel_leaves_neither_score_nor_model(scene, tmp_path, fake_dms2f
 def test_dms2f_default_removes_the_background_and_fuses_with_rx(scene, tmp_path, fake_dms2f,
                                                                 caplog):
     """The fake scores 1.0 everywhere: a constant background, which the line medians remove to
-    0 (0 robust units too); the fusion then keeps the larger of that and RX's robust units."""
+    0 (0 robust units too); the fusion then keeps the larger of that and the robust units of
+    RX's cube root."""
     from osgeo import gdal
 
     from dms2f_had.dms2f_plugin.engine.detectors.rx_fusion import RobustScale
@@ -223,11 +224,12 @@ def test_dms2f_default_removes_the_background_and_fuses_with_rx(scene, tmp_path,
     path, _ = scene
     jobs.detect(path, tmp_path / "s.tif", device="cpu", tile_size=16)
     jobs.detect(path, tmp_path / "rx.tif", method="rx", tile_size=16)
-    rx = read_band(tmp_path / "rx.tif").astype(np.float64)
+    term = np.cbrt(read_band(tmp_path / "rx.tif").astype(np.float64))
     np.testing.assert_allclose(read_band(tmp_path / "s.tif"),
-                               np.fmax(0.0, RobustScale.of(rx).units(rx)), rtol=1e-5, atol=1e-5)
+                               np.fmax(0.0, RobustScale.of(term).units(term)), rtol=1e-5, atol=1e-5)
     meta = gdal.Open(str(tmp_path / "s.tif")).GetMetadata()
-    assert meta["local_window"] == "auto" and meta["rx_fusion"] == "max of robust units"
+    assert meta["local_window"] == "auto"
+    assert meta["rx_fusion"] == "max of robust units (RX as its cube root)"
     caplog.set_level(logging.INFO)
     jobs.detect(path, tmp_path / "off.tif", device="cpu", tile_size=16, local_window=0)
     assert np.all(read_band(tmp_path / "off.tif") == 1.0)  # 0: the network's score alone

@@ -41,6 +41,14 @@ def test_the_tiles_samples_make_up_the_global_grid() -> None:
     assert rx_fusion.sample_step(4096, 4096) == 1 and rx_fusion.sample_step(8192, 8192) == 2
 
 
+def test_the_rx_term_is_the_cube_root_of_the_squared_distance() -> None:
+    network, rx = np.array([[1.5, np.nan]]), np.array([[27.0, 8.0]], np.float32)
+    a, b = rx_fusion.fusion_terms(network, rx)
+    np.testing.assert_array_equal(a, network)  # the network's map as it is
+    np.testing.assert_allclose(b, [[3.0, 2.0]])
+    assert a.dtype == b.dtype == np.float64
+
+
 def test_the_fused_score_is_the_larger_robust_unit() -> None:
     network = np.array([[0.0, 10.0], [1.0, np.nan]])
     rx = np.array([[5.0, 0.0], [1.0, np.nan]])
@@ -92,8 +100,10 @@ def test_the_tiled_fusion_equals_the_in_memory_reference(tmp_path: Path, nodata:
         caplog.clear()  # the reference logged its own fusion
         summary = score_raster(source, out, scorer, tile_size=16)
     assert len(reads) == summary.tiles == 12  # both maps from one read of each tile
-    # The reference is the definition: each whole map in its robust units, the larger kept.
-    expected = np.fmax(RobustScale.of(network).units(network), RobustScale.of(rx).units(rx))
+    # The reference is the definition: the network's map and RX's cube root, each whole map in
+    # its robust units, the larger kept.
+    term = np.cbrt(rx.astype(np.float64))
+    expected = np.fmax(RobustScale.of(network).units(network), RobustScale.of(term).units(term))
     np.testing.assert_allclose(reference, expected, rtol=1e-6, atol=1e-6, equal_nan=True)
     written = gdal.Open(str(out)).ReadAsArray()
     np.testing.assert_allclose(written, reference, rtol=1e-6, atol=1e-6, equal_nan=True)

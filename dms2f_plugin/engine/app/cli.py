@@ -112,7 +112,8 @@ def _add_local_window(p: argparse.ArgumentParser) -> None:
                    default=DEFAULT_LOCAL_WINDOW,
                    help="DMS2F background correction: 'auto' = the largest of four 61-pixel "
                    "line medians (keeps compact targets of any size), then fused with global "
-                   "RX (the larger of the two scores in robust units of each map); 0 = off "
+                   "RX (the larger of the two scores in robust units of each map, RX as its cube "
+                   "root); 0 = off "
                    "(the network's score alone), odd N = the median of the N x N neighbourhood "
                    "(also removes targets over about N*N/2 pixels; only for known small "
                    f"targets; no fusion); default {default}")

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..detectors.local_background import DEFAULT_LOCAL_WINDOW, with_local_background
 from ..detectors.model_file import check_model_path
-from ..detectors.rx_fusion import RxFusedScorer
+from ..detectors.rx_fusion import FUSION_METADATA, RxFusedScorer
 from ..detectors.tiled import TileExecutor, TileScorer, score_raster
 from ..errors import InputError, ModelFileError, user_errors
 from ..io.bands import format_band_list
@@ -83,7 +83,7 @@ def _correction_metadata(local_window: int | None,
                          scorer: TileScorer | RxFusedScorer) -> dict[str, str]:
     """What the score's metadata records of the correction and the fusion."""
     return {"local_window": "auto" if local_window is None else str(local_window),
-            "rx_fusion": "max of robust units" if isinstance(scorer, RxFusedScorer) else "off"}
+            "rx_fusion": FUSION_METADATA if isinstance(scorer, RxFusedScorer) else "off"}
 
 
 def _check_space(out: Path, source: RasterSource, method: str,

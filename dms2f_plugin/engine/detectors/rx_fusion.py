@@ -1,10 +1,13 @@
 """Fusion of the corrected DMS2F-HAD score with global RX, each in robust units of its own map.
 
-The automatic background handling ends here: the line-corrected network score ``a`` and the
-global RX score ``r`` of the same raster are each put in robust units of the whole map,
-``(x - median) / (1.4826 MAD)`` over the valid pixels, and the larger of the two is the score::
+The automatic background handling ends here. RX's score is a squared Mahalanobis distance,
+close to chi-square with a long right tail; its cube root is close to normal (the
+Wilson-Hilferty transform), so a few bright pixels do not stretch its scale. The line-corrected
+network score ``a`` and the cube root of the global RX score ``r`` of the same raster are each
+put in robust units of the whole map, ``(x - median) / (1.4826 MAD)`` over the valid pixels, and
+the larger of the two is the score::
 
-    fused = max((a - median_a) / spread_a, (r - median_r) / spread_r)
+    fused = max((a - median_a) / spread_a, (cbrt(r) - median_c) / spread_c)
 
 A pixel is as anomalous as the more confident of the two detectors says, in units of that
 detector's own background: where RX sees a target the network reconstructs (large targets, few
@@ -15,8 +18,9 @@ README gives its numbers and what it costs.
 
 The medians and spreads need the whole maps, so :func:`..tiled.score_raster` scores the two maps
 to temporary rasters first (both from one read of each tile: :class:`PairedScorer`) and fuses them
-in a last pass; tiles stay independent (Dask included).
-Maps larger than :data:`EXACT_PIXELS` take their medians from a regular grid of pixels.
+in a last pass (:func:`fusion_terms` of each tile, then :func:`fuse`); tiles stay independent
+(Dask included). Maps larger than :data:`EXACT_PIXELS` take their medians from a regular grid of
+pixels.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ LOGGER = logging.getLogger(__name__)
 EXACT_PIXELS = 1 << 24
 #: MAD to standard deviation for a normal background.
 MAD_TO_SIGMA = 1.4826
+#: What a fused score's metadata (``rx_fusion``) says of the fusion.
+FUSION_METADATA = "max of robust units (RX as its cube root)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,14 +114,32 @@ def sampled(values: np.ndarray, row_off: int, col_off: int, step: int) -> np.nda
     return values[first_row::step, first_col::step].ravel()
 
 
+def fusion_terms(network: np.ndarray, rx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two maps as the fusion scales them: the network's as it is, RX's cube root.
+
+    Args:
+        network: the (corrected) network scores ``(h, w)``.
+        rx: the global RX scores of the same pixels ``(h, w)`` (squared distances, >= 0).
+
+    Returns:
+        ``(network, cbrt(rx))``, float64 ``(h, w)`` each, NaN kept.
+    """
+    return (np.asarray(network, dtype=np.float64),
+            np.cbrt(np.asarray(rx, dtype=np.float64)))  # (h, w) each
+
+
 def fuse(network: np.ndarray, rx: np.ndarray, network_scale: RobustScale,
          rx_scale: RobustScale) -> np.ndarray:
-    """The fused score of matching tiles ``(h, w)``: the larger robust unit, float32 (NaN kept)."""
+    """The fused score of matching tiles ``(h, w)``: the larger robust unit, float32 (NaN kept).
+
+    ``network`` and ``rx`` are :func:`fusion_terms`; the scales are those of the whole maps' terms.
+    """
     return np.fmax(network_scale.units(network), rx_scale.units(rx)).astype(np.float32)
 
 
 def fuse_arrays(network: np.ndarray, rx: np.ndarray) -> np.ndarray:
-    """Whole maps ``(H, W)`` fused in memory: the reference for the tiled pass."""
+    """Whole maps ``(H, W)`` (network, RX scores) fused in memory: the tiled pass's reference."""
+    network, rx = fusion_terms(network, rx)  # (H, W) each
     step = sample_step(network.shape[1], network.shape[0])
     network_scale, rx_scale = (RobustScale.of(sampled(m, 0, 0, step)) for m in (network, rx))
     log_fusion(network_scale, rx_scale, rx_share(network, rx, network_scale, rx_scale))
@@ -124,7 +148,7 @@ def fuse_arrays(network: np.ndarray, rx: np.ndarray) -> np.ndarray:
 
 def rx_share(network: np.ndarray, rx: np.ndarray, network_scale: RobustScale,
              rx_scale: RobustScale) -> tuple[int, int]:
-    """``(pixels where the RX term is the larger, valid pixels)`` of matching tiles."""
+    """``(pixels where the RX term is the larger, valid pixels)`` of matching fusion terms."""
     a, b = network_scale.units(network), rx_scale.units(rx)
     both = np.isfinite(a) & np.isfinite(b)
     return int((b[both] > a[both]).sum()), int(both.sum())
@@ -133,7 +157,8 @@ def rx_share(network: np.ndarray, rx: np.ndarray, network_scale: RobustScale,
 def log_fusion(network_scale: RobustScale, rx_scale: RobustScale, share_rx: tuple[int, int]) -> None:
     """One line for the analyst: the two scales and where RX decides."""
     larger, valid = share_rx
-    LOGGER.info("Fused with global RX in robust units (DMS2F median %.4g, spread %.4g; RX median "
-                "%.4g, spread %.4g): the RX term is the larger at %.1f%% of the pixels",
+    LOGGER.info("Fused with global RX in robust units (DMS2F median %.4g, spread %.4g; cube root "
+                "of RX median %.4g, spread %.4g): the RX term is the larger at %.1f%% of the "
+                "pixels",
                 network_scale.median, network_scale.spread, rx_scale.median, rx_scale.spread,
                 100.0 * larger / valid if valid else 0.0)

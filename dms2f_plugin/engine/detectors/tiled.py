@@ -46,6 +46,7 @@ from .rx_fusion import (
     RxFusedScorer,
     fuse,
     fuse_arrays,
+    fusion_terms,
     log_fusion,
     rx_share,
     sample_step,
@@ -333,7 +334,7 @@ def _score_then_fuse(source: RasterSource, output_path: Path, scorer: RxFusedSco
             samples: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
             for tile in grid:  # the scales need every tile before the first fused one
                 check_cancel(progress)
-                for kept, scores in zip(samples, _tile_scores(maps, tile.core)):
+                for kept, scores in zip(samples, fusion_terms(*_tile_scores(maps, tile.core))):
                     kept.append(sampled(scores, tile.core.row_off, tile.core.col_off, step))
             network_scale, rx_scale = (RobustScale.of(np.concatenate(kept)) for kept in samples)
             rest, larger, valid = SubProgress(progress, 95, 100), 0, 0
@@ -341,7 +342,7 @@ def _score_then_fuse(source: RasterSource, output_path: Path, scorer: RxFusedSco
                               outputs=outputs) as writer:
                 for tile in grid:
                     check_cancel(progress)
-                    a, b = _tile_scores(maps, tile.core)
+                    a, b = fusion_terms(*_tile_scores(maps, tile.core))
                     writer.write(tile.core, fuse(a, b, network_scale, rx_scale))
                     counts = rx_share(a, b, network_scale, rx_scale)
                     larger, valid = larger + counts[0], valid + counts[1]
