@@ -91,7 +91,9 @@ shows, no default changes before a full round (every host, two seeds) judges it 
 Then (declared after the exploration's result, before any of this): the full round, as the
 fourth, ``--schedules 300x2b8s16,300x2b8t10s16 --seeds 3 --implant-seeds 1 --implant-hosts
 all`` in the same work folder, implant seed 1 in a later session; rule 3 decides between the two
-schedules on the two-seed judgement only.
+schedules on the two-seed judgement only. (Outcome, 2026-12-01, fourth session: on two seeds the
+robust schedule admits five fusions, rule 2 picks ``lines61|rx3`` in every fold and rule 3
+adopts ``300x2b8t10s16``; both ship, so the shipped correction of rule 3 is now ``lines61|rx3``.)
 
 The script prints one table per stage and ends with ``selected local_window=... steps=...``.
 """
@@ -133,7 +135,7 @@ LOSO_TOLERANCE = 0.003
 
 IMPLANT_MARGIN_SLACK = 0.01
 #: The correction the engine ships (``local_window`` auto); rule 3 is also judged with it.
-SHIPPED_CORRECTION = "lines61|rx"
+SHIPPED_CORRECTION = "lines61|rx3"
 
 
 def parse_schedule(spec: str) -> tuple[int, int, int, int, float]:

@@ -41,7 +41,8 @@ class DetectAnomaliesAlgorithm(NetworkAlgorithm):
         "reconstruction error, measured against the scene's typical errors (its length and its "
         "direction), becomes its anomaly score, relative to its neighbourhood; by default it is "
         "then fused with the global RX score (the larger of the two, each in units of its own "
-        "map's spread; RX through its cube root, which tames its long tail), so the map is not worse than RX where RX sees best.\n\n"
+        "map's spread; RX through its cube root, which tames its long tail), so the map is not "
+        "worse than RX where RX sees best.\n\n"
         "<b>Hyperspectral raster</b>: any multi-band raster read by GDAL (GeoTIFF, ENVI, ...).\n"
         + p.BANDS_HELP +
         "<b>Preset</b>: <i>Fast</i> is a small network that fits and scores a 100 x 100 scene on "
