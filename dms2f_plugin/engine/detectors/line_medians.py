@@ -145,8 +145,8 @@ def line_medians(scores: np.ndarray, length: int) -> np.ndarray | None:
     Returns:
         float64 ``(h, w)`` (mirrored at the array's edges, NaN where ``scores`` is NaN), equal to
         the reference's; None when numba is not installed, or when the array's smaller side
-        is not longer than half the line (its mirror images would repeat, and the reference's
-        two paths repeat them differently).
+        is not longer than half the line (its mirror images repeat; the reference mirrors
+        such arrays with numpy first, see :mod:`.median_filters`).
     """
     radius = length // 2
     sweep = kernel()

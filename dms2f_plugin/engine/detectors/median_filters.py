@@ -3,7 +3,9 @@
 Scores are NaN at invalid pixels; a median must ignore them. The fast path filters every pixel
 with scipy (NaN replaced by 0), then recomputes exactly, with ``nanmedian``, the valid pixels
 whose footprint touches an invalid one (on rasters with nodata borders a thin band). Arrays are
-mirrored at their edges (scipy's ``reflect``, numpy's ``symmetric``).
+mirrored at their edges (scipy's ``reflect``, numpy's ``symmetric``). An array no longer than
+the footprint's radius on a side is mirrored by numpy first: scipy 1.10's median filter can
+return a different value from one call to the next when its own mirror is longer than the line.
 """
 
 from __future__ import annotations
@@ -40,13 +42,17 @@ def footprint_median(scores: np.ndarray, footprint: np.ndarray) -> np.ndarray:
     """
     from scipy import ndimage
 
+    radius = footprint.shape[0] // 2
+    if min(scores.shape) <= radius:  # mirror it here: scipy's long mirrors are not repeatable
+        padded = np.pad(scores.astype(np.float64), radius, mode="symmetric")  # (h + 2r, w + 2r)
+        h, w = scores.shape
+        return footprint_median(padded, footprint)[radius:radius + h, radius:radius + w]
     values = scores.astype(np.float64)  # (h, w)
     invalid = np.isnan(values)
     out = ndimage.median_filter(np.where(invalid, 0.0, values), footprint=footprint, mode="reflect")
     if not invalid.any():
         return out
     touched = ndimage.maximum_filter(invalid, footprint=footprint, mode="reflect") & ~invalid  # (h, w)
-    radius = footprint.shape[0] // 2
     padded = np.pad(values, radius, mode="symmetric")  # (h + 2r, w + 2r), like mode="reflect"
     views = np.lib.stride_tricks.sliding_window_view(padded, footprint.shape)  # (h, w, k, k)
     rows, cols = np.nonzero(touched)  # (n,), (n,)
