@@ -28,3 +28,16 @@ def test_subprocess_run(scene, tmp_path):
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines() == [bad.stderr.strip()]
     assert bad.stderr.startswith("dms2f-had: error: ") and "is the input file" in bad.stderr
+
+
+def test_a_reader_that_leaves_early_ends_the_run_quietly(scene, tmp_path):
+    """`dms2f-had ... | head -1`: the pipe is closed before the `wrote` line; no internal error."""
+    image, _ = scene
+    out = tmp_path / "rx.tif"
+    run = subprocess.Popen([sys.executable, "-m", "dms2f_had.dms2f_plugin.engine.app.cli", "detect",
+                            str(image), str(out), "--method", "rx"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run.stdout.close()  # the reader has gone before the first line
+    stderr = run.stderr.read()
+    assert run.wait(timeout=120) == 141 and "error" not in stderr  # (the no-CRS warning stays)
+    assert out.exists()  # the map was complete before the line that could not be printed

@@ -93,6 +93,14 @@ def test_ground_truth_of_another_size(maps, tmp_path):
         jobs.evaluate(score_path, other)
 
 
+def test_a_ground_truth_with_many_bands_is_refused_as_the_image(maps, tmp_path):
+    score_path, _, _, _ = maps
+    cube = write_geotiff(tmp_path / "cube.tif", np.ones((6, 20, 30), np.float32))
+    with pytest.raises(InputError, match="has 6 bands; give a single-band raster with 1 for "
+                                         "anomalies and 0 for background"):
+        jobs.evaluate(score_path, cube)
+
+
 def test_vector_ground_truth_is_burnt_on_the_score_grid(maps, tmp_path):
     score_path, gt_path, _, _ = maps
     vector = tmp_path / "gt.gpkg"

@@ -5,7 +5,9 @@ Subcommands: ``detect``, ``fit``, ``apply``, ``threshold``, ``evaluate``, ``impo
 success; 1 with ONE line ``dms2f-had: error: <message>`` on stderr for any engine error (no
 traceback); 2 for command-line usage errors (argparse); 130 when interrupted (Ctrl-C) or
 cancelled, 143 when stopped by SIGTERM (``timeout``, systemd, a batch scheduler), both with one
-line and no temporary file left; 3 for an unexpected internal error (traceback with ``-v``).
+line and no temporary file left; 141, silently, when the reader of standard output has gone
+(``| head -1``; every output file is complete by then); 3 for an unexpected internal error
+(traceback with ``-v``).
 A progress bar is drawn on stderr only when stderr is a terminal.
 """
 
@@ -21,7 +23,7 @@ from typing import Any, TextIO
 from ..detectors.local_background import DEFAULT_LOCAL_WINDOW
 from ..errors import CancelledError, Dms2fError
 from .batch_cli import add_batch_arguments, add_cluster_options, detect_executor, run_batch_command
-from .signals import EXIT_SIGINT, EXIT_SIGTERM, Terminated, terminate_gracefully
+from .signals import EXIT_SIGINT, EXIT_SIGPIPE, EXIT_SIGTERM, Terminated, terminate_gracefully
 
 PROG = "dms2f-had"
 LOGGER = logging.getLogger(__name__)
@@ -110,11 +112,13 @@ def _add_local_window(p: argparse.ArgumentParser) -> None:
     default = "auto" if DEFAULT_LOCAL_WINDOW is None else str(DEFAULT_LOCAL_WINDOW)
     p.add_argument("--local-window", type=_local_window, metavar="auto|0|N",
                    default=DEFAULT_LOCAL_WINDOW,
-                   help="DMS2F background correction: 'auto' = the largest of four 61-pixel "
-                   "line medians (keeps compact targets of any size), then fused with global "
+                   help="DMS2F background correction: 'auto' = subtract the largest of four "
+                   "61-pixel line medians (removes broad structures, keeps compact targets up "
+                   "to about 30 pixels across whatever their area), then fuse with global "
                    "RX (the larger of the two scores in robust units of each map, RX as its cube "
                    "root); 0 = off "
-                   "(the network's score alone), odd N = the median of the N x N neighbourhood "
+                   "(the network's score alone), odd N = subtract the median of the N x N "
+                   "neighbourhood "
                    "(also removes targets over about N*N/2 pixels; only for known small "
                    f"targets; no fusion); default {default}")
 
@@ -247,7 +251,7 @@ def _run(args: argparse.Namespace, progress: Any | None, out: TextIO) -> int:
               file=out)
     elif args.command == "import-mat":
         i = jobs.import_mat(args.mat, args.cube, args.gt)
-        print(f"wrote {i.cube_path} ({i.rows}x{i.cols}x{i.bands})"
+        print(f"wrote {i.cube_path} ({i.cols}x{i.rows}x{i.bands})"  # width x height, as detect says
               + (f" and {i.gt_path} ({i.anomaly_pixels} anomaly pixels)" if i.gt_path else ""),
               file=out)
     return EXIT_OK
@@ -334,6 +338,10 @@ def _main(argv: Sequence[str] | None) -> int:
         _end_bar(bar)
         _fail(_one_line(str(exc)))
         return EXIT_ERROR
+    except BrokenPipeError:  # `| head -1` left: stop quietly, as a tool killed by SIGPIPE does
+        _end_bar(bar)
+        _silence_stdout()
+        return EXIT_SIGPIPE
     except Exception as exc:  # noqa: BLE001 - last resort: a bug, not a user error
         _end_bar(bar)
         if args.verbose:
@@ -343,6 +351,17 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_INTERNAL
     finally:
         _end_bar(bar)
+
+
+def _silence_stdout() -> None:
+    """Point standard output at the null device, so Python's flush at exit raises nothing more."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's buffer)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, descriptor)
+    os.close(devnull)
 
 
 def _end_bar(bar: TerminalProgress | None) -> None:

@@ -79,6 +79,12 @@ def _with_rx_fusion(scorer: TileScorer, source: RasterSource, local_window: int 
     return RxFusedScorer(scorer, GlobalRxScorer.from_statistics(stats))
 
 
+def _full_path(path: PathLike) -> str:
+    """A file's absolute path; a GDAL name that is no file (``/vsizip/...``, ``NETCDF:...``) as is."""
+    text = os.fspath(path)
+    return os.path.abspath(text) if os.path.isfile(text) else text
+
+
 def _correction_metadata(local_window: int | None,
                          scorer: TileScorer | RxFusedScorer) -> dict[str, str]:
     """What the score's metadata records of the correction and the fusion."""
@@ -198,7 +204,7 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
                               local_window=local_window, inner_window=inner_window,
                               outer_window=outer_window, fitting=method == "dms2f")
         _check_space(out, source, method, local_window)
-        meta = {"method": method, "input": os.fspath(input_path),
+        meta = {"method": method, "input": _full_path(input_path),
                 "bands": format_band_list(source.band_indices)}
         scorer: TileScorer | RxFusedScorer
         if method == "dms2f":

@@ -19,6 +19,9 @@ from types import FrameType
 #: Exit status after SIGINT (Ctrl-C) and SIGTERM: 128 + the signal number, as shells report.
 EXIT_SIGINT = 128 + signal.SIGINT
 EXIT_SIGTERM = 128 + signal.SIGTERM
+#: Exit status when the reader of standard output has gone (``| head -1``): 128 + SIGPIPE (13 on
+#: POSIX), as a tool killed by SIGPIPE reports; Python ignores the signal and raises instead.
+EXIT_SIGPIPE = 128 + 13
 
 
 class Terminated(BaseException):  # noqa: N818 - named like KeyboardInterrupt, its sibling

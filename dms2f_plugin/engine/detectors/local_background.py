@@ -202,4 +202,8 @@ def with_local_background(scorer: TileScorer, window: int | None, raster_height:
         LOGGER.info("No background correction (local window 0): the score is the network's "
                     "alone, not fused with global RX")
         return scorer
+    if window is not None:  # the analyst's square: no fusion (it goes with the automatic one)
+        LOGGER.info("Local window %d: the score is corrected by the median of %d x %d pixels "
+                    "and not fused with global RX (only the automatic correction is)",
+                    window, window, window)
     return LocalBackgroundScorer(scorer, background, raster_height, raster_width)

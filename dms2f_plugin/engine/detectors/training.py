@@ -151,7 +151,7 @@ def train_network(
             annealing.step()
             progress.set_progress(100.0 * (step + 1) / schedule.steps)
     LOG.info(
-        "Fitted %d steps of %d blocks in %.1f s (final loss %.5f)",
+        "Fitted %d steps (%d blocks each) in %.1f s (final loss %.5f)",
         schedule.steps, schedule.batch_size, time.perf_counter() - started, loss_value,
     )
     return network.eval()

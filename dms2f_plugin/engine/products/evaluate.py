@@ -160,6 +160,10 @@ def _ground_truth_on_grid(path: PathLike, score: RasterSource) -> tuple[np.ndarr
     if vector is not None and not is_raster(text):
         return burn_polygons(vector, text, score.info), np.ones((score.height, score.width), bool)
     with open_raster(path, min_bands=1) as truth:
+        if truth.info.band_count != 1:  # most often the image itself, given by mistake
+            raise InputError(f"The ground truth '{path}' has {truth.info.band_count} bands; give "
+                             "a single-band raster with 1 for anomalies and 0 for background "
+                             "(not the image).")
         check_same_grid(truth.info, score.info)
         cube, usable = truth.read_window(truth.full_window)  # (bands, H, W), (H, W)
     if not usable.any():
