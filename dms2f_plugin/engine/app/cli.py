@@ -321,7 +321,9 @@ def _main(argv: Sequence[str] | None) -> int:
     live = sys.stderr.isatty() and args.command != "batch"  # batch draws its own status line
     bar = TerminalProgress(sys.stderr, args.command) if live else None
     try:
-        return _run(args, bar, sys.stdout)
+        status = _run(args, bar, sys.stdout)
+        sys.stdout.flush()  # a reader that has gone shows here, not in Python's flush at exit
+        return status
     except CancelledError as exc:
         _end_bar(bar)
         _fail(f"{exc}")
