@@ -95,6 +95,16 @@ schedules on the two-seed judgement only. (Outcome, 2026-12-01, fourth session: 
 robust schedule admits five fusions, rule 2 picks ``lines61|rx3`` in every fold and rule 3
 adopts ``300x2b8t10s16``; both ship, so the shipped correction of rule 3 is now ``lines61|rx3``.)
 
+A larger trim, EXPLORATION (declared on 2026-12-01, fourth session, before it ran): the shipped
+pick misses the issue's seed spread at 64 and 300 pixels (the class means of the two seeds move
+by 0.014 and 0.013, with the same sign on every host at 64 px). A 64-pixel target fills up to a
+quarter of a 16 x 16 block, more than the 10 % trim leaves out; ``300x2b8t25s16`` leaves out a
+quarter. Run on the exploration's four hosts with both implant seeds and one development seed,
+``--schedules 300x2b8t10s16,300x2b8t25s16 --seeds 1 --implant-seeds 2 --implant-hosts
+san-diego,abu-urban-3,pavia-car,abu-airport-2``, the shipped schedule's maps reused. What is
+read: the spread of each class over the two seeds and the class means, against the shipped
+schedule's on the same hosts. Whatever it shows, no default changes before a full round.
+
 The script prints one table per stage and ends with ``selected local_window=... steps=...``.
 """
 
