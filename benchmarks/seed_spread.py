@@ -1,0 +1,93 @@
+"""How much each implant size class moves with the network's seed, from select_defaults' maps.
+
+Usage::
+
+    python benchmarks/seed_spread.py --work build/select --implant-hosts all \\
+        --implant-seeds 2 --schedule 300x2b8t10s16 --corrections lines61|rx3,lines61|rx
+
+Reads the implant score maps that ``benchmarks/select_defaults.py`` kept in ``--work`` (it fits
+nothing; a missing map is an error) and, for each correction, prints the AUC of every size class
+as a mean over the hosts and variants, per network seed, then the class's spread: the standard
+deviation of those per-seed means (over two seeds, half their difference), the measure of the
+issue's "seed std per class". Ground truth is read here only to score the kept maps, as
+select_defaults does, after every map was written. The last line is
+``max_seed_spread=<largest spread over classes and corrections>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import select_defaults as sd  # noqa: E402 - the sibling script's map names and corrections
+
+from dms2f_had.dms2f_plugin.engine.app.implant import runner, spectra, synthesis, variants  # noqa: E402
+
+
+def class_means(work: Path, scenes_dir: Path, hosts: list[str], schedule: str, corrections: list[str],
+                seeds: int) -> dict[str, dict[int, dict[int, float]]]:
+    """correction (and "rx") -> size class -> seed -> AUC mean over hosts and variants."""
+    scenes = runner.load_scenes(scenes_dir)
+    donors = [spectra.donor_spectra(s.name, s.cube, s.labels) for s in scenes if s.labels.any()]
+    by_name = {s.name: s for s in scenes}
+    cells: dict[str, dict[int, dict[int, list[float]]]] = collections.defaultdict(
+        lambda: collections.defaultdict(lambda: collections.defaultdict(list)))
+    for host in hosts:
+        for group in sd.IMPLANT_GROUPS:
+            copy = synthesis.implant(by_name[host], donors, group, 0)  # as select_defaults does
+            tag = f"{host}-g{'+'.join(map(str, group))}"
+            for name in variants.VARIANTS:
+                rx = sd._read(work / f"implant-{tag}-{name}-rx-score.tif")
+                for size, auc in runner.class_aucs(rx, copy).items():
+                    cells["rx"][int(size)][0].append(auc)
+                for seed in range(seeds):
+                    raw = sd._read(work / f"implant-{tag}-{name}-s{schedule}-seed{seed}-score.tif")
+                    for correction in corrections:
+                        aucs = runner.class_aucs(sd.corrected(raw, correction, rx), copy)
+                        for size, auc in aucs.items():
+                            cells[correction][int(size)][seed].append(auc)
+    return {c: {size: {seed: float(np.mean(v)) for seed, v in by_seed.items()}
+                for size, by_seed in by_size.items()} for c, by_size in cells.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenes", type=Path, default=sd.ROOT.parent / "shared" / "data" / "had")
+    parser.add_argument("--work", type=Path, default=sd.ROOT / "build" / "select")
+    parser.add_argument("--schedule", default="300x2b8t10s16")
+    parser.add_argument("--corrections", default=sd.SHIPPED_CORRECTION)
+    parser.add_argument("--implant-seeds", type=int, default=2)
+    parser.add_argument("--implant-hosts", default="all")
+    args = parser.parse_args(argv)
+    corrections = [c for c in args.corrections.split(",") if c]
+    unknown = [c for c in corrections if c not in sd.CANDIDATES]
+    if unknown or args.implant_seeds < 2:
+        parser.error(f"unknown corrections {unknown}" if unknown else "a spread needs 2 seeds or more")
+    hosts = ([p.stem for p in sorted(args.scenes.glob("*.mat"))] if args.implant_hosts == "all"
+             else args.implant_hosts.split(","))
+    means = class_means(args.work, args.scenes, hosts, args.schedule, corrections, args.implant_seeds)
+    sizes = sorted(means["rx"])
+    print(f"Implant AUC per size class, mean over {len(hosts)} hosts and {len(variants.VARIANTS)} "
+          f"variants, schedule {args.schedule}:")
+    print("| correction | seed | " + " | ".join(f"{s} px" for s in sizes) + " |")
+    print("|---|---|" + "---|" * len(sizes))
+    print("| global RX | | " + " | ".join(f"{means['rx'][s][0]:.4f}" for s in sizes) + " |")
+    largest = 0.0
+    for correction in corrections:
+        for seed in range(args.implant_seeds):
+            print(f"| {correction} | {seed} | "
+                  + " | ".join(f"{means[correction][s][seed]:.4f}" for s in sizes) + " |")
+        spreads = [float(np.std(list(means[correction][s].values()))) for s in sizes]
+        largest = max(largest, *spreads)
+        print(f"| {correction} | spread | " + " | ".join(f"{x:.4f}" for x in spreads) + " |")
+    print(f"max_seed_spread={largest:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
