@@ -104,6 +104,10 @@ quarter. Run on the exploration's four hosts with both implant seeds and one dev
 san-diego,abu-urban-3,pavia-car,abu-airport-2``, the shipped schedule's maps reused. What is
 read: the spread of each class over the two seeds and the class means, against the shipped
 schedule's on the same hosts. Whatever it shows, no default changes before a full round.
+(Declared after the exploration's result, before any of the round ran: the full round,
+``--schedules 300x2b8t10s16,300x2b8t25s16 --seeds 3 --implant-seeds 2 --implant-hosts all`` in
+the same work folder, judged by rules 1-3 as written, the shipped schedule first; its seed
+spread per class is read with ``benchmarks/seed_spread.py`` and reported, not used by the rule.)
 
 The script prints one table per stage and ends with ``selected local_window=... steps=...``.
 """
