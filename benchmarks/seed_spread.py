@@ -26,31 +26,25 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import select_defaults as sd  # noqa: E402 - the sibling script's map names and corrections
 
-from dms2f_had.dms2f_plugin.engine.app.implant import runner, spectra, synthesis, variants  # noqa: E402
+from dms2f_had.dms2f_plugin.engine.app.implant import runner, variants  # noqa: E402
 
 
 def class_means(work: Path, scenes_dir: Path, hosts: list[str], schedule: str, corrections: list[str],
                 seeds: int) -> dict[str, dict[int, dict[int, float]]]:
     """correction (and "rx") -> size class -> seed -> AUC mean over hosts and variants."""
-    scenes = runner.load_scenes(scenes_dir)
-    donors = [spectra.donor_spectra(s.name, s.cube, s.labels) for s in scenes if s.labels.any()]
-    by_name = {s.name: s for s in scenes}
     cells: dict[str, dict[int, dict[int, list[float]]]] = collections.defaultdict(
         lambda: collections.defaultdict(lambda: collections.defaultdict(list)))
-    for host in hosts:
-        for group in sd.IMPLANT_GROUPS:
-            copy = synthesis.implant(by_name[host], donors, group, 0)  # as select_defaults does
-            tag = f"{host}-g{'+'.join(map(str, group))}"
-            for name in variants.VARIANTS:
-                rx = sd._read(work / f"implant-{tag}-{name}-rx-score.tif")
-                for size, auc in runner.class_aucs(rx, copy).items():
-                    cells["rx"][int(size)][0].append(auc)
-                for seed in range(seeds):
-                    raw = sd._read(work / f"implant-{tag}-{name}-s{schedule}-seed{seed}-score.tif")
-                    for correction in corrections:
-                        aucs = runner.class_aucs(sd.corrected(raw, correction, rx), copy)
-                        for size, auc in aucs.items():
-                            cells[correction][int(size)][seed].append(auc)
+    for copy, tag in sd.implant_copies(scenes_dir, hosts):  # the copies select_defaults scored
+        for name in variants.VARIANTS:
+            rx = sd._read(sd.implant_map(work, tag, name))
+            for size, auc in runner.class_aucs(rx, copy).items():
+                cells["rx"][int(size)][0].append(auc)
+            for seed in range(seeds):
+                raw = sd._read(sd.implant_map(work, tag, name, schedule, seed))
+                for correction in corrections:
+                    aucs = runner.class_aucs(sd.corrected(raw, correction, rx), copy)
+                    for size, auc in aucs.items():
+                        cells[correction][int(size)][seed].append(auc)
     return {c: {size: {seed: float(np.mean(v)) for seed, v in by_seed.items()}
                 for size, by_seed in by_size.items()} for c, by_size in cells.items()}
 

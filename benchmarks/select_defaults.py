@@ -121,6 +121,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -315,38 +316,48 @@ def development(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float
     return table
 
 
-def implants(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
-    """steps -> candidate (and "rx") -> "variant/size" -> AUC (mean over hosts and seeds)."""
-    scenes = runner.load_scenes(args.scenes)
+def implant_copies(scenes_dir: Path, hosts: list[str]) -> Iterator[tuple[Any, str]]:
+    """``(implant copy, tag)`` of every host and size group (implant seed 0, as in every round)."""
+    scenes = runner.load_scenes(scenes_dir)
     donors = [spectra.donor_spectra(s.name, s.cube, s.labels) for s in scenes if s.labels.any()]
     by_name = {s.name: s for s in scenes}
-    copies, tasks = [], []
-    for host in args.implant_hosts:
+    for host in hosts:
         for group in IMPLANT_GROUPS:
-            copy = synthesis.implant(by_name[host], donors, group, 0)
-            tag = f"{host}-g{'+'.join(map(str, group))}"
-            for name in variants.VARIANTS:
-                image = args.work / f"implant-{tag}-{name}.tif"
-                if not image.exists():
-                    variants.write_variant(variants.make_variant(name, copy.cube, 0), image)
-                tasks.append((str(image), str(args.work / f"implant-{tag}-{name}-rx-score.tif"),
-                              "rx", "0", 0))
-                for steps in args.steps:
-                    for seed in range(args.implant_seeds):
-                        tasks.append((str(image), str(args.work / f"implant-{tag}-{name}-s{steps}"
-                                                      f"-seed{seed}-score.tif"), "dms2f", steps, seed))
-                copies.append((copy, tag, name))
+            yield synthesis.implant(by_name[host], donors, group, 0), f"{host}-g{'+'.join(map(str, group))}"
+
+
+def implant_map(work: Path, tag: str, variant: str, steps: str | None = None,
+                seed: int = 0) -> Path:
+    """Where a variant's score map is kept: global RX's (``steps`` None) or a fit's."""
+    what = "rx" if steps is None else f"s{steps}-seed{seed}"
+    return work / f"implant-{tag}-{variant}-{what}-score.tif"
+
+
+def implants(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
+    """steps -> candidate (and "rx") -> "variant/size" -> AUC (mean over hosts and seeds)."""
+    copies, tasks = [], []
+    for copy, tag in implant_copies(args.scenes, args.implant_hosts):
+        for name in variants.VARIANTS:
+            image = args.work / f"implant-{tag}-{name}.tif"
+            if not image.exists():
+                variants.write_variant(variants.make_variant(name, copy.cube, 0), image)
+            tasks.append((str(image), str(implant_map(args.work, tag, name)), "rx", "0", 0))
+            for steps in args.steps:
+                for seed in range(args.implant_seeds):
+                    tasks.append((str(image), str(implant_map(args.work, tag, name, steps, seed)),
+                                  "dms2f", steps, seed))
+            copies.append((copy, tag, name))
     _run_all(tasks, args.workers)
     cells: dict[str, dict[str, dict[str, list[float]]]] = {}
     for copy, tag, name in copies:
-        rx_map = _read(args.work / f"implant-{tag}-{name}-rx-score.tif")
+        rx_map = _read(implant_map(args.work, tag, name))
         rx = runner.class_aucs(rx_map, copy)
         for steps in args.steps:
             table = cells.setdefault(str(steps), {})
             for size, auc in rx.items():
                 table.setdefault("rx", {}).setdefault(f"{name}/{size}", []).append(auc)
             for seed in range(args.implant_seeds):
-                raw = _read(args.work / f"implant-{tag}-{name}-s{steps}-seed{seed}-score.tif")
+                raw = _read(implant_map(args.work, tag, name, steps, seed))
                 for candidate in CANDIDATES:
                     aucs = runner.class_aucs(corrected(raw, candidate, rx_map), copy)
                     for size, auc in aucs.items():
