@@ -9,7 +9,8 @@ Reads the implant score maps that ``benchmarks/select_defaults.py`` kept in ``--
 nothing; a missing map is an error) and, for each correction, prints the AUC of every size class
 as a mean over the hosts and variants, per network seed, then the class's spread: the standard
 deviation of those per-seed means (over two seeds, half their difference), the measure of the
-issue's "seed std per class". Ground truth is read here only to score the kept maps, as
+issue's "seed std per class"; then, per seed, the worst margin over global RX of the cells
+(size class x variant, each a mean over the hosts). Ground truth is read here only to score the kept maps, as
 select_defaults does, after every map was written. The last line is
 ``max_seed_spread=<largest spread over classes and corrections>``.
 """
@@ -28,25 +29,47 @@ import select_defaults as sd  # noqa: E402 - the sibling script's map names and 
 
 from dms2f_had.dms2f_plugin.engine.app.implant import runner, variants  # noqa: E402
 
+Cells = dict[str, dict[tuple[str, int], dict[int, list[float]]]]
 
-def class_means(work: Path, scenes_dir: Path, hosts: list[str], schedule: str, corrections: list[str],
-                seeds: int) -> dict[str, dict[int, dict[int, float]]]:
-    """correction (and "rx") -> size class -> seed -> AUC mean over hosts and variants."""
-    cells: dict[str, dict[int, dict[int, list[float]]]] = collections.defaultdict(
+
+def cell_aucs(work: Path, scenes_dir: Path, hosts: list[str], schedule: str, corrections: list[str],
+              seeds: int) -> Cells:
+    """correction (and "rx", seed 0) -> (variant, size class) -> seed -> AUC of each host."""
+    cells: Cells = collections.defaultdict(
         lambda: collections.defaultdict(lambda: collections.defaultdict(list)))
     for copy, tag in sd.implant_copies(scenes_dir, hosts):  # the copies select_defaults scored
         for name in variants.VARIANTS:
             rx = sd._read(sd.implant_map(work, tag, name))
             for size, auc in runner.class_aucs(rx, copy).items():
-                cells["rx"][int(size)][0].append(auc)
+                cells["rx"][(name, int(size))][0].append(auc)
             for seed in range(seeds):
                 raw = sd._read(sd.implant_map(work, tag, name, schedule, seed))
                 for correction in corrections:
                     aucs = runner.class_aucs(sd.corrected(raw, correction, rx), copy)
                     for size, auc in aucs.items():
-                        cells[correction][int(size)][seed].append(auc)
+                        cells[correction][(name, int(size))][seed].append(auc)
+    return cells
+
+
+def class_means(cells: Cells) -> dict[str, dict[int, dict[int, float]]]:
+    """correction (and "rx") -> size class -> seed -> AUC mean over hosts and variants."""
+    pooled: dict[str, dict[int, dict[int, list[float]]]] = collections.defaultdict(
+        lambda: collections.defaultdict(lambda: collections.defaultdict(list)))
+    for correction, by_cell in cells.items():
+        for (_, size), by_seed in by_cell.items():
+            for seed, aucs in by_seed.items():
+                pooled[correction][size][seed].extend(aucs)
     return {c: {size: {seed: float(np.mean(v)) for seed, v in by_seed.items()}
-                for size, by_seed in by_size.items()} for c, by_size in cells.items()}
+                for size, by_seed in by_size.items()} for c, by_size in pooled.items()}
+
+
+def worst_margin(cells: Cells, correction: str, seed: int) -> tuple[float, str]:
+    """Least (correction - RX) over the cells, each a mean over hosts, for one seed; its cell."""
+    rx = cells["rx"]
+    margins = {f"{variant}, {size} px": float(np.mean(by_seed[seed]) - np.mean(rx[(variant, size)][0]))
+               for (variant, size), by_seed in cells[correction].items()}
+    cell = min(margins, key=margins.__getitem__)
+    return margins[cell], cell
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown corrections {unknown}" if unknown else "a spread needs 2 seeds or more")
     hosts = ([p.stem for p in sorted(args.scenes.glob("*.mat"))] if args.implant_hosts == "all"
              else args.implant_hosts.split(","))
-    means = class_means(args.work, args.scenes, hosts, args.schedule, corrections, args.implant_seeds)
+    cells = cell_aucs(args.work, args.scenes, hosts, args.schedule, corrections, args.implant_seeds)
+    means = class_means(cells)
     sizes = sorted(means["rx"])
     print(f"Implant AUC per size class, mean over {len(hosts)} hosts and {len(variants.VARIANTS)} "
           f"variants, schedule {args.schedule}:")
@@ -79,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         spreads = [float(np.std(list(means[correction][s].values()))) for s in sizes]
         largest = max(largest, *spreads)
         print(f"| {correction} | spread | " + " | ".join(f"{x:.4f}" for x in spreads) + " |")
+    for correction in corrections:
+        worst = [worst_margin(cells, correction, seed) for seed in range(args.implant_seeds)]
+        print(f"{correction}: worst margin over RX (cells of size class x variant, mean over hosts) "
+              + "; ".join(f"seed {seed} {m:+.4f} ({cell})" for seed, (m, cell) in enumerate(worst)))
     print(f"max_seed_spread={largest:.4f}")
     return 0
 
