@@ -491,16 +491,17 @@ def main(argv: list[str] | None = None) -> int:
         by_candidate = imp.get(steps, {})
         worst = {c: min(v - by_candidate["rx"][k] for k, v in cells.items())
                  for c, cells in by_candidate.items() if c != "rx"}
+        gated = [c for c in CANDIDATES if not gate or ci_gate.passes(gate[steps], c)]
+        if gate:
+            print(f"\ns{steps}: the CI implant test passes {gated or 'no candidate (gate not applied)'}")
+            gated = gated or list(CANDIDATES)
         if worst:
             print(f"\nImplant worst margin over RX (s{steps}): "
                   + ", ".join(f"{c} {w:+.4f}" for c, w in worst.items()))
-            gated = [c for c in CANDIDATES if not gate or ci_gate.passes(gate[steps], c)]
-            if gate:
-                print(f"s{steps}: the CI implant test passes {gated}")
             admissible = [c for c in gated if worst[c] > 0] or \
                 [c for c in gated if worst[c] == max(worst[g] for g in gated)]
         else:
-            admissible = list(CANDIDATES)
+            admissible = gated
         loo = selection.leave_one_scene_out({c: dev[steps][c] for c in admissible})
         print(f"s{steps}: admissible {admissible}; picks {loo.picks()}; in-sample best "
               f"{loo.in_sample_best} {loo.in_sample_mean:.4f}; leave-one-scene-out {loo.mean:.4f}")

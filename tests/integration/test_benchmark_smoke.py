@@ -72,3 +72,19 @@ def test_select_defaults_prints_its_choice(tiny_mat, tmp_path):
                  "--json", str(tmp_path / "select.json"))
     assert lines[-1].startswith("selected local_window=") and "steps=" in lines[-1]
     assert (tmp_path / "select.json").is_file()
+
+
+def test_select_defaults_ci_gate_scores_the_ci_tests_copy(had_dir, tmp_path):
+    """``--ci-gate`` fits the CI implant test's copy (3 steps here) and scores every candidate."""
+    import json
+
+    lines = _run("select_defaults.py", "--scenes", str(had_dir), "--only", "pavia-car,hydice-urban",
+                 "--schedules", "3", "--implant-hosts", "", "--workers", "1", "--ci-gate",
+                 "--work", str(tmp_path / "work"), "--json", str(tmp_path / "select.json"))
+    gate = json.loads((tmp_path / "select.json").read_text())["ci_gate"]["3"]
+    assert set(gate["rx"]) == {"1", "25", "144"} and "lines61|rx3" in gate
+    passing = [c for c in gate if c != "rx" and all(gate[c][k] > gate["rx"][k] for k in gate["rx"])]
+    assert any(line.startswith("s3: the CI implant test passes") for line in lines)
+    admissible = json.loads((tmp_path / "select.json").read_text())["chosen"]["3"]["admissible"]
+    assert admissible == (passing or [c for c in gate if c != "rx"])
+    assert lines[-1].startswith("selected local_window=")
