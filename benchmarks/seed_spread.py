@@ -8,7 +8,8 @@ Usage::
 Reads the implant score maps that ``benchmarks/select_defaults.py`` kept in ``--work`` (it fits
 nothing; a missing map is an error) and, for each correction, prints the AUC of every size class
 as a mean over the hosts and variants, per network seed, then the class's spread: the standard
-deviation of those per-seed means (over two seeds, half their difference), the measure of the
+deviation of those per-seed means (over two seeds, half their difference; with more seeds the
+sample standard deviation is printed beside it), the measure of the
 issue's "seed std per class"; then, per seed, the worst margin over global RX of the cells
 (size class x variant, each a mean over the hosts). Ground truth is read here only to score the kept maps, as
 select_defaults does, after every map was written. The last line is
@@ -103,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         spreads = [float(np.std(list(means[correction][s].values()))) for s in sizes]
         largest = max(largest, *spreads)
         print(f"| {correction} | spread | " + " | ".join(f"{x:.4f}" for x in spreads) + " |")
+        if args.implant_seeds > 2:  # with two seeds ddof 1 is the spread times the square root of 2
+            print(f"| {correction} | sample std (n - 1) | " + " | ".join(
+                f"{np.std(list(means[correction][s].values()), ddof=1):.4f}" for s in sizes) + " |")
     for correction in corrections:
         worst = [worst_margin(cells, correction, seed) for seed in range(args.implant_seeds)]
         print(f"{correction}: worst margin over RX (cells of size class x variant, mean over hosts) "

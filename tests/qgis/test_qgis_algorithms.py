@@ -174,7 +174,7 @@ def test_detect_fitting_steps_and_local_window_reach_the_engine(scene, tmp_path)
     assert not repeated, "one log line per fact"
     assert sum("Using device" in line for line in feedback.lines) == 1
     assert sum(line.startswith("Fitted 3 steps") for line in feedback.lines) == 1
-    assert sum("worst 10% of pixels left out of the loss" in line  # the preset's robust fit
+    assert sum("worst 25% of pixels left out of the loss" in line  # the preset's robust fit
                for line in feedback.lines) == 1
     assert sum("Local window 21: the score is corrected by the median of 21 x 21 pixels and not "
                "fused with global RX" in line for line in feedback.lines) == 1
