@@ -5,7 +5,9 @@ one implant copy holding the 1, 25 and 144 px classes (implant seed 0), the orig
 network seed 0, the shipped defaults must beat global RX in every class. A default that fails it
 cannot ship, so the selection scores every candidate correction on that same copy, from one raw
 fit per schedule (the correction off, as every map of the selection), and rule 1 requires it.
-Ground truth (the implant masks) is read only after the maps are written.
+Ground truth (the implant masks) is read only after the maps are written. Like every map of the
+selection, the gate's image and maps are kept in the work folder and reused by name; start a fresh
+folder after changing the implant synthesis.
 """
 
 from __future__ import annotations

@@ -114,7 +114,7 @@ def _add_local_window(p: argparse.ArgumentParser) -> None:
                    default=DEFAULT_LOCAL_WINDOW,
                    help="DMS2F background correction: 'auto' = subtract the largest of four "
                    "45-pixel line medians (removes broad structures, keeps compact targets up "
-                   "to about 22 pixels across whatever their area), then fuse with global "
+                   "to about 22 pixels across, a few hundred pixels), then fuse with global "
                    "RX (the larger of the two scores in robust units of each map, RX as its cube "
                    "root); 0 = off "
                    "(the network's score alone), odd N = subtract the median of the N x N "

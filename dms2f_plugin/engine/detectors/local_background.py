@@ -44,8 +44,8 @@ LOGGER = logging.getLogger(__name__)
 #: The correction used when none is asked for: None, the line medians. Chosen with the rule fixed
 #: in ``benchmarks/select_defaults.py`` (implant benchmark first, then leave-one-scene-out).
 DEFAULT_LOCAL_WINDOW: int | None = None
-#: Length of the line medians of the automatic correction (pixels, odd): a structure longer than
-#: about half of it in every direction through a pixel is taken for background there.
+#: Length of the line medians of the automatic correction (pixels, odd): a structure covering more
+#: than about half of any one of the four lines through a pixel is taken for background there.
 LINE_LENGTH = 45
 #: A correction lowers a score "a lot" when by more than this, in the score's robust units.
 LARGE_CORRECTION = 3.0

@@ -154,7 +154,8 @@ def local_window() -> QgsProcessingParameterNumber:
         LOCAL_WINDOW, _tr("Local background window (pixels, odd; empty = automatic, 0 = off)"),
         QgsProcessingParameterNumber.Integer, defaultValue=DEFAULT_LOCAL_WINDOW, optional=True,
         minValue=0, maxValue=MAX_WINDOW),
-        "Empty: the automatic correction (line medians, for targets of any size); 0 turns it "
+        "Empty: the automatic correction (line medians fused with global RX; keeps compact targets "
+        "up to about 22 pixels across); 0 turns it "
         "off; an odd N subtracts the median score of the N x N neighbourhood.")
 
 
