@@ -170,8 +170,8 @@ def detect(input_path: PathLike, output_path: PathLike, *, method: str = "dms2f"
         save_model: also save the fitted DMS2F model here (written after detection succeeds).
         local_window: DMS2F only, the background correction (:mod:`..detectors.local_background`):
             None the automatic one (line medians: removes broad structures, keeps compact
-            targets up to about 22 pixels across; then fused with global RX), 0 none, an odd N the N x N median (also removes targets over
-            about N * N / 2 pixels).
+            targets up to about 22 pixels across; then fused with global RX), 0 none, an odd
+            N the N x N median (also removes targets over about N * N / 2 pixels).
         inner_window: LRX guard window (odd).
         outer_window: LRX outer window (odd, > inner).
         tile_size: I/O tile edge in pixels; bounds memory, never changes the result.

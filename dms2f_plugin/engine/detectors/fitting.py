@@ -40,8 +40,8 @@ LOG = logging.getLogger(__name__)
 #: its batch of 8 blocks and its scoring stride of 16 (a half of the fitting work, a quarter of
 #: the scoring work) were adopted by the fixed rule of benchmarks/select_defaults.py over three
 #: seeds (README, "Benchmark"), and so was its robust loss, which leaves each block's quarter of
-#: pixels reconstructed worst out (10 % on two implant seeds; then 25 % on three, with the CI implant test as a gate). "paper" keeps the
-#: reference's batch, loss and overlapping blocks.
+#: pixels reconstructed worst out (10 % on two implant seeds; then 25 % on three, with the CI
+#: implant test as a gate). "paper" keeps the reference's batch, loss and overlapping blocks.
 SCHEDULES: dict[str, FitSchedule] = {
     "fast": FitSchedule(steps=300, batch_size=8, lr=1e-3, lr_final=0.1, shards=2,
                         scoring_stride=16, trim=0.25),
