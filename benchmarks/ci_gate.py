@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dms2f_had.dms2f_plugin.engine.app.implant import runner, spectra, synthesis, variants
+from dms2f_had.dms2f_plugin.engine.app.implant import runner, synthesis, variants
 
 #: As in tests/integration/test_implant_defaults.py (its scene rule is written there).
 SCENE = "abu-airport-1"
@@ -28,16 +28,12 @@ SEED = 0
 Task = tuple[str, str, str, str, int]
 
 
-def copy_and_image(scenes_dir: Path, work: Path) -> tuple[synthesis.ImplantedScene, Path]:
-    """The test's implant copy, and its image written once into ``work``."""
-    scenes = runner.load_scenes(scenes_dir)
-    donors = [spectra.donor_spectra(s.name, s.cube, s.labels) for s in scenes if s.labels.any()]
-    host = next(s for s in scenes if s.name == SCENE)
-    copy = synthesis.implant(host, donors, GROUP, 0)
-    image = work / f"ci-gate-{SCENE}-{VARIANT}.tif"
-    if not image.exists():
-        variants.write_variant(variants.make_variant(VARIANT, copy.cube, 0), image)
-    return copy, image
+def write_image(copy: synthesis.ImplantedScene, work: Path) -> Path:
+    """The test's variant of its implant copy (``SCENE``, ``GROUP``), written once into ``work``."""
+    path = work / f"ci-gate-{SCENE}-{VARIANT}.tif"
+    if not path.exists():
+        variants.write_variant(variants.make_variant(VARIANT, copy.cube, 0), path)
+    return path
 
 
 def raw_map(work: Path, schedule: str | None) -> Path:

@@ -355,13 +355,14 @@ def development(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float
     return table
 
 
-def implant_copies(scenes_dir: Path, hosts: list[str]) -> Iterator[tuple[Any, str]]:
+def implant_copies(scenes_dir: Path, hosts: list[str],
+                   groups: Any = IMPLANT_GROUPS) -> Iterator[tuple[Any, str]]:
     """``(implant copy, tag)`` of every host and size group (implant seed 0, as in every round)."""
     scenes = runner.load_scenes(scenes_dir)
     donors = [spectra.donor_spectra(s.name, s.cube, s.labels) for s in scenes if s.labels.any()]
     by_name = {s.name: s for s in scenes}
     for host in hosts:
-        for group in IMPLANT_GROUPS:
+        for group in groups:
             yield synthesis.implant(by_name[host], donors, group, 0), f"{host}-g{'+'.join(map(str, group))}"
 
 
@@ -408,7 +409,8 @@ def implants(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]
 
 def gate_aucs(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
     """Fit the CI test's copy once per schedule (seed 0) and score every candidate on it."""
-    copy, image = ci_gate.copy_and_image(args.scenes, args.work)
+    copy, _ = next(implant_copies(args.scenes, [ci_gate.SCENE], [ci_gate.GROUP]))
+    image = ci_gate.write_image(copy, args.work)
     _run_all(ci_gate.tasks(image, args.work, args.steps), args.workers)
     aucs = ci_gate.class_aucs(copy, args.work, args.steps, list(CANDIDATES), _read, corrected)
     print(f"\nThe CI implant test's copy ({ci_gate.SCENE}, {ci_gate.VARIANT}, seed {ci_gate.SEED}), AUC "
