@@ -471,9 +471,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.only = {name for name in args.only.split(",") if name}
     args.steps = [s for s in args.schedules.split(",") if s]
-    counts = [int(n) for n in args.implant_seeds.split(",")]
-    if len(counts) not in (1, len(args.steps)):
-        parser.error("--implant-seeds: one number, or one per schedule")
+    counts = [int(n) if n.strip().isdigit() else 0 for n in args.implant_seeds.split(",")]
+    if len(counts) not in (1, len(args.steps)) or min(counts) < 1:
+        parser.error("--implant-seeds: one whole number of 1 or more, or one per schedule (2,3)")
     args.implant_seeds = dict(zip(args.steps, counts * len(args.steps) if len(counts) == 1 else counts))
     args.implant_hosts = ([s.stem for s in sorted(args.scenes.glob("*.mat"))]
                           if args.implant_hosts == "all"
