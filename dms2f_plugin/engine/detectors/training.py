@@ -48,6 +48,10 @@ class FitSchedule:
             reconstructions (the reference code's grid); 16, blocks side by side, each pixel
             reconstructed once (a quarter of the scoring work). Not used by the fit itself,
             which samples blocks on the stride-8 grid.
+        average: share of the last steps whose weights and batch-norm statistics are averaged
+            with equal weight into the returned network (stochastic weight averaging,
+            ``torch.optim.swa_utils.AveragedModel``), in ``[0, 1]``; 0: the last step's weights.
+            A candidate of ``benchmarks/select_defaults.py``.
     """
 
     steps: int
@@ -60,6 +64,16 @@ class FitSchedule:
     shards: int = 1
     scoring_stride: int = 8
     trim: float = 0.0
+    average: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.average <= 1.0:
+            raise ValueError(f"average must be in [0, 1], got {self.average}")
+
+    @property
+    def averaged_steps(self) -> int:
+        """The number of last steps whose weights are averaged (0: none, the last step's)."""
+        return min(self.steps, max(1, round(self.average * self.steps))) if self.average else 0
 
 
 def train_network(
@@ -77,8 +91,10 @@ def train_network(
     ``schedule.hole_probability`` a batch is corrupted with one 3x3 hole per block and the loss
     compares the reconstruction with the clean block (MSE + 0.1 L1, over each block's pixels but
     the schedule's ``trim`` share reconstructed worst). The learning rate follows
-    the schedule's fixed cosine (or stays constant). The network of the last step is returned:
-    no checkpoint is picked, by loss or otherwise.
+    the schedule's fixed cosine (or stays constant). The network of the last step is returned,
+    or with ``schedule.average`` the equal average of the weights (and batch-norm statistics)
+    after each of the last ``schedule.averaged_steps`` steps: a fixed rule, no checkpoint is
+    picked, by loss or otherwise.
 
     Args:
         network: a ``models.Dms2fHad`` (moved to ``device`` here).
@@ -96,6 +112,7 @@ def train_network(
         CancelledError: when the user cancels.
     """
     import torch
+    from torch.optim.swa_utils import AveragedModel
 
     from ....models import corrupt_blocks
 
@@ -119,6 +136,9 @@ def train_network(
     started = time.perf_counter()
     loss_value = float("nan")
     threads = torch.get_num_threads()
+    # A copy that receives the weights of the last steps (before the shards' replicas exist).
+    averaged = AveragedModel(network, use_buffers=True) if schedule.averaged_steps else None
+    first_averaged = schedule.steps - schedule.averaged_steps
     with parallel_slices(device, schedule.shards, always=True) as parallel:
         # Shards on the CPU only (a GPU runs the batch whole), and never after moving there from
         # a GPU that ran out of memory; at most ``threads`` of them compute at once.
@@ -149,10 +169,15 @@ def train_network(
                         network.to(plan.device)
                         _move_optimiser_state(optimiser, plan.device)
             annealing.step()
+            if averaged is not None and step >= first_averaged:
+                averaged.update_parameters(network)
             progress.set_progress(100.0 * (step + 1) / schedule.steps)
+    if averaged is not None:
+        network.load_state_dict(averaged.module.state_dict())
     LOG.info(
-        "Fitted %d steps (%d blocks each) in %.1f s (final loss %.5f)",
+        "Fitted %d steps (%d blocks each) in %.1f s (final loss %.5f)%s",
         schedule.steps, schedule.batch_size, time.perf_counter() - started, loss_value,
+        f"; weights averaged over the last {schedule.averaged_steps} steps" if averaged is not None else "",
     )
     return network.eval()
 
