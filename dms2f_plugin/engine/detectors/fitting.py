@@ -243,8 +243,6 @@ def fit_scene(source: RasterSource, *, preset: str = "fast", device: str = "auto
     network = Dms2fHad(config)
     robust = (f", each block's worst {schedule.trim:.0%} of pixels left out of the loss"
               if schedule.trim else "")
-    if schedule.averaged_steps:
-        robust += f", weights averaged over the last {schedule.averaged_steps} steps"
     LOG.info("Fitting DMS2F-HAD (preset %s, %d bands, %d sampled blocks, %d steps%s) on %s",
              preset, source.band_count, len(blocks), schedule.steps, robust, torch_device)
     network = train_network(network, blocks, schedule, seed=seed, device=torch_device,
