@@ -74,6 +74,37 @@ def test_select_defaults_prints_its_choice(tiny_mat, tmp_path):
     assert (tmp_path / "select.json").is_file()
 
 
+def test_select_defaults_reads_the_reference_schedule_instead_of_fitting_it(tiny_mat, tmp_path):
+    """``--reference``: the first schedule's numbers come from the file, only the others are fitted."""
+    import json
+
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for name in ("a.mat", "b.mat"):
+        (scenes / name).write_bytes(tiny_mat.read_bytes())
+    common = ["--scenes", str(scenes), "--implant-hosts", "", "--workers", "1"]
+    _run("select_defaults.py", *common, "--schedules", "3", "--work", str(tmp_path / "first"),
+         "--json", str(tmp_path / "first.json"))
+    first = json.loads((tmp_path / "first.json").read_text())
+    first["development"]["3"]["off"]["a"] = 0.123  # a marker no fit gives: proves it was read
+    (tmp_path / "first.json").write_text(json.dumps(first))
+    lines = _run("select_defaults.py", *common, "--schedules", "3,2x2b2s16", "--work",
+                 str(tmp_path / "second"), "--reference", str(tmp_path / "first.json"),
+                 "--json", str(tmp_path / "second.json"))
+    second = json.loads((tmp_path / "second.json").read_text())
+    assert second["development"]["3"]["off"]["a"] == 0.123
+    assert second["development"]["3"] == first["development"]["3"] and "2x2b2s16" in second["development"]
+    assert not list((tmp_path / "second").glob("*-s3-seed*.tif"))  # the reference was not fitted
+    assert list((tmp_path / "second").glob("*-s2x2b2s16-seed0.tif"))
+    assert any(line.startswith("Reference 3 read from the results file") for line in lines)
+
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "select_defaults.py"), *common,
+                           "--schedules", "3,2", "--seeds", "2", "--work", str(tmp_path / "third"),
+                           "--reference", str(tmp_path / "first.json")],
+                          capture_output=True, text=True, check=False, timeout=600)
+    assert proc.returncode == 2 and "does not hold 3 as this run would fit it" in proc.stderr
+
+
 def test_select_defaults_ci_gate_scores_the_ci_tests_copy(had_dir, tmp_path):
     """``--ci-gate`` fits the CI implant test's copy (3 steps here) and scores every candidate."""
     import json
