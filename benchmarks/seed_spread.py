@@ -12,7 +12,8 @@ deviation of those per-seed means (over two seeds, half their difference; with m
 sample standard deviation is printed beside it), the measure of the
 issue's "seed std per class"; then, per seed, the worst margin over global RX of the cells
 (size class x variant, each a mean over the hosts). Ground truth is read here only to score the kept maps, as
-select_defaults does, after every map was written. The last line is
+select_defaults does, after every map was written; ``--ledger`` reads the scores of maps no
+longer kept from select_defaults' ledger (``benchmarks/map_ledger.py``). The last line is
 ``max_seed_spread=<largest spread over classes and corrections>``.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import sys
 from pathlib import Path
 
@@ -27,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import select_defaults as sd  # noqa: E402 - the sibling script's map names and corrections
+from map_ledger import Ledger  # noqa: E402 - scores of maps no longer kept
 
 from dms2f_had.dms2f_plugin.engine.app.implant import runner, variants  # noqa: E402
 
@@ -34,8 +37,12 @@ Cells = dict[str, dict[tuple[str, int], dict[int, list[float]]]]
 
 
 def cell_aucs(work: Path, scenes_dir: Path, hosts: list[str], schedule: str, corrections: list[str],
-              seeds: int) -> Cells:
-    """correction (and "rx", seed 0) -> (variant, size class) -> seed -> AUC of each host."""
+              seeds: int, ledger: Ledger | None = None) -> Cells:
+    """correction (and "rx", seed 0) -> (variant, size class) -> seed -> AUC of each host.
+
+    A map no longer kept in ``work`` is read from ``ledger`` (RX maps are always kept).
+    """
+    ledger = ledger or Ledger(None)
     cells: Cells = collections.defaultdict(
         lambda: collections.defaultdict(lambda: collections.defaultdict(list)))
     for copy, tag in sd.implant_copies(scenes_dir, hosts):  # the copies select_defaults scored
@@ -44,10 +51,11 @@ def cell_aucs(work: Path, scenes_dir: Path, hosts: list[str], schedule: str, cor
             for size, auc in runner.class_aucs(rx, copy).items():
                 cells["rx"][(name, int(size))][0].append(auc)
             for seed in range(seeds):
-                raw = sd._read(sd.implant_map(work, tag, name, schedule, seed))
+                path = sd.implant_map(work, tag, name, schedule, seed)
+                by_correction = ledger.scores(
+                    path, functools.partial(sd.implant_scores, path, rx, copy, corrections), record=False)
                 for correction in corrections:
-                    aucs = runner.class_aucs(sd.corrected(raw, correction, rx), copy)
-                    for size, auc in aucs.items():
+                    for size, auc in by_correction[correction].items():
                         cells[correction][(name, int(size))][seed].append(auc)
     return cells
 
@@ -81,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corrections", default=sd.SHIPPED_CORRECTION)
     parser.add_argument("--implant-seeds", type=int, default=2)
     parser.add_argument("--implant-hosts", default="all")
+    parser.add_argument("--ledger", type=Path, help="select_defaults' --ledger, for maps no longer kept")
     args = parser.parse_args(argv)
     corrections = [c for c in args.corrections.split(",") if c]
     unknown = [c for c in corrections if c not in sd.CANDIDATES]
@@ -88,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown corrections {unknown}" if unknown else "a spread needs 2 seeds or more")
     hosts = ([p.stem for p in sorted(args.scenes.glob("*.mat"))] if args.implant_hosts == "all"
              else args.implant_hosts.split(","))
-    cells = cell_aucs(args.work, args.scenes, hosts, args.schedule, corrections, args.implant_seeds)
+    cells = cell_aucs(args.work, args.scenes, hosts, args.schedule, corrections, args.implant_seeds,
+                      Ledger(args.ledger))
     means = class_means(cells)
     sizes = sorted(means["rx"])
     print(f"Implant AUC per size class, mean over {len(hosts)} hosts and {len(variants.VARIANTS)} "

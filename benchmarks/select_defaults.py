@@ -189,6 +189,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as futures
+import functools
 import multiprocessing
 import os
 import re
@@ -200,6 +201,8 @@ from typing import Any
 
 import ci_gate  # the sibling module: the issue's CI implant test as a gate of rule 1
 import numpy as np
+from map_ledger import Ledger  # the sibling module: scores of maps, kept across machines
+from reference_round import load_reference, merge_reference  # an earlier round's numbers
 
 from dms2f_had.dms2f_plugin.engine.app import selection
 from dms2f_had.dms2f_plugin.engine.app.bench import write_json
@@ -376,20 +379,26 @@ def development(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float
         tasks.append((str(scene), str(args.work / f"{scene.stem}-rx.tif"), "rx", "0", 0))
         for steps in args.steps:
             for seed in range(args.seeds):
-                tasks.append((str(scene), str(args.work / f"{scene.stem}-s{steps}-seed{seed}.tif"),
-                              "dms2f", steps, seed))
-    _run_all(tasks, args.workers)
+                out = args.work / f"{scene.stem}-s{steps}-seed{seed}.tif"
+                if not args.ledger.has(out):
+                    tasks.append((str(scene), str(out), "dms2f", steps, seed))
+    _run_all([t for t in tasks if t[2] == "rx" or not args.record_only], args.workers)
     table: dict[str, dict[str, dict[str, float]]] = {}
     for scene in scenes:  # ground truth from here on
         truth = matfile.load_mat(scene).ground_truth.astype(bool)
         rx = _read(args.work / f"{scene.stem}-rx.tif")
         table.setdefault("rx", {}).setdefault("rx", {})[scene.stem] = _auc(rx, truth)
         for steps in args.steps:
+            per_seed = []
+            for seed in range(args.seeds):
+                path = args.work / f"{scene.stem}-s{steps}-seed{seed}.tif"
+                if args.record_only and not args.ledger.done(path):
+                    args.missing.append(path.name)
+                    continue
+                per_seed.append(args.ledger.scores(path, functools.partial(dev_scores, path, rx, truth)))
             for candidate in CANDIDATES:
-                aucs = [_auc(corrected(_read(args.work / f"{scene.stem}-s{steps}-seed{seed}.tif"),
-                                       candidate, rx), truth) for seed in range(args.seeds)]
                 table.setdefault(str(steps), {}).setdefault(candidate, {})[scene.stem] = \
-                    float(np.mean(aucs))
+                    float(np.mean([scores[candidate] for scores in per_seed] or [np.nan]))
     return table
 
 
@@ -402,6 +411,12 @@ def implant_copies(scenes_dir: Path, hosts: list[str],
     for host in hosts:
         for group in groups:
             yield synthesis.implant(by_name[host], donors, group, 0), f"{host}-g{'+'.join(map(str, group))}"
+
+
+def dev_scores(path: Path, rx: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """candidate -> AUC of one kept development map (the correction off) on the scene's truth."""
+    raw = _read(path)
+    return {candidate: _auc(corrected(raw, candidate, rx), truth) for candidate in CANDIDATES}
 
 
 def implant_map(work: Path, tag: str, variant: str, steps: str | None = None,
@@ -422,10 +437,11 @@ def implants(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]
             tasks.append((str(image), str(implant_map(args.work, tag, name)), "rx", "0", 0))
             for steps in args.steps:
                 for seed in range(args.implant_seeds[steps]):
-                    tasks.append((str(image), str(implant_map(args.work, tag, name, steps, seed)),
-                                  "dms2f", steps, seed))
+                    out = implant_map(args.work, tag, name, steps, seed)
+                    if not args.ledger.has(out):
+                        tasks.append((str(image), str(out), "dms2f", steps, seed))
             copies.append((copy, tag, name))
-    _run_all(tasks, args.workers)
+    _run_all([t for t in tasks if t[2] == "rx" or not args.record_only], args.workers)
     cells: dict[str, dict[str, dict[str, list[float]]]] = {}
     for copy, tag, name in copies:
         rx_map = _read(implant_map(args.work, tag, name))
@@ -435,14 +451,24 @@ def implants(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]
             for size, auc in rx.items():
                 table.setdefault("rx", {}).setdefault(f"{name}/{size}", []).append(auc)
             for seed in range(args.implant_seeds[steps]):
-                raw = _read(implant_map(args.work, tag, name, steps, seed))
+                path = implant_map(args.work, tag, name, steps, seed)
+                if args.record_only and not args.ledger.done(path):
+                    args.missing.append(path.name)
+                    continue
+                by_candidate = args.ledger.scores(path, functools.partial(implant_scores, path, rx_map, copy))
                 for candidate in CANDIDATES:
-                    aucs = runner.class_aucs(corrected(raw, candidate, rx_map), copy)
-                    for size, auc in aucs.items():
+                    for size, auc in by_candidate[candidate].items():
                         table.setdefault(candidate, {}).setdefault(f"{name}/{size}", []).append(auc)
     return {steps: {c: {k: float(np.mean(v)) for k, v in by_cell.items()}
                     for c, by_cell in by_candidate.items()}
             for steps, by_candidate in cells.items()}
+
+
+def implant_scores(path: Path, rx: np.ndarray, copy: Any,
+                   candidates: Any = CANDIDATES) -> dict[str, dict[str, float]]:
+    """candidate -> size class -> AUC of one kept implant map (the correction off)."""
+    raw = _read(path)
+    return {candidate: runner.class_aucs(corrected(raw, candidate, rx), copy) for candidate in candidates}
 
 
 def gate_aucs(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
@@ -490,46 +516,6 @@ def shipped_entry(dev: dict[str, Any], chosen: dict[str, Any], steps: str) -> di
             "worst_implant_margin": chosen[steps]["worst_by_candidate"].get(SHIPPED_CORRECTION)}
 
 
-def load_reference(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
-    """An earlier round's results file, checked to describe the first schedule as this run would."""
-    import json
-
-    try:
-        reference = json.loads(args.reference.read_text())
-    except (OSError, ValueError) as exc:
-        parser.error(f"--reference {args.reference}: cannot read it ({exc})")
-    first = str(args.steps[0])
-    expected = {"seeds": args.seeds, "implant_seeds": args.implant_seeds[first],
-                "implant_hosts": args.implant_hosts, "ci_gate": args.ci_gate}
-    found = {"seeds": reference.get("seeds"),
-             "implant_seeds": reference.get("implant_seeds", {}).get(first),
-             "implant_hosts": reference.get("implant_hosts"), "ci_gate": bool(reference.get("ci_gate"))}
-    if first not in reference.get("steps", []) or found != expected:
-        parser.error(f"--reference {args.reference} does not hold {first} as this run would fit it: "
-                     f"it has {found}, this run needs {expected}")
-    missing = set(CANDIDATES) - set(reference["development"][first])
-    if missing:
-        parser.error(f"--reference {args.reference} lacks the candidates {sorted(missing)}")
-    return reference
-
-
-def merge_reference(reference: dict[str, Any], first: str, dev: dict[str, Any], imp: dict[str, Any],
-                    gate: dict[str, Any]) -> None:
-    """Put the reference schedule's numbers beside the fitted ones; print how well they reproduce."""
-    rx_gap = max(abs(dev["rx"]["rx"][s] - reference["development"]["rx"]["rx"][s]) for s in dev["rx"]["rx"])
-    print(f"\nReference {first} read from the results file; RX development AUCs differ from it by "
-          f"at most {rx_gap:.2e}", end="")
-    if gate:
-        fresh = gate[first]
-        gap = max(abs(fresh[c][k] - reference["ci_gate"][first][c][k]) for c in fresh for k in fresh[c])
-        print(f"; its CI-gate fit, refitted here, by at most {gap:.2e}", end="")
-        gate[first] = reference["ci_gate"][first]
-    print()
-    dev[first] = {c: reference["development"][first][c] for c in CANDIDATES}
-    if imp is not None and reference.get("implant_aucs"):
-        imp[first] = reference["implant_aucs"][first]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scenes", type=Path, default=ROOT.parent / "shared" / "data" / "had")
@@ -548,8 +534,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", type=Path,
                         help="an earlier round's results file: the first schedule's numbers are read "
                              "from it instead of fitted")
+    parser.add_argument("--ledger", type=Path,
+                        help="a JSON file of the maps' scores (benchmarks/map_ledger.py): a map recorded "
+                             "there is not fitted again; every map scored is recorded")
+    parser.add_argument("--record-only", action="store_true",
+                        help="fit nothing: record the scores of the maps kept so far in --ledger and stop")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    if args.record_only and not args.ledger:
+        parser.error("--record-only needs --ledger")
+    args.ledger, args.missing = Ledger(args.ledger), []
     args.only = {name for name in args.only.split(",") if name}
     args.steps = [s for s in args.schedules.split(",") if s]
     counts = [int(n) if n.strip().isdigit() else 0 for n in args.implant_seeds.split(",")]
@@ -561,14 +555,19 @@ def main(argv: list[str] | None = None) -> int:
                           else [h for h in args.implant_hosts.split(",") if h])
     args.work.mkdir(parents=True, exist_ok=True)
 
-    reference = load_reference(args, parser) if args.reference else None
+    reference = load_reference(args, parser, list(CANDIDATES)) if args.reference else None
     started, cpu0 = time.perf_counter(), time.process_time()
     fitted = argparse.Namespace(**{**vars(args), "steps": args.steps[1:] if reference else args.steps})
     dev = development(fitted)
     imp = implants(fitted) if args.implant_hosts else {}
+    args.ledger.save()
+    if args.record_only:
+        print(f"recorded {len(args.ledger.entries)} maps in {args.ledger.path}; "
+              f"{len(args.missing)} still to fit")
+        return 0
     gate = gate_aucs(args if reference else fitted) if args.ci_gate else {}
     if reference:
-        merge_reference(reference, str(args.steps[0]), dev, imp, gate)
+        merge_reference(reference, str(args.steps[0]), list(CANDIDATES), dev, imp, gate)
     print("\nDevelopment scenes, AUC (mean over seeds), correction applied to the same fit:")
     scenes = sorted(dev["rx"]["rx"])
     print(f"{'':16s}" + "".join(f"{s[:11]:>12s}" for s in scenes) + f"{'mean':>9s}")
