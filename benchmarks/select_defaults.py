@@ -181,6 +181,11 @@ stands for this machine's fits, the run also fits the reference schedule's CI-ga
 one fit) and the RX maps, and prints how far they are from the file's numbers. The command:
 ``--schedules 300x2b8t25s16,300x2b8t25a60s16 --seeds 3 --implant-seeds 3,3 --implant-hosts all
 --ci-gate --reference benchmarks/results/2026-12-01-select-gate-3seeds.json``.
+On this machine a fit takes about twice as long as on the last one (45 s), so the candidate's 628
+fits outlast a session: the run also keeps ``--ledger
+benchmarks/results/2026-12-01-round9-ledger.json`` (``benchmarks/map_ledger.py``), recorded with
+``--record-only`` and committed when a session ends, and the next session resumes from it with the
+same command. The rules run once, when every map is fitted or recorded.
 
 The script prints one table per stage and ends with ``selected local_window=... steps=...``.
 """
