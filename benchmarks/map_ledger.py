@@ -4,9 +4,10 @@ A round of ``benchmarks/select_defaults.py`` fits hundreds of networks; on a 2-c
 outlast a session, and its work folder does not outlast the machine. The ledger is a JSON file that
 holds, for each raw score map by file name, the numbers the round reads from it: the AUC of every
 candidate correction (a development map: on the scene's ground truth; an implant map: per size
-class). A map recorded in the ledger counts as fitted: the round takes its scores from the ledger
-and does not fit it again; a map present in the work folder is always scored from the map itself
-(and recorded again), so a ledger never overrides a map.
+class). A map recorded in the ledger counts as fitted and scored: the round takes its scores from
+the ledger and neither fits nor scores it again (a map's name says what was fitted: scene or
+implant copy, variant, schedule and seed; maps are never rewritten). Start a new ledger with a new
+work folder whenever the names stop meaning the same fit (a changed synthesis or candidate list).
 
 Recording scores a map against ground truth before the round has finished. Nothing the round
 fits depends on those scores (the fits are fixed by the declared protocol), and the rules read
@@ -47,15 +48,15 @@ class Ledger:
         return Path(map_path).exists() or self.has(map_path)
 
     def scores(self, map_path: Path, compute: Callable[[], T], record: bool = True) -> T:
-        """The map's scores: ``compute()`` when the map is kept (recorded when ``record``), else the
-        ledger's; an error naming both places when it is in neither."""
+        """The map's recorded scores, else ``compute()`` of the kept map (recorded when ``record``);
+        an error naming both places when it is in neither."""
+        if map_path.name in self.entries:
+            return self.entries[map_path.name]  # type: ignore[no-any-return]
         if map_path.exists():
             value = compute()
             if record:
                 self.entries[map_path.name] = value
             return value
-        if map_path.name in self.entries:
-            return self.entries[map_path.name]  # type: ignore[no-any-return]
         raise FileNotFoundError(f"{map_path} is neither kept nor recorded in the ledger {self.path}; "
                                 "run the round again to fit it")
 
