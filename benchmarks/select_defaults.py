@@ -7,185 +7,9 @@ Usage::
         [--implant-hosts abu-airport-1|all] [--ci-gate] [--workers 2] [--only SCENE,...] \
         [--json benchmarks/results/select-defaults.json]
 
-The candidates and the rule are written here, before any result is seen:
-
-Candidates
-    background correction (``local_window``): off (0); a square median of 15, 31 or 51 pixels;
-    the largest of four line medians (row, column, both diagonals) of 31 or 61 pixels.
-    Fusions with global RX (added on 2026-11-30 before they were computed, with the rule
-    unchanged): the line-61 corrected score and the global RX score of the same image, each in
-    robust units of its own map (``(x - median) / (1.4826 MAD)`` over the valid pixels), summed
-    (``lines61+rx``) or the larger of the two (``lines61|rx``).
-    Fast schedule: the ones listed in ``--schedules`` (the first is the current default), each
-    ``STEPS`` or ``STEPSxSHARDS`` (the batch fitted in that many ghost-batch shards, run on
-    parallel threads: :mod:`...detectors.sharded_step`).
-
-What is run
-    Every development scene is fitted once per (schedule, seed) with the correction OFF, and the
-    raw score map kept; every candidate correction is then applied to that map in this process
-    (the correction is a deterministic function of the score map, the same whole-image or tiled),
-    so all candidates see the same fitted network. The implant benchmark's copies of
-    ``--implant-hosts`` (its default size groups, every sensor variant) are run the same way,
-    beside global RX. Ground truth is read only after every map is written.
-
-Rule
-    1. A correction is *admissible* when, on the implant copies, its AUC (mean over seeds)
-       beats global RX in every size class and every variant; when none is, the ones with the
-       largest worst margin are.
-    2. Among the admissible corrections, the default is the one that "best mean AUC over the
-       development scenes" picks; its honest estimate is the leave-one-scene-out mean of that
-       rule (:func:`...selection.leave_one_scene_out`), reported beside the in-sample mean.
-    3. Schedule: the first of the others, in the order listed (list them cheapest first), whose
-       leave-one-scene-out mean with the chosen correction is within 0.003 of the first
-       (default) schedule's and whose worst implant margin over RX is positive or, while no
-       schedule beats RX everywhere, not more than 0.01 below the default schedule's; else the
-       default. (Amended on 2026-11-30 before the sharded schedule was run: it read "the fewest
-       steps ... that stays admissible", which no schedule can be while no correction beats RX
-       everywhere; 150 steps failed on the 0.003 tolerance under either wording.)
-
-Batch and stride (added on 2026-11-30, third session, before they were computed): a schedule may
-also name a batch size and a scoring stride, ``STEPSxSHARDS[bBATCH][sSTRIDE]``: ``b8`` fits with
-8 blocks per step instead of 16 (half the work of a step), ``s16`` scores with blocks side by side
-instead of overlapping by half (a quarter of the scoring work; the fit is unchanged). Listed
-cheapest first: ``300x2,300x2b8s16,300x2b8,300x2s16``. Rule 3 is judged twice, with the
-correction rules 1-2 pick for each schedule (as written) and with the shipped correction
-(``lines61``, kept while the pick is a fusion the tiled engine does not compute); a schedule is
-adopted only when it passes both.
-
-Seeds (added on 2026-11-30 before the 3-seed run): one seed could not tell the sharded schedule
-(the same step up to rounding and the dropout's random numbers) from the default: their means
-differed by 0.006 with single scenes moving by up to 0.026, the size of a seed's spread there.
-``--seeds 3 --implant-seeds 1`` compares the development means over three seeds (every number
-above becomes a mean over seeds) while the implant copies keep seed 0.
-
-Every host (added on 2026-12-01 before it ran): ``--implant-hosts all`` implants into every
-development scene, the issue's plan (the runs above used abu-airport-1 alone, for the cost of a
-fit then); rule 1 is judged on the mean over the eleven hosts, nothing else changes. Run with the
-shipped schedule, ``--schedules 300x2b8s16 --seeds 3 --implant-seeds 1 --implant-hosts all``,
-in the third round's work folder: its maps (development scenes, abu-airport-1's copies) are reused
-as the code scores exactly as it did then (checked: the same class AUCs to the last digit).
-A second network seed of the implant fits follows when it fits in the session
-(``--implant-seeds 2``, the first seed's maps reused; declared before either run's result): the
-rule is then judged on the two-seed means and that pick replaces the one-seed pick.
-
-Fusion forms (added on 2026-12-01, third session, before they were computed; the rule is
-unchanged, run on the fourth round's maps: ``--schedules 300x2b8s16 --seeds 3 --implant-seeds 2
---implant-hosts all``): three more ways to fuse with global RX, each the larger of two terms.
-``off|rx``: the network's score without the line correction, in robust units, with RX in robust
-units (does the correction still help once RX is fused?). ``lines61|rx3``: RX through the cube
-root first (Wilson-Hilferty: the cube root of a chi-square is close to normal, so RX's long
-right tail no longer outweighs the network's in robust units), then its robust units.
-``lines61|rxq``: each map through its own empirical distribution to standard normal quantiles
-(average ranks ``r``, ``Phi^-1((r - 0.5) / n)``), so both terms have the same distribution over
-the scene and a pixel is as anomalous as its rank in the detector that ranks it higher. The
-shipped correction of rule 3 becomes ``lines61|rx`` (the tiled engine computes it since the
-fourth round).
-
-A robust fit (added on 2026-12-01, third session, before it was computed): schedule
-``300x2b8t10s16``, the shipped schedule whose loss leaves out the 10 % of each block's pixels it
-reconstructs worst (``models.trimmed_reconstruction_loss``), so that rare materials and targets
-do not teach the network to reconstruct them. First an EXPLORATION, not a selection: one seed,
-four implant hosts (san-diego, abu-urban-3, pavia-car, abu-airport-2: the hosts whose 64-pixel
-class moved most between seeds), ``--schedules 300x2b8s16,300x2b8t10s16 --seeds 1
---implant-seeds 1 --implant-hosts san-diego,abu-urban-3,pavia-car,abu-airport-2``; whatever it
-shows, no default changes before a full round (every host, two seeds) judges it by the rule.
-Then (declared after the exploration's result, before any of this): the full round, as the
-fourth, ``--schedules 300x2b8s16,300x2b8t10s16 --seeds 3 --implant-seeds 1 --implant-hosts
-all`` in the same work folder, implant seed 1 in a later session; rule 3 decides between the two
-schedules on the two-seed judgement only. (Outcome, 2026-12-01, fourth session: on two seeds the
-robust schedule admits five fusions, rule 2 picks ``lines61|rx3`` in every fold and rule 3
-adopts ``300x2b8t10s16``; both ship, so the shipped correction of rule 3 is now ``lines61|rx3``.)
-
-A larger trim, EXPLORATION (declared on 2026-12-01, fourth session, before it ran): the shipped
-pick misses the issue's seed spread at 64 and 300 pixels (the class means of the two seeds move
-by 0.014 and 0.013, with the same sign on every host at 64 px). A 64-pixel target fills up to a
-quarter of a 16 x 16 block, more than the 10 % trim leaves out; ``300x2b8t25s16`` leaves out a
-quarter. Run on the exploration's four hosts with both implant seeds and one development seed,
-``--schedules 300x2b8t10s16,300x2b8t25s16 --seeds 1 --implant-seeds 2 --implant-hosts
-san-diego,abu-urban-3,pavia-car,abu-airport-2``, the shipped schedule's maps reused. What is
-read: the spread of each class over the two seeds and the class means, against the shipped
-schedule's on the same hosts. Whatever it shows, no default changes before a full round.
-(Declared after the exploration's result, before any of the round ran: the full round,
-``--schedules 300x2b8t10s16,300x2b8t25s16 --seeds 3 --implant-seeds 2 --implant-hosts all`` in
-the same work folder, judged by rules 1-3 as written, the shipped schedule first; its seed
-spread per class is read with ``benchmarks/seed_spread.py`` and reported, not used by the rule.)
-
-Shorter lines in the fusion (declared on 2026-12-01, fifth session, before they were computed):
-the 25 % trim's full round met the implant and spread targets but its leave-one-scene-out mean
-(0.9743) missed the issue's 0.975, while the line medians of 31 pixels alone scored higher on the
-development scenes than those of 61 under both schedules (they lose to RX on implants alone).
-Two candidates, each the cube-root fusion with shorter lines: ``lines31|rx3`` and
-``lines45|rx3``. They are judged by rules 1-3 as written, on the maps of the full round above (no
-new fit): ``--schedules 300x2b8t10s16,300x2b8t25s16 --seeds 3 --implant-seeds 2 --implant-hosts
-all``, the shipped schedule first; the seed spread of whatever is picked is read with
-``benchmarks/seed_spread.py`` and reported, not used by the rule. (Outcome, 2026-12-01, fifth
-session: the 25 % trim admits ``lines31|rx3`` (+0.0025) and ``lines45|rx3`` (+0.0081); rule 2
-picks ``lines31|rx3`` in 9 folds and ``lines45|rx3`` in 2, leave-one-scene-out 0.9751; with the
-10 % trim it picks ``lines45|rx3`` in all 11, 0.9776; rule 3 selects the 25 % trim with
-``lines31|rx3``. It did not ship: it fails the issue's CI implant test, below.)
-
-The issue's CI test as a gate (declared on 2026-12-01, fifth session, after the short-lines
-round, before anything below ran). The issue fixed a CI test before any round
-(``tests/integration/test_implant_defaults.py``: abu-airport-1, one copy with the 1, 25 and 144 px
-classes, the original variant, network seed 0, the shipped defaults above RX in every class). A
-default that fails it cannot ship, and the short-lines pick fails it: ``lines31|rx3`` scores 0.7986
-at 1 px against RX's 0.8151 on that copy, with either trim ([corrected after the run: 0.7986 is
-the 25 % trim's, 0.7981 the 10 % trim's] an analysis of three seeds of both
-trims on that copy showed the same with every seed; nothing was chosen from it). So rule 1 gains a
-condition, ``--ci-gate`` (``benchmarks/ci_gate.py``): a correction is admissible only when, fitted
-with the schedule being judged, it also beats RX in every class of the test's copy (one seed-0
-fit per schedule, as the test runs). And, since the spread is read on two seeds alone, the 25 %
-trim gets a third implant seed: ``--schedules 300x2b8t10s16,300x2b8t25s16 --seeds 3
---implant-seeds 2,3 --implant-hosts all --ci-gate`` (the 10 % trim keeps its two seeds; the first
-two seeds' maps are reused). Rules 1-3 are judged on those means, whatever they show, and their
-pick ships; its seed spread per class is read over the three seeds and reported.
-(Outcome, 2026-12-01, fifth session: the gate passes ``lines45|rx3`` and ``lines61|rx3`` with
-both trims, not ``lines31|rx3``; on three seeds the 25 % trim admits five fusions
-(``lines45|rx3`` +0.0064), rule 2 picks ``lines45|rx3`` in all 11 folds with either trim
-(leave-one-scene-out 0.9765 with 25 %, 0.9776 with 10 %), and rule 3 selects the 25 % trim:
-``selected local_window=max(auto(lines 45), cbrt(rx)) steps=300x2b8t25s16``. Both ship, so the
-shipped correction of rule 3 is now ``lines45|rx3``.)
-
-Weight averaging (declared on 2026-12-01, sixth session, before anything below ran). The shipped
-pick misses the issue's seed spread (0.0061 at 144 px over three seeds; every candidate's largest
-spread is 0.0056 to 0.0065): the network's seed moves the large classes, whatever the correction.
-Two candidates fit as the shipped schedule does and return the equal average of the weights (and
-batch-norm statistics) after each of the last steps (``FitSchedule.average``, stochastic weight
-averaging; ``aPERCENT`` in a schedule): ``300x2b8t25a30s16`` (the last 90 of 300 steps) and
-``300x2b8t25a60s16`` (the last 180). First an EXPLORATION, not a selection, on the four
-exploration hosts with three implant seeds and one development seed: ``--schedules
-300x2b8t25s16,300x2b8t25a30s16,300x2b8t25a60s16 --seeds 1 --implant-seeds 3,3,3 --implant-hosts
-san-diego,abu-urban-3,pavia-car,abu-airport-2`` (the shipped schedule's maps reused). What is
-read: ``benchmarks/seed_spread.py``'s spread per class of ``lines45|rx3`` on those hosts, per
-schedule. The full round follows only for the candidate with the smaller largest spread over the
-classes there, and only when that is below the shipped schedule's on the same hosts:
-``--schedules 300x2b8t25s16,<candidate> --seeds 3 --implant-seeds 3,3 --implant-hosts all
---ci-gate``, judged by rules 1-3 as written, the shipped schedule first, with one condition
-added to rule 3 for this round: the candidate's largest seed spread over the classes (three
-seeds, the correction rules 1-2 pick for it) must also be below the shipped schedule's 0.0061.
-Whatever is picked ships; its spread is read with ``benchmarks/seed_spread.py`` and reported.
-(Exploration outcome, sixth session: largest spread on the four hosts 0.0078 shipped, 0.0067 with
-``a30``, 0.0060 with ``a60``; the full round is ``a60``'s.)
-
-The ninth round's full run, resumed on a new machine (declared on 2026-12-01, seventh session,
-before any of it ran here). The machine that ran the first 562 of the candidate's 628 fits was
-replaced between sessions and its work folder lost, the shipped schedule's maps with it. Refitting
-both schedules (1256 fits) does not fit in a session; the shipped schedule's numbers are already
-in the eighth round's results file, computed by this code from fits the averaging code leaves
-unchanged (``average`` 0, checked by ``tests/integration/test_engine_training.py``). So
-``--reference benchmarks/results/2026-12-01-select-gate-3seeds.json`` reads the first listed
-schedule's development AUCs, implant AUCs and CI-gate AUCs from that file instead of fitting it
-(its seeds, implant seeds and hosts must equal the run's), and every other schedule is fitted as
-before; rules 1-3 and the added spread condition are applied unchanged. As a check that the file
-stands for this machine's fits, the run also fits the reference schedule's CI-gate copy (seed 0,
-one fit) and the RX maps, and prints how far they are from the file's numbers. The command:
-``--schedules 300x2b8t25s16,300x2b8t25a60s16 --seeds 3 --implant-seeds 3,3 --implant-hosts all
---ci-gate --reference benchmarks/results/2026-12-01-select-gate-3seeds.json``.
-On this machine a fit takes about twice as long as on the last one (45 s), so the candidate's 628
-fits outlast a session: the run also keeps ``--ledger
-benchmarks/results/2026-12-01-round9-ledger.json`` (``benchmarks/map_ledger.py``), recorded with
-``--record-only`` and committed when a session ends, and the next session resumes from it with the
-same command. The rules run once, when every map is fitted or recorded.
+The candidates, the rule and every round's declaration, each written before its results, are in
+``benchmarks/selection-protocol.md``. The candidate corrections are computed in
+``benchmarks/candidates.py``.
 
 The script prints one table per stage and ends with ``selected local_window=... steps=...``.
 """
@@ -206,27 +30,18 @@ from typing import Any
 
 import ci_gate  # the sibling module: the issue's CI implant test as a gate of rule 1
 import numpy as np
+from candidates import CANDIDATES, corrected  # the sibling module: the candidate corrections
 from map_ledger import Ledger  # the sibling module: scores of maps, kept across machines
 from reference_round import load_reference, merge_reference  # an earlier round's numbers
 
 from dms2f_had.dms2f_plugin.engine.app import selection
 from dms2f_had.dms2f_plugin.engine.app.bench import write_json
 from dms2f_had.dms2f_plugin.engine.app.implant import runner, spectra, synthesis, variants
-from dms2f_had.dms2f_plugin.engine.detectors import local_background as lb
-from dms2f_had.dms2f_plugin.engine.detectors.rx_fusion import RobustScale
 from dms2f_had.dms2f_plugin.engine.io import matfile
 from dms2f_had.dms2f_plugin.engine.products.evaluate import roc_auc
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: Candidate corrections: name -> (kind, size); kinds as in :func:`corrected`.
-CANDIDATES: dict[str, tuple[str, int]] = {
-    "off": ("off", 0), "square15": ("square", 15), "square31": ("square", 31),
-    "square51": ("square", 51), "lines31": ("lines", 31), "lines61": ("lines", 61),
-    "lines61+rx": ("lines+rx", 61), "lines61|rx": ("lines|rx", 61),
-    "off|rx": ("off|rx", 0), "lines61|rx3": ("lines|rx3", 61), "lines61|rxq": ("lines|rxq", 61),
-    "lines31|rx3": ("lines|rx3", 31), "lines45|rx3": ("lines|rx3", 45),
-}
 IMPLANT_GROUPS = runner.DEFAULT_GROUPS
 LOSO_TOLERANCE = 0.003
 
@@ -300,49 +115,6 @@ def _read(path: Path) -> np.ndarray:
     from osgeo import gdal
 
     return np.asarray(gdal.Open(str(path)).ReadAsArray(), dtype=np.float64)  # (H, W)
-
-
-def robust_units(score: np.ndarray) -> np.ndarray:
-    """``(score - median) / (1.4826 MAD)`` over the finite pixels (NaN kept): the shipped fusion's."""
-    return RobustScale.of(score).units(score)
-
-
-def corrected(raw: np.ndarray, candidate: str, rx: np.ndarray | None = None) -> np.ndarray:
-    """``raw`` (H, W) with a candidate correction subtracted, or fused with ``rx`` (NaN kept)."""
-    kind, size = CANDIDATES[candidate]
-    if kind == "off":
-        return raw
-    if kind == "off|rx":
-        return np.fmax(robust_units(raw), robust_units(_needs(rx)))
-    background = lb.square_background(size) if kind == "square" else lb.line_background(size)
-    score = raw - background(raw)
-    if kind == "lines+rx":
-        return robust_units(score) + robust_units(_needs(rx))
-    if kind == "lines|rx":
-        return np.fmax(robust_units(score), robust_units(_needs(rx)))
-    if kind == "lines|rx3":
-        return np.fmax(robust_units(score), robust_units(np.cbrt(_needs(rx))))
-    if kind == "lines|rxq":
-        return np.fmax(normal_quantiles(score), normal_quantiles(_needs(rx)))
-    return score
-
-
-def normal_quantiles(score: np.ndarray) -> np.ndarray:
-    """Each finite pixel's average rank ``r`` of ``n`` as ``Phi^-1((r - 0.5) / n)`` (NaN kept)."""
-    from scipy.special import ndtri
-    from scipy.stats import rankdata
-
-    out = np.full(score.shape, np.nan)
-    finite = np.isfinite(score)
-    ranks = rankdata(score[finite], method="average")  # (n,) 1..n
-    out[finite] = ndtri((ranks - 0.5) / len(ranks))
-    return out
-
-
-def _needs(rx: np.ndarray | None) -> np.ndarray:
-    if rx is None:
-        raise ValueError("a fusion candidate needs the RX map of the same image")
-    return rx
 
 
 def _auc(score: np.ndarray, truth: np.ndarray, evaluated: np.ndarray | None = None) -> float:
