@@ -49,6 +49,10 @@ def merge_reference(reference: dict[str, Any], first: str, candidates: list[str]
         print(f"; its CI-gate fit, refitted here, by at most {gap:.2e}", end="")
         gate[first] = reference["ci_gate"][first]
     print()
-    dev[first] = {c: reference["development"][first][c] for c in candidates}
+    scenes = set(dev["rx"]["rx"])  # the development scenes of this run (--only)
+    dev[first] = {c: {s: auc for s, auc in reference["development"][first][c].items() if s in scenes}
+                  for c in candidates}
+    if any(set(by_scene) != scenes for by_scene in dev[first].values()):
+        raise SystemExit(f"the reference lacks development scenes of this run: {sorted(scenes)}")
     if imp is not None and reference.get("implant_aucs"):
         imp[first] = reference["implant_aucs"][first]

@@ -356,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
                   + f"{np.mean(list(aucs.values())):9.4f}")
     report: dict[str, Any] = {"development": dev, "implant_aucs": imp, "steps": args.steps,
                               "seeds": args.seeds, "implant_seeds": args.implant_seeds,
-                              "implant_hosts": args.implant_hosts}
+                              "implant_hosts": args.implant_hosts,
+                              "reference": str(args.reference) if args.reference else None}
     chosen: dict[str, Any] = {}
     for steps in map(str, args.steps):
         by_candidate = imp.get(steps, {})
