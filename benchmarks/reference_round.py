@@ -19,7 +19,7 @@ def load_reference(args: argparse.Namespace, parser: argparse.ArgumentParser,
                    candidates: list[str]) -> dict[str, Any]:
     """An earlier round's results file, checked to describe the first schedule as this run would."""
     try:
-        reference = json.loads(args.reference.read_text())
+        reference = json.loads(args.reference.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         parser.error(f"--reference {args.reference}: cannot read it ({exc})")
     first = str(args.steps[0])
@@ -54,5 +54,5 @@ def merge_reference(reference: dict[str, Any], first: str, candidates: list[str]
                   for c in candidates}
     if any(set(by_scene) != scenes for by_scene in dev[first].values()):
         raise SystemExit(f"the reference lacks development scenes of this run: {sorted(scenes)}")
-    if imp is not None and reference.get("implant_aucs"):
+    if reference.get("implant_aucs"):
         imp[first] = reference["implant_aucs"][first]
