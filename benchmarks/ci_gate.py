@@ -42,7 +42,7 @@ def raw_map(work: Path, schedule: str | None) -> Path:
 
 
 def tasks(image: Path, work: Path, schedules: list[str]) -> list[Task]:
-    """The fits the gate needs, as select_defaults' ``_run_all`` tasks."""
+    """The fits the gate needs, as ``fit_maps.run_all`` tasks."""
     return [(str(image), str(raw_map(work, None)), "rx", "0", 0)] + [
         (str(image), str(raw_map(work, s)), "dms2f", s, SEED) for s in schedules]
 

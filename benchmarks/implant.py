@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from dms2f_had.dms2f_plugin.engine.app.implant.runner import main as implant_main
+from dms2f_had.dms2f_plugin.engine.app.implant.command import main as implant_main
 
 REPO = Path(__file__).resolve().parent.parent
 SCENES = REPO.parent / "shared" / "data" / "had"

@@ -4,7 +4,7 @@
 with a hand-written backward that recomputes the pre-activation instead of storing it. The
 kernels (in :mod:`.numba_kernels`) loop over the D channels innermost (contiguous in the
 time-major (b, L, D) layout), so they vectorise; the batch is split across threads
-(:func:`.numba_kernels.run_batched`), and dW and d(bias) are summed per batch row and reduced
+(:func:`.kernel_threads.run_batched`), and dW and d(bias) are summed per batch row and reduced
 afterwards.
 """
 
@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from .numba_kernels import as_arrays, conv_silu_backward, conv_silu_forward, run_batched
+from .kernel_threads import run_batched
+from .numba_kernels import as_arrays, conv_silu_backward, conv_silu_forward
 
 Tensor = torch.Tensor
 

@@ -15,9 +15,9 @@ no vector ``exp`` without Intel SVML). Arguments are clamped to [-87, 88] (float
 reassociation but keep NaN and infinity semantics, so a NaN input still gives a NaN output.
 Constants are typed like the data (a Python ``1`` next to a float32 would promote to float64).
 
-Threads: the kernels are serial and release the GIL; :func:`run_batched` splits the batch across
-``torch.get_num_threads()`` Python threads, so each thread writes its own batch rows only and
-numba's own threading layer is never started.
+Threads: the kernels are serial and release the GIL; :func:`.kernel_threads.run_batched` splits
+the batch across ``torch.get_num_threads()`` Python threads, so each thread writes its own batch
+rows only and numba's own threading layer is never started.
 
 No compiler is needed on the user's machine: numba ships LLVM. The first call compiles a kernel;
 it is cached on disk (``__pycache__``) for later sessions.
@@ -26,9 +26,7 @@ it is cached on disk (``__pycache__``) for later sessions.
 from __future__ import annotations
 
 import math
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -40,6 +38,7 @@ except ImportError as err:  # the dispatchers log this and use the PyTorch paths
     raise ImportError(f"{err}; install the pinned numba from requirements.txt") from err
 
 Tensor = torch.Tensor
+
 
 #: Options of every kernel: release the GIL, fast math that keeps NaN and infinity, numpy's error
 #: model (a float division by zero gives inf or NaN instead of a per-element Python check, which
@@ -227,35 +226,6 @@ def _step_sizes(delta_raw, bias, use_softplus, dt, slope):  # noqa: ANN001, ANN2
 def as_arrays(*tensors: Tensor) -> list[np.ndarray]:
     """Numpy views of ``tensors`` (contiguous copies only where they are not already)."""
     return [t.detach().contiguous().numpy() for t in tensors]
-
-
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool(workers: int) -> ThreadPoolExecutor:
-    """The kernels' worker threads, made once and grown when more are asked for."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers < workers:  # noqa: SLF001 - its documented size
-            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dms2f-kernel")
-        return _POOL
-
-
-def run_batched(kernel: Callable[..., None], batched: list[np.ndarray], shared: list[Any]) -> None:
-    """Run ``kernel(*batched, *shared)`` on slices of the batch (axis 0), one per torch thread.
-
-    ``shared`` (arrays, flags) is passed whole to every slice. The calling thread runs the first
-    slice itself; the others run on a pool of threads kept for the process.
-    """
-    batch = batched[0].shape[0]
-    workers = max(1, min(torch.get_num_threads(), batch))
-    bounds = [batch * i // workers for i in range(workers + 1)]
-    slices = [[a[lo:hi] for a in batched] + shared for lo, hi in zip(bounds, bounds[1:])]
-    futures = [_pool(workers - 1).submit(kernel, *args) for args in slices[1:]] if workers > 1 else []
-    kernel(*slices[0])
-    for future in futures:
-        future.result()
 
 
 @njit(**JIT_OPTIONS)

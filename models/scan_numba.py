@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import torch
 
+from .kernel_threads import run_batched
 from .layout import time_major
-from .numba_kernels import as_arrays, run_batched, scan_backward, scan_forward
+from .numba_kernels import as_arrays, scan_backward, scan_forward
 
 Tensor = torch.Tensor
 

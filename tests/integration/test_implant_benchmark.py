@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from dms2f_had.dms2f_plugin.engine.app import bench
-from dms2f_had.dms2f_plugin.engine.app.implant import runner
+from dms2f_had.dms2f_plugin.engine.app.implant import command, runner
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,7 +70,7 @@ def test_workers_get_only_the_image_and_the_truth_is_written_after(had_dir, tmp_
 
     monkeypatch.setattr(bench, "run_in_subprocess", spy)
     keep = tmp_path / "kept"
-    code = runner.main(["--scenes", str(had_dir), "--only", "hydice-urban", "--groups", "1/9",
+    code = command.main(["--scenes", str(had_dir), "--only", "hydice-urban", "--groups", "1/9",
                         "--variants", "int16", "--methods", "rx,lrx", "--keep", str(keep)])
     assert code == 0
     assert len(seen) == 4  # 2 copies x 1 variant x 2 methods

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from dms2f_had.dms2f_plugin.engine.app.implant import runner
+from dms2f_had.dms2f_plugin.engine.app.implant import command
 
 SCENE = "abu-airport-1"  # the first ABU airport scene by name (rule stated above)
 SIZES = ("1", "25", "144")
@@ -22,7 +22,7 @@ SIZES = ("1", "25", "144")
 @pytest.mark.slow
 def test_dms2f_beats_rx_in_each_size_class(had_dir, tmp_path):
     out = tmp_path / "implant.json"
-    code = runner.main(["--scenes", str(had_dir), "--only", SCENE, "--groups", ",".join(SIZES),
+    code = command.main(["--scenes", str(had_dir), "--only", SCENE, "--groups", ",".join(SIZES),
                         "--variants", "original", "--methods", "dms2f,rx", "--seeds", "1",
                         "--json", str(out)])
     assert code == 0

@@ -22,7 +22,7 @@ def _run(script: str, *args: object) -> list[str]:
 
 
 def test_a_round_resumes_from_its_ledger_without_its_maps(had_dir, tmp_path):
-    from dms2f_had.dms2f_plugin.engine.app.implant import runner, variants
+    from dms2f_had.dms2f_plugin.engine.app.implant import synthesis, variants
 
     work, ledger = tmp_path / "work", tmp_path / "ledger.json"
     common = ["--scenes", had_dir, "--only", "pavia-car,hydice-urban", "--schedules", "3",
@@ -30,7 +30,7 @@ def test_a_round_resumes_from_its_ledger_without_its_maps(had_dir, tmp_path):
               "--ledger", ledger]
     spread = ["--scenes", had_dir, "--work", work, "--implant-hosts", "pavia-car", "--implant-seeds", "2",
               "--schedule", "3"]
-    fits = 2 + len(variants.VARIANTS) * len(runner.DEFAULT_GROUPS) * 2  # development + implant copies
+    fits = 2 + len(variants.VARIANTS) * len(synthesis.DEFAULT_GROUPS) * 2  # development + implant copies
 
     lines = _run("select_defaults.py", *common, "--record-only")
     assert lines[-1] == f"recorded 0 maps in {ledger}; {fits} still to fit"

@@ -5,12 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dms2f_had.dms2f_plugin.engine.app.implant.runner import (
-    build_parser,
-    class_aucs,
-    parse_groups,
-    target_ranks,
-)
+from dms2f_had.dms2f_plugin.engine.app.implant.command import build_parser, parse_groups
+from dms2f_had.dms2f_plugin.engine.app.implant.runner import class_aucs, target_ranks
 from dms2f_had.dms2f_plugin.engine.app.implant.synthesis import ImplantedScene, Target
 
 
@@ -77,7 +73,7 @@ def test_the_cli_sends_bench_implant_to_the_implant_runner(capsys):
 
 
 def test_first_seed_shifts_the_dms2f_seeds_only(tmp_path):
-    from dms2f_had.dms2f_plugin.engine.app.implant.runner import _config
+    from dms2f_had.dms2f_plugin.engine.app.implant.command import _config
 
     parser = build_parser()
     for name in ("a", "b"):
@@ -92,7 +88,7 @@ def test_first_seed_shifts_the_dms2f_seeds_only(tmp_path):
 def test_report_joins_results_files_run_apart(tmp_path, capsys):
     import json
 
-    from dms2f_had.dms2f_plugin.engine.app.implant.runner import main
+    from dms2f_had.dms2f_plugin.engine.app.implant.command import main
 
     def record(method, seed, auc):
         return {"scene": "s", "group": [1], "variant": "original", "method": method, "seed": seed,

@@ -308,7 +308,7 @@ def _main(argv: Sequence[str] | None) -> int:
     first = next((i for i, token in enumerate(argv) if not token.startswith("-")), None)
     if first is not None and argv[first] == "bench":  # bench parses its own options (--help)
         from .bench import main as bench_main
-        from .implant.runner import main as implant_main
+        from .implant.command import main as implant_main
 
         _setup_logging(sum(t.count("v") if not t.startswith("--") else 1 for t in argv[:first]))
         rest = argv[first + 1:]

@@ -109,7 +109,7 @@ def parallel_slices(device: Any, most: int, *, always: bool = False) -> Iterator
 def _pool(workers: int) -> ThreadPoolExecutor:
     """The worker threads, made once per process and grown when more are asked for.
 
-    Not the numba kernels' pool (:mod:`...models.numba_kernels`): a slice running on this pool may
+    Not the numba kernels' pool (:mod:`...models.kernel_threads`): a slice running on this pool may
     queue kernel work on that one and wait for it, which one shared pool could deadlock.
     """
     global _POOL
