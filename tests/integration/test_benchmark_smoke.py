@@ -119,3 +119,19 @@ def test_select_defaults_ci_gate_scores_the_ci_tests_copy(had_dir, tmp_path):
     admissible = json.loads((tmp_path / "select.json").read_text())["chosen"]["3"]["admissible"]
     assert admissible == (passing or [c for c in gate if c != "rx"])
     assert lines[-1].startswith("selected local_window=")
+
+
+def test_seed_sources_seeds_one_source_at_a_time(had_dir, tmp_path):
+    """Each source's fit differs from the base fit only through that source (2 steps here)."""
+    lines = _run("seed_sources.py", "--scenes", str(had_dir), "--work", str(tmp_path), "--hosts",
+                 "pavia-car", "--size", "25", "--seeds", "1", "--steps", "2", "--workers", "1")
+    from osgeo import gdal
+
+    assert "4 fit(s)" in lines
+    maps = {name: gdal.Open(str(tmp_path / f"pavia-car-g25-{name}.tif")).ReadAsArray()
+            for name in ("base", "sample1", "init1", "train1")}
+    assert not np.array_equal(maps["init1"], maps["base"], equal_nan=True)
+    assert not np.array_equal(maps["train1"], maps["base"], equal_nan=True)
+    # pavia-car is small enough that every block is sampled: the sampling seed cannot matter
+    assert np.array_equal(maps["sample1"], maps["base"], equal_nan=True)
+    assert lines[-1].startswith("seed_sources sample=0.0000 init=")
