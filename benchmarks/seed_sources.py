@@ -36,7 +36,7 @@ from fit_maps import run_all  # noqa: E402 - the RX maps
 from dms2f_had.dms2f_plugin.engine.app.implant import variants  # noqa: E402
 
 SOURCES = ("sample", "init", "train")
-HOSTS = "abu-airport-1,san-diego,abu-urban-3,pavia-car"  # the exploration hosts of the rounds
+HOSTS = "abu-airport-1,san-diego,abu-urban-3,pavia-car"  # the CI test's host and three exploration hosts
 
 
 def fit(image: str, out: str, seeds: dict[str, int], steps: int | None) -> None:
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             done.result()
     auc: dict[tuple[str, str], float] = {}
     for tag, copy in copies.items():
-        rx = sd._read(args.work / f"{tag}-rx.tif")
+        rx = sd.read_map(args.work / f"{tag}-rx.tif")
         for name in runs:
             scores = sd.implant_scores(args.work / f"{tag}-{name}.tif", rx, copy, [args.correction])
             auc[(tag, name)] = scores[args.correction][str(args.size)]

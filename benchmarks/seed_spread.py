@@ -47,7 +47,7 @@ def cell_aucs(work: Path, scenes_dir: Path, hosts: list[str], schedule: str, cor
         lambda: collections.defaultdict(lambda: collections.defaultdict(list)))
     for copy, tag in sd.implant_copies(scenes_dir, hosts):  # the copies select_defaults scored
         for name in variants.VARIANTS:
-            rx = sd._read(sd.implant_map(work, tag, name))
+            rx = sd.read_map(sd.implant_map(work, tag, name))
             for size, auc in runner.class_aucs(rx, copy).items():
                 cells["rx"][(name, int(size))][0].append(auc)
             for seed in range(seeds):

@@ -49,7 +49,8 @@ IMPLANT_MARGIN_SLACK = 0.01
 SHIPPED_CORRECTION = "lines45|rx3"
 
 
-def _read(path: Path) -> np.ndarray:
+def read_map(path: Path) -> np.ndarray:
+    """A kept score map ``(H, W)``, as float64."""
     from osgeo import gdal
 
     return np.asarray(gdal.Open(str(path)).ReadAsArray(), dtype=np.float64)  # (H, W)
@@ -75,7 +76,7 @@ def development(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float
     table: dict[str, dict[str, dict[str, float]]] = {}
     for scene in scenes:  # ground truth from here on
         truth = matfile.load_mat(scene).ground_truth.astype(bool)
-        rx = _read(args.work / f"{scene.stem}-rx.tif")
+        rx = read_map(args.work / f"{scene.stem}-rx.tif")
         table.setdefault("rx", {}).setdefault("rx", {})[scene.stem] = _auc(rx, truth)
         for steps in args.steps:
             per_seed = []
@@ -104,7 +105,7 @@ def implant_copies(scenes_dir: Path, hosts: list[str],
 
 def dev_scores(path: Path, rx: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """candidate -> AUC of one kept development map (the correction off) on the scene's truth."""
-    raw = _read(path)
+    raw = read_map(path)
     return {candidate: _auc(corrected(raw, candidate, rx), truth) for candidate in CANDIDATES}
 
 
@@ -133,7 +134,7 @@ def implants(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]
     run_all([t for t in tasks if t[2] == "rx" or not args.record_only], args.workers)
     cells: dict[str, dict[str, dict[str, list[float]]]] = {}
     for copy, tag, name in copies:
-        rx_map = _read(implant_map(args.work, tag, name))
+        rx_map = read_map(implant_map(args.work, tag, name))
         rx = runner.class_aucs(rx_map, copy)
         for steps in args.steps:
             table = cells.setdefault(str(steps), {})
@@ -156,7 +157,7 @@ def implants(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]
 def implant_scores(path: Path, rx: np.ndarray, copy: Any,
                    candidates: Any = CANDIDATES) -> dict[str, dict[str, float]]:
     """candidate -> size class -> AUC of one kept implant map (the correction off)."""
-    raw = _read(path)
+    raw = read_map(path)
     return {candidate: runner.class_aucs(corrected(raw, candidate, rx), copy) for candidate in candidates}
 
 
@@ -165,7 +166,7 @@ def gate_aucs(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]
     copy, _ = next(implant_copies(args.scenes, [ci_gate.SCENE], [ci_gate.GROUP]))
     image = ci_gate.write_image(copy, args.work)
     run_all(ci_gate.tasks(image, args.work, args.steps), args.workers)
-    aucs = ci_gate.class_aucs(copy, args.work, args.steps, list(CANDIDATES), _read, corrected)
+    aucs = ci_gate.class_aucs(copy, args.work, args.steps, list(CANDIDATES), read_map, corrected)
     print(f"\nThe CI implant test's copy ({ci_gate.SCENE}, {ci_gate.VARIANT}, seed {ci_gate.SEED}), AUC "
           "per size class:")
     for steps, by_candidate in aucs.items():

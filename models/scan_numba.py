@@ -16,7 +16,8 @@ time-major (b, L, D) layout a Mamba layer produces:
   slope. dA, dD and d(bias) are accumulated per batch row and summed afterwards; dB and dC are
   sums over the channels.
 
-The kernels, compile options, ``exp`` and threading: :mod:`.numba_kernels`.
+The kernels, compile options and ``exp``: :mod:`.numba_kernels`; the threads that run them:
+:mod:`.kernel_threads`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from engine_fixtures import synthetic_scene
+from engine_fixtures import synthetic_scene, write_geotiff
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -135,3 +135,35 @@ def test_seed_sources_seeds_one_source_at_a_time(had_dir, tmp_path):
     # pavia-car is small enough that every block is sampled: the sampling seed cannot matter
     assert np.array_equal(maps["sample1"], maps["base"], equal_nan=True)
     assert lines[-1].startswith("seed_sources sample=0.0000 init=")
+
+
+def test_seed_sources_hands_each_seed_to_its_own_source(tmp_path, monkeypatch):
+    """``fit`` gives the sampling and the training their own seeds and the fit the init seed."""
+    from osgeo import gdal
+
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import seed_sources
+
+    from dms2f_had.dms2f_plugin.engine.detectors import fitting
+
+    seen: list[tuple[str, int]] = []
+    sample_scene, train_network = fitting.sample_scene, fitting.train_network
+
+    def sample(*args, **kwargs):
+        seen.append(("sample", kwargs["seed"]))
+        return sample_scene(*args, **kwargs)
+
+    def train(*args, **kwargs):
+        seen.append(("train", kwargs["seed"]))
+        return train_network(*args, **kwargs)
+
+    # restored afterwards: fit() replaces both names and keeps the originals it wraps
+    monkeypatch.setattr(fitting, "sample_scene", sample_scene)
+    monkeypatch.setattr(fitting, "train_network", train_network)
+    monkeypatch.setitem(fitting.__dict__, "_seed_sources_originals", (sample, train))
+    cube, _ = synthetic_scene(bands=14, height=32, width=32, seed=3)
+    image = write_geotiff(tmp_path / "scene.tif", cube)
+    out = tmp_path / "score.tif"
+    seed_sources.fit(str(image), str(out), {"sample": 5, "init": 3, "train": 7}, 2)
+    assert seen == [("sample", 5), ("train", 7)]
+    assert gdal.Open(str(out)).GetMetadataItem("seed") == "3"

@@ -12,8 +12,8 @@ the folder, whatever ``--only`` says.
 Cost: one DMS2F fit per (host, group, variant, seed). The default full run (11 scenes, 3 groups,
 6 variants, 3 seeds) is 594 fits plus 198 runs of each RX method; at about a minute a fit on two
 cores that is some ten hours. A quick check: ``--only abu-airport-1 --groups 1,25,144
---variants original --seeds 1`` (one fit). The options, their bounds and the report are
-:mod:`.command`'s.
+--variants original --seeds 1`` (one fit). The command line and the report
+are :mod:`.command`'s; the bounds it checks are defined here, beside the configuration.
 """
 
 from __future__ import annotations
