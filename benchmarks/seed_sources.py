@@ -70,13 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=144, choices=[1, 4, 9, 25, 64, 144, 300])
     parser.add_argument("--seeds", type=int, default=2, choices=range(1, 11), metavar="1..10")
     parser.add_argument("--correction", default=sd.SHIPPED_CORRECTION, choices=list(sd.CANDIDATES))
-    parser.add_argument("--steps", type=int, default=None, help="fit steps (quick checks only)")
+    parser.add_argument("--steps", type=int, default=None, choices=range(1, 100_001), metavar="1..100000",
+                        help="fit steps instead of the preset's (quick checks only)")
     parser.add_argument("--workers", type=int, default=2, choices=range(1, 17), metavar="1..16")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     hosts = [h for h in args.hosts.split(",") if h]
     runs = conditions(args.seeds)
-    copies = dict((tag, copy) for copy, tag in sd.implant_copies(args.scenes, hosts, [(args.size,)]))
+    copies = {tag: copy for copy, tag in sd.implant_copies(args.scenes, hosts, [(args.size,)])}
     images = {}
     for tag, copy in copies.items():
         images[tag] = args.work / f"implant-{tag}-original.tif"

@@ -34,7 +34,7 @@ import numpy as np
 
 LOG = logging.getLogger(__name__)
 METHODS = ("dms2f", "rx", "lrx")
-_DETERMINISTIC = ("rx", "lrx")  # one run is enough: seeds do not change them
+DETERMINISTIC = ("rx", "lrx")  # one run is enough: seeds do not change them
 _WORKER_GRACE_S = 30  # seconds a stopped worker gets to remove its files before it is killed
 MAX_SEEDS = 100
 
@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
 
         cube = load_mat(scene).cube  # (rows, cols, bands); ground truth not looked at here
         for method in methods:
-            for seed in range(1 if method in _DETERMINISTIC else args.seeds):
+            for seed in range(1 if method in DETERMINISTIC else args.seeds):
                 run = run_in_subprocess(scene, method, args.preset, seed, args.threads, args.steps,
                                         args.keep_all_bands)
                 run.update(scene=scene.stem, method=method, preset=args.preset, seed=seed,

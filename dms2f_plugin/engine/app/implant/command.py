@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..bench import DETERMINISTIC, METHODS, header_line, machine_info, timing_line, write_json
 from .report import final_line, found_lines, summarise, table_lines, worst_scene_lines
 from .runner import (
-    DETERMINISTIC,
     MAX_JITTER,
     MAX_SEED_VALUE,
     MAX_SEEDS,
     MAX_STEPS,
     MAX_THREADS,
-    METHODS,
     ImplantConfig,
     run_benchmark,
 )
@@ -136,8 +136,6 @@ def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Implan
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``dms2f-had bench --implant``; prints the report, returns the exit code."""
-    from ..bench import header_line, machine_info, timing_line, write_json
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.report:
@@ -191,10 +189,6 @@ def _print_tables(records: list[dict[str, Any]], summary: dict[tuple[str, int, s
 
 def _report(files: Sequence[Path], parser: argparse.ArgumentParser) -> int:
     """``--report``: the tables and the last line of the records of ``files`` together."""
-    import json
-
-    from ..bench import timing_line
-
     records: list[dict[str, Any]] = []
     for path in files:
         try:

@@ -27,12 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from .. import bench
 from .spectra import DonorSpectra, donor_spectra
 from .synthesis import JITTER, ImplantedScene, Scene, implant
 from .variants import make_variant, write_variant
 
-METHODS = ("dms2f", "rx", "lrx")
-DETERMINISTIC = ("rx", "lrx")  # methods run once: the seed does not change them
 MAX_SEEDS = 50
 MAX_STEPS = 100_000
 MAX_THREADS = 256
@@ -63,7 +62,7 @@ class ImplantConfig:
     def runs_per_image(self) -> list[tuple[str, int]]:
         """(method, seed) pairs run on every variant image (RX methods once, as seed 0)."""
         return [(m, s) for m in self.methods
-                for s in ((0,) if m in DETERMINISTIC
+                for s in ((0,) if m in bench.DETERMINISTIC
                           else range(self.first_seed, self.first_seed + self.seeds))]
 
 
@@ -130,8 +129,6 @@ def run_copy(config: ImplantConfig, copy: ImplantedScene, folder: Path,
     run's score map is moved there once its AUCs are computed, as
     ``<host>-g<sizes>-<variant>-<method>-seed<seed>-score.tif``.
     """
-    from ..bench import discard_score, run_in_subprocess
-
     records = []
     label = f"{copy.host}-g{'+'.join(str(s) for s in copy.group)}"
     for variant_name in config.variants:
@@ -139,8 +136,8 @@ def run_copy(config: ImplantConfig, copy: ImplantedScene, folder: Path,
         # The name tells the worker nothing about the targets (not even the group's sizes).
         image = write_variant(variant, folder / f"{copy.host}-{variant_name}.tif")
         for method, seed in config.runs_per_image():
-            run = run_in_subprocess(image, method, config.preset, seed, config.threads,
-                                    config.steps, config.keep_all_bands)
+            run = bench.run_in_subprocess(image, method, config.preset, seed, config.threads,
+                                          config.steps, config.keep_all_bands)
             score = _read_score(run["score_file"])
             run["auc"] = class_aucs(score, copy)
             run["targets"] = target_ranks(score, copy)
@@ -150,7 +147,7 @@ def run_copy(config: ImplantConfig, copy: ImplantedScene, folder: Path,
                 made.parent.rmdir()
                 run["score_map"] = str(kept)
             else:
-                discard_score(run)
+                bench.discard_score(run)
             run.update(scene=copy.host, group=list(copy.group), variant=variant_name,
                        method=method, seed=seed, implant_seed=copy.seed,
                        bands=int(variant.data.shape[2]), pixels=int(copy.labels.size))
