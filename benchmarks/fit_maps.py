@@ -15,22 +15,53 @@ import time
 from pathlib import Path
 
 
-def parse_schedule(spec: str) -> tuple[int, int, int, int, float, float]:
-    """``"300"`` -> (300, 1, 16, 8, 0.0, 0.0); ``"300x2b8t25a50s16"`` -> (300, 2, 8, 16, 0.25, 0.5).
+def parse_schedule(spec: str) -> tuple[int, int, int, int, float, float, int]:
+    """``"300"`` -> (300, 1, 16, 8, 0.0, 0.0, 1); ``"150x2b8t25e2s16"`` -> (150, 2, 8, 16, 0.25, 0.0, 2).
 
-    Steps, shards, batch size, scoring stride, trimmed share of the loss (``tPERCENT``) and
-    averaged share of the last steps' weights (``aPERCENT``, ``FitSchedule.average``) of a
-    candidate; an omitted batch is 16, an omitted stride 8, an omitted trim or average 0 (the
-    schedule of the runs before they were candidates), never "whatever the preset ships now".
-    The trim and the average come before the stride, so that :func:`fit_key` keeps them.
+    Steps, shards, batch size, scoring stride, trimmed share of the loss (``tPERCENT``),
+    averaged share of the last steps' weights (``aPERCENT``, ``FitSchedule.average``) and
+    ensemble members (``eMEMBERS``: networks fitted per seed, their maps averaged) of a
+    candidate; an omitted batch is 16, an omitted stride 8, an omitted trim or average 0, an
+    omitted ensemble 1 (the schedule of the runs before they were candidates), never "whatever
+    the preset ships now". Everything but the stride comes before it, so that :func:`fit_key`
+    keeps it.
     """
-    match = re.fullmatch(r"(\d+)(?:x(\d+))?(?:b(\d+))?(?:t(\d+))?(?:a(\d+))?(?:s(\d+))?", spec)
-    if not match:
-        raise ValueError(f"bad schedule {spec!r}; STEPS[xSHARDS][bBATCH][tTRIM%][aAVERAGE%][sSTRIDE], "
-                         "e.g. 300x2b8t25a50s16")
-    steps, shards, batch, trim, average, stride = match.groups()
+    match = re.fullmatch(r"(\d+)(?:x(\d+))?(?:b(\d+))?(?:t(\d+))?(?:a(\d+))?(?:e(\d+))?(?:s(\d+))?", spec)
+    if not match or (match.group(6) is not None and int(match.group(6)) < 1):
+        raise ValueError(f"bad schedule {spec!r}; "
+                         "STEPS[xSHARDS][bBATCH][tTRIM%][aAVERAGE%][eMEMBERS][sSTRIDE], e.g. 150x2b8t25e2s16")
+    steps, shards, batch, trim, average, members, stride = match.groups()
     return (int(steps), int(shards or 1), int(batch or 16), int(stride or 8), int(trim or 0) / 100,
-            int(average or 0) / 100)
+            int(average or 0) / 100, int(members or 1))
+
+
+def member_seeds(seed: int, members: int) -> list[int]:
+    """The network seeds of an ensemble's members for seed ``seed``: ``members * seed + k``.
+
+    Distinct for every (seed, member), so the ensembles of two seeds share no fit; one member
+    is the seed itself.
+    """
+    return [members * seed + k for k in range(members)] if members > 1 else [seed]
+
+
+def average_maps(members: list[Path], out: Path) -> None:
+    """Write the mean of the ``members``' score maps to ``out`` (georeferencing of the first).
+
+    NaN where any member is NaN. Written to a temporary name and renamed, so an interrupted run
+    never leaves a map that :func:`run_all` would take as done.
+    """
+    import numpy as np
+    from osgeo import gdal
+
+    stack = [np.asarray(gdal.Open(str(m)).ReadAsArray(), dtype=np.float64) for m in members]  # (H, W) each
+    mean = np.mean(stack, axis=0).astype(np.float32)  # (H, W)
+    partial = out.with_name(out.name + ".partial.tif")
+    copy = gdal.GetDriverByName("GTiff").CreateCopy(str(partial), gdal.Open(str(members[0])))
+    if copy is None or copy.GetRasterBand(1).WriteArray(mean) != 0:
+        raise OSError(f"could not write {partial}")
+    copy.FlushCache()
+    copy = None
+    partial.replace(out)
 
 
 def fit_key(spec: str) -> str:
@@ -44,7 +75,9 @@ def fit_raw(image: str, outputs: list[tuple[str, int]], method: str, schedule: s
 
     RX: one map. DMS2F: one fit with the candidate schedule (it replaces the fast preset's in
     this worker process only); a single output is ``detect``, several outputs are one ``fit``
-    whose saved model is applied with each scoring stride. Returns the wall seconds.
+    whose saved model is applied with each scoring stride. An ensemble (``eMEMBERS``) does that
+    once per member, with :func:`member_seeds`, and writes the mean of the members' maps
+    (:func:`average_maps`). Returns the wall seconds.
     """
     import dataclasses
     import tempfile
@@ -56,22 +89,29 @@ def fit_raw(image: str, outputs: list[tuple[str, int]], method: str, schedule: s
     if method == "rx":
         jobs.detect(image, outputs[0][0], method="rx", threads=1)
         return time.perf_counter() - started
-    steps, shards, batch, _, trim, average = parse_schedule(schedule)
+    steps, shards, batch, _, trim, average, members = parse_schedule(schedule)
     fast = fitting.SCHEDULES["fast"]
     with tempfile.TemporaryDirectory() as scratch:
-        model = Path(scratch) / "model.pt"
-        for out, stride in outputs:
-            # Every field is set for each output: a worker process runs many tasks, and a field
-            # left alone keeps the previous task's value (the first stride-16 run had that bug).
-            fitting.SCHEDULES["fast"] = dataclasses.replace(
-                fast, steps=steps, shards=shards, batch_size=batch, scoring_stride=stride,
-                trim=trim, average=average)
-            if len(outputs) == 1:
-                jobs.detect(image, out, method="dms2f", seed=seed, threads=1, local_window=0)
-            else:
-                if not model.exists():
-                    jobs.fit(image, model, seed=seed, threads=1)
-                jobs.apply_model(model, image, out, threads=1, local_window=0)
+        seeds = member_seeds(seed, members)
+        for k, member_seed in enumerate(seeds):
+            model = Path(scratch) / f"model{k}.pt"
+            for out, stride in outputs:
+                # Every field is set for each output: a worker process runs many tasks, and a field
+                # left alone keeps the previous task's value (the first stride-16 run had that bug).
+                fitting.SCHEDULES["fast"] = dataclasses.replace(
+                    fast, steps=steps, shards=shards, batch_size=batch, scoring_stride=stride,
+                    trim=trim, average=average)
+                target = out if members == 1 else str(Path(scratch) / f"member{k}-{Path(out).name}")
+                if len(outputs) == 1:
+                    jobs.detect(image, target, method="dms2f", seed=member_seed, threads=1, local_window=0)
+                else:
+                    if not model.exists():
+                        jobs.fit(image, model, seed=member_seed, threads=1)
+                    jobs.apply_model(model, image, target, threads=1, local_window=0)
+        if members > 1:
+            for out, _ in outputs:
+                average_maps([Path(scratch) / f"member{k}-{Path(out).name}" for k in range(members)],
+                             Path(out))
     return time.perf_counter() - started
 
 

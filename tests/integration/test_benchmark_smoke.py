@@ -167,3 +167,52 @@ def test_seed_sources_hands_each_seed_to_its_own_source(tmp_path, monkeypatch):
     seed_sources.fit(str(image), str(out), {"sample": 5, "init": 3, "train": 7}, 2)
     assert seen == [("sample", 5), ("train", 7)]
     assert gdal.Open(str(out)).GetMetadataItem("seed") == "3"
+
+
+def test_fit_maps_ensemble_is_the_mean_of_its_members(tmp_path, monkeypatch):
+    """``eMEMBERS``: the map of seed s is the mean of the fits with seeds 2 s and 2 s + 1."""
+    from osgeo import gdal
+
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import fit_maps
+
+    from dms2f_had.dms2f_plugin.engine.detectors import fitting
+
+    monkeypatch.setitem(fitting.SCHEDULES, "fast", fitting.SCHEDULES["fast"])  # fit_raw replaces it
+    assert fit_maps.parse_schedule("150x2b8t25e2s16") == (150, 2, 8, 16, 0.25, 0.0, 2)
+    assert fit_maps.parse_schedule("300x2b8t25s16")[-1] == 1
+    with pytest.raises(ValueError, match="bad schedule"):
+        fit_maps.parse_schedule("150e0")
+    assert fit_maps.fit_key("150x2b8t25e2s16") == "150x2b8t25e2"
+    assert fit_maps.member_seeds(0, 2) == [0, 1] and fit_maps.member_seeds(1, 2) == [2, 3]
+    assert fit_maps.member_seeds(5, 1) == [5]
+    cube, _ = synthetic_scene(bands=14, height=32, width=32, seed=3)
+    image = str(write_geotiff(tmp_path / "scene.tif", cube))
+    read = lambda name: gdal.Open(str(tmp_path / name)).ReadAsArray()  # noqa: E731
+    fit_maps.fit_raw(image, [(str(tmp_path / "ensemble.tif"), 16)], "dms2f", "2x2b8t25e2s16", 1)
+    for seed in (2, 3):
+        fit_maps.fit_raw(image, [(str(tmp_path / f"member{seed}.tif"), 16)], "dms2f", "2x2b8t25s16", seed)
+    members = [read("member2.tif"), read("member3.tif")]
+    assert not np.allclose(members[0], members[1])
+    np.testing.assert_allclose(read("ensemble.tif"), np.mean(members, axis=0), rtol=1e-6, atol=1e-7)
+    # Several strides share each member's fit: the stride-16 map is the same ensemble.
+    fit_maps.fit_raw(image, [(str(tmp_path / "e8.tif"), 8), (str(tmp_path / "e16.tif"), 16)],
+                     "dms2f", "2x2b8t25e2", 1)
+    np.testing.assert_allclose(read("e16.tif"), read("ensemble.tif"), rtol=1e-6, atol=1e-7)
+    assert read("e8.tif").shape == read("e16.tif").shape
+    assert not list(tmp_path.glob("*.partial.tif"))
+
+
+def test_schedule_spread_prints_each_schedules_spread(had_dir, tmp_path):
+    """Two schedules (one an ensemble), two seeds, one host: every map fitted, the spread printed."""
+    lines = _run("schedule_spread.py", "--scenes", str(had_dir), "--work", str(tmp_path), "--hosts",
+                 "pavia-car", "--size", "25", "--seeds", "2", "--schedules", "2x2b8t25s16,1x2b8t25e2s16",
+                 "--workers", "1")
+    assert "10 map(s) to fit" in lines
+    assert sum("CI test's copy: " in line and "of 2 seeds pass" in line for line in lines) == 2
+    assert len(list(tmp_path.glob("*-s1x2b8t25e2s16-seed*.tif"))) == 4
+    assert lines[-1].startswith("schedule_spread 2x2b8t25s16=0.") and " 1x2b8t25e2s16=0." in lines[-1]
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "schedule_spread.py"), "--scenes",
+                           str(had_dir), "--work", str(tmp_path), "--schedules", "2q"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "bad schedule '2q'" in proc.stderr
