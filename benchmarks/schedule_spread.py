@@ -15,12 +15,17 @@ every fit, the mean, the pooled seed std (the root of the mean over hosts of eac
 variance over the seeds), the standard deviation of the host means over the seeds, and on the CI
 test's copy whether each seed beats global RX in every class. Ground truth (the implant masks) is
 read only after every map is written; every image and map is kept in ``--work`` and reused by name.
+An ensemble's map (``eMEMBERS``) not yet in the folder is the mean of its members' maps, each kept
+as the map of the schedule without ``eMEMBERS`` at the member's seed (``fit_maps.member_seeds``),
+so that the members of full-length ensembles are the single schedule's fits at other seeds, fitted
+once whichever ensemble or seed list needs them (the same maps ``fit_maps.fit_raw`` would average).
 Last line: ``schedule_spread <schedule>=<pooled std> ...``.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -29,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ci_gate  # noqa: E402 - the CI test's copy
 import select_defaults as sd  # noqa: E402 - the sibling script's implant copies and scores
-from fit_maps import parse_schedule, run_all  # noqa: E402 - the fits, ensembles included
+from fit_maps import average_maps, member_seeds, parse_schedule, run_all  # noqa: E402 - the fits
 from seed_sources import HOSTS  # noqa: E402 - the same four hosts
 
 from dms2f_had.dms2f_plugin.engine.app.implant import runner, variants  # noqa: E402
@@ -78,10 +83,23 @@ def main(argv: list[str] | None = None) -> int:
         return args.work / f"{tag}-{'rx' if schedule is None else f's{schedule}-seed{seed}'}.tif"
 
     tasks = [(str(images[t]), str(raw(t, None)), "rx", "0", 0) for t in images]
-    tasks += [(str(images[t]), str(raw(t, s, seed)), "dms2f", s, seed)
-              for seed in range(args.seeds) for s in args.schedules for t in images]
+    ensembles: dict[Path, list[Path]] = {}  # an ensemble's map -> its members' maps
+    for seed in range(args.seeds):
+        for s in args.schedules:
+            members = parse_schedule(s)[-1]
+            for t in images:
+                if members == 1 or raw(t, s, seed).exists():
+                    tasks.append((str(images[t]), str(raw(t, s, seed)), "dms2f", s, seed))
+                    continue
+                base = re.sub(r"e\d+", "", s)  # each member is a fit of the schedule without eN
+                ensembles[raw(t, s, seed)] = [raw(t, base, m) for m in member_seeds(seed, members)]
+                tasks += [(str(images[t]), str(raw(t, base, m)), "dms2f", base, m)
+                          for m in member_seeds(seed, members)]
+    tasks = list(dict.fromkeys(tasks))  # a member shared by two ensembles is fitted once
     print(f"{sum(not Path(t[1]).exists() for t in tasks)} map(s) to fit", flush=True)
     run_all(tasks, args.workers)
+    for out, members_maps in ensembles.items():
+        average_maps(members_maps, out)
 
     size = str(args.size)
     pooled: dict[str, float] = {}

@@ -208,9 +208,15 @@ def test_schedule_spread_prints_each_schedules_spread(had_dir, tmp_path):
     lines = _run("schedule_spread.py", "--scenes", str(had_dir), "--work", str(tmp_path), "--hosts",
                  "pavia-car", "--size", "25", "--seeds", "2", "--schedules", "2x2b8t25s16,1x2b8t25e2s16",
                  "--workers", "1")
-    assert "10 map(s) to fit" in lines
+    assert "14 map(s) to fit" in lines  # 2 RX, 4 single fits, 8 members of the 4 ensemble maps
     assert sum("CI test's copy: " in line and "of 2 seeds pass" in line for line in lines) == 2
     assert len(list(tmp_path.glob("*-s1x2b8t25e2s16-seed*.tif"))) == 4
+    from osgeo import gdal
+
+    read = lambda name: gdal.Open(str(tmp_path / name)).ReadAsArray()  # noqa: E731
+    members = [read(f"pavia-car-g25-s1x2b8t25s16-seed{m}.tif") for m in (2, 3)]  # seed 1's members
+    np.testing.assert_allclose(read("pavia-car-g25-s1x2b8t25e2s16-seed1.tif"), np.mean(members, axis=0),
+                               rtol=1e-6, atol=1e-7)
     assert lines[-1].startswith("schedule_spread 2x2b8t25s16=0.") and " 1x2b8t25e2s16=0." in lines[-1]
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "schedule_spread.py"), "--scenes",
                            str(had_dir), "--work", str(tmp_path), "--schedules", "2q"],
