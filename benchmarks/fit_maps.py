@@ -47,6 +47,9 @@ def member_seeds(seed: int, members: int) -> list[int]:
 def average_maps(members: list[Path], out: Path) -> None:
     """Write the mean of the ``members``' score maps to ``out`` (georeferencing of the first).
 
+    The map's metadata is the first member's, its ``seed`` replaced by ``member_seeds`` (every
+    member's seed, in order).
+
     NaN where any member is NaN. Written to a temporary name and renamed, so an interrupted run
     never leaves a map that :func:`run_all` would take as done.
     """
@@ -56,9 +59,14 @@ def average_maps(members: list[Path], out: Path) -> None:
     stack = [np.asarray(gdal.Open(str(m)).ReadAsArray(), dtype=np.float64) for m in members]  # (H, W) each
     mean = np.mean(stack, axis=0).astype(np.float32)  # (H, W)
     partial = out.with_name(out.name + ".partial.tif")
-    copy = gdal.GetDriverByName("GTiff").CreateCopy(str(partial), gdal.Open(str(members[0])))
+    first = gdal.Open(str(members[0]))
+    copy = gdal.GetDriverByName("GTiff").CreateCopy(str(partial), first)
     if copy is None or copy.GetRasterBand(1).WriteArray(mean) != 0:
         raise OSError(f"could not write {partial}")
+    # The first member's metadata names its own seed: the map records every member's instead.
+    metadata = {k: v for k, v in (first.GetMetadata() or {}).items() if k != "seed"}
+    metadata["member_seeds"] = ",".join(str(gdal.Open(str(m)).GetMetadataItem("seed")) for m in members)
+    copy.SetMetadata(metadata)
     copy.FlushCache()
     copy = None
     partial.replace(out)

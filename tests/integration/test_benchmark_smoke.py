@@ -195,6 +195,8 @@ def test_fit_maps_ensemble_is_the_mean_of_its_members(tmp_path, monkeypatch):
     members = [read("member2.tif"), read("member3.tif")]
     assert not np.allclose(members[0], members[1])
     np.testing.assert_allclose(read("ensemble.tif"), np.mean(members, axis=0), rtol=1e-6, atol=1e-7)
+    metadata = gdal.Open(str(tmp_path / "ensemble.tif")).GetMetadata()
+    assert metadata["member_seeds"] == "2,3" and "seed" not in metadata
     # Several strides share each member's fit: the stride-16 map is the same ensemble.
     fit_maps.fit_raw(image, [(str(tmp_path / "e8.tif"), 8), (str(tmp_path / "e16.tif"), 16)],
                      "dms2f", "2x2b8t25e2", 1)
