@@ -44,14 +44,13 @@ def member_seeds(seed: int, members: int) -> list[int]:
     return [members * seed + k for k in range(members)] if members > 1 else [seed]
 
 
-def average_maps(members: list[Path], out: Path) -> None:
+def average_maps(members: list[Path], out: Path, seeds: list[int]) -> None:
     """Write the mean of the ``members``' score maps to ``out`` (georeferencing of the first).
 
-    The map's metadata is the first member's, its ``seed`` replaced by ``member_seeds`` (every
-    member's seed, in order).
-
-    NaN where any member is NaN. Written to a temporary name and renamed, so an interrupted run
-    never leaves a map that :func:`run_all` would take as done.
+    The map's metadata is the first member's without what names one member's fit (its ``seed``
+    and ``model``), plus ``member_seeds``: ``seeds``, the members' seeds in order. NaN where any
+    member is NaN. Written to a temporary name and renamed, so an interrupted run never leaves a
+    map that :func:`run_all` would take as done.
     """
     import numpy as np
     from osgeo import gdal
@@ -60,13 +59,12 @@ def average_maps(members: list[Path], out: Path) -> None:
     mean = np.mean(stack, axis=0).astype(np.float32)  # (H, W)
     partial = out.with_name(out.name + ".partial.tif")
     first = gdal.Open(str(members[0]))
-    copy = gdal.GetDriverByName("GTiff").CreateCopy(str(partial), first)
+    copy = gdal.GetDriverByName("GTiff").CreateCopy(str(partial), first,
+                                                    options=["COMPRESS=DEFLATE", "TILED=YES"])
     if copy is None or copy.GetRasterBand(1).WriteArray(mean) != 0:
         raise OSError(f"could not write {partial}")
-    # The first member's metadata names its own seed: the map records every member's instead.
-    metadata = {k: v for k, v in (first.GetMetadata() or {}).items() if k != "seed"}
-    metadata["member_seeds"] = ",".join(str(gdal.Open(str(m)).GetMetadataItem("seed")) for m in members)
-    copy.SetMetadata(metadata)
+    metadata = {k: v for k, v in (first.GetMetadata() or {}).items() if k not in ("seed", "model")}
+    copy.SetMetadata({**metadata, "member_seeds": ",".join(map(str, seeds))})
     copy.FlushCache()
     copy = None
     partial.replace(out)
@@ -119,7 +117,7 @@ def fit_raw(image: str, outputs: list[tuple[str, int]], method: str, schedule: s
         if members > 1:
             for out, _ in outputs:
                 average_maps([Path(scratch) / f"member{k}-{Path(out).name}" for k in range(members)],
-                             Path(out))
+                             Path(out), seeds)
     return time.perf_counter() - started
 
 

@@ -12,13 +12,14 @@ copy (``benchmarks/ci_gate.py``: abu-airport-1, 1, 25 and 144 px), it fits every
 (``benchmarks/fit_maps.py``'s grammar, ensembles included) with network seeds 0..N-1, scores the
 maps with ``--correction`` (``benchmarks/candidates.py``) and prints, per schedule, the class AUC of
 every fit, the mean, the pooled seed std (the root of the mean over hosts of each host's sample
-variance over the seeds), the standard deviation of the host means over the seeds, and on the CI
-test's copy whether each seed beats global RX in every class. Ground truth (the implant masks) is
+variance over the seeds), the standard deviation over the seeds of the mean over the hosts, and on
+the CI test's copy whether each seed beats global RX in every class, and where each of its 1 px
+targets ranks (:func:`...implant.runner.target_ranks`). Ground truth (the implant masks) is
 read only after every map is written; every image and map is kept in ``--work`` and reused by name.
 An ensemble's map (``eMEMBERS``) not yet in the folder is the mean of its members' maps, each kept
-as the map of the schedule without ``eMEMBERS`` at the member's seed (``fit_maps.member_seeds``),
-so that the members of full-length ensembles are the single schedule's fits at other seeds, fitted
-once whichever ensemble or seed list needs them (the same maps ``fit_maps.fit_raw`` would average).
+as the map of the schedule without ``eMEMBERS`` at the member's seed (``fit_maps.member_seeds``):
+the members of full-length ensembles are the single schedule's fits at those seeds (shared with
+its own seeds), fitted once whichever needs them (the maps ``fit_maps.fit_raw`` would average).
 Last line: ``schedule_spread <schedule>=<pooled std> ...``.
 """
 
@@ -34,6 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ci_gate  # noqa: E402 - the CI test's copy
 import select_defaults as sd  # noqa: E402 - the sibling script's implant copies and scores
+from candidates import corrected  # noqa: E402 - the candidate corrections
 from fit_maps import average_maps, member_seeds, parse_schedule, run_all  # noqa: E402 - the fits
 from seed_sources import HOSTS  # noqa: E402 - the same four hosts
 
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.work / f"{tag}-{'rx' if schedule is None else f's{schedule}-seed{seed}'}.tif"
 
     tasks = [(str(images[t]), str(raw(t, None)), "rx", "0", 0) for t in images]
-    ensembles: dict[Path, list[Path]] = {}  # an ensemble's map -> its members' maps
+    ensembles: dict[Path, tuple[list[Path], list[int]]] = {}  # an ensemble's map -> members' maps, seeds
     for seed in range(args.seeds):
         for s in args.schedules:
             members = parse_schedule(s)[-1]
@@ -92,16 +94,22 @@ def main(argv: list[str] | None = None) -> int:
                     tasks.append((str(images[t]), str(raw(t, s, seed)), "dms2f", s, seed))
                     continue
                 base = re.sub(r"e\d+", "", s)  # each member is a fit of the schedule without eN
-                ensembles[raw(t, s, seed)] = [raw(t, base, m) for m in member_seeds(seed, members)]
+                ensembles[raw(t, s, seed)] = ([raw(t, base, m) for m in member_seeds(seed, members)],
+                                              member_seeds(seed, members))
                 tasks += [(str(images[t]), str(raw(t, base, m)), "dms2f", base, m)
                           for m in member_seeds(seed, members)]
     tasks = list(dict.fromkeys(tasks))  # a member shared by two ensembles is fitted once
     print(f"{sum(not Path(t[1]).exists() for t in tasks)} map(s) to fit", flush=True)
     run_all(tasks, args.workers)
-    for out, members_maps in ensembles.items():
-        average_maps(members_maps, out)
+    for out, (members_maps, seeds) in ensembles.items():
+        average_maps(members_maps, out, seeds)
 
     size = str(args.size)
+
+    def gate_corrected(schedule: str, seed: int) -> np.ndarray:
+        return corrected(sd.read_map(raw("ci-gate", schedule, seed)), args.correction,
+                            sd.read_map(raw("ci-gate", None)))
+
     pooled: dict[str, float] = {}
     gate_rx = runner.class_aucs(sd.read_map(raw("ci-gate", None)), gate_copy)
     for schedule in args.schedules:
@@ -114,11 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         for tag, values in aucs.items():
             print(f"  {tag:22s} " + " ".join(f"{v:.4f}" for v in values)
                   + f"  mean {np.mean(values):.4f} std {np.std(values, ddof=1):.4f}")
-        host_means = np.mean(list(aucs.values()), axis=0)  # (seeds,)
+        hosts_mean = np.mean(list(aucs.values()), axis=0)  # (seeds,) the mean over the hosts
         pooled[schedule] = pooled_std(aucs)
-        print(f"  mean {np.mean(host_means):.4f}; pooled seed std {pooled[schedule]:.4f}; std of the "
-              f"{len(aucs)}-host means {np.std(host_means, ddof=1):.4f} (n - 1), "
-              f"{np.std(host_means):.4f} (n)")
+        print(f"  mean {np.mean(hosts_mean):.4f}; pooled seed std {pooled[schedule]:.4f}; std over the "
+              f"seeds of the {len(aucs)}-host mean {np.std(hosts_mean, ddof=1):.4f} (n - 1), "
+              f"{np.std(hosts_mean):.4f} (n)")
         passed = 0
         gate_rx_map = sd.read_map(raw("ci-gate", None))
         for seed in range(args.seeds):
@@ -126,10 +134,18 @@ def main(argv: list[str] | None = None) -> int:
                                        [args.correction])[args.correction]
             ok = all(scores[k] > gate_rx[k] for k in gate_rx)
             passed += ok
+            ranks = [t["rank"] for t in runner.target_ranks(gate_corrected(schedule, seed), gate_copy)
+                     if t["size"] == 1]
             print(f"  CI test's copy, seed {seed}: " + " ".join(f"{k} px {v:.4f}" for k, v in scores.items())
-                  + ("  passes" if ok else "  FAILS"))
+                  + ("  passes" if ok else "  FAILS") + "; 1 px ranks " + " ".join(f"{r:.4f}" for r in ranks))
         print(f"  CI test's copy: {passed} of {args.seeds} seeds pass (RX "
               + " ".join(f"{k} px {v:.4f}" for k, v in gate_rx.items()) + ")")
+    rx_ranks = [t for t in runner.target_ranks(sd.read_map(raw("ci-gate", None)), gate_copy)
+                if t["size"] == 1]
+    print("\nThe CI test's copy's 1 px targets: abundance "
+          + " ".join(f"{t['abundance']:.2f}" for t in rx_ranks)
+          + "; rank (the share of the background below the target) with RX "
+          + " ".join(f"{t['rank']:.4f}" for t in rx_ranks))
     print("schedule_spread " + " ".join(f"{s}={v:.4f}" for s, v in pooled.items()))
     return 0
 

@@ -201,6 +201,9 @@ def test_fit_maps_ensemble_is_the_mean_of_its_members(tmp_path, monkeypatch):
     fit_maps.fit_raw(image, [(str(tmp_path / "e8.tif"), 8), (str(tmp_path / "e16.tif"), 16)],
                      "dms2f", "2x2b8t25e2", 1)
     np.testing.assert_allclose(read("e16.tif"), read("ensemble.tif"), rtol=1e-6, atol=1e-7)
+    for name in ("e8.tif", "e16.tif"):
+        metadata = gdal.Open(str(tmp_path / name)).GetMetadata()
+        assert metadata["member_seeds"] == "2,3" and "model" not in metadata
     assert read("e8.tif").shape == read("e16.tif").shape
     assert not list(tmp_path.glob("*.partial.tif"))
 
