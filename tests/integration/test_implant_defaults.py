@@ -5,6 +5,11 @@ name, ``abu-airport-1`` (AVIRIS, the family most development scenes come from). 
 holds the three size classes (three abundances each); DMS2F fits with the fast preset's default
 schedule and seed 0, in a worker process that receives only the image. The class AUCs are
 computed afterwards from the implant masks.
+
+The fit is deterministic, so the test is stable, but its 1 px comparison is not a margin: the class
+holds six targets and turns on one quarter-abundance pixel, and over six network seeds the shipped
+defaults pass at 2 (README, the end of "Ninth round"; ``benchmarks/schedule_spread.py``). A change
+that moves the fit can fail this class without being worse on the implant benchmark's means.
 """
 
 from __future__ import annotations
