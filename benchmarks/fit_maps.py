@@ -55,10 +55,11 @@ def average_maps(members: list[Path], out: Path, seeds: list[int]) -> None:
     import numpy as np
     from osgeo import gdal
 
-    stack = [np.asarray(gdal.Open(str(m)).ReadAsArray(), dtype=np.float64) for m in members]  # (H, W) each
+    datasets = [gdal.Open(str(m)) for m in members]
+    stack = [np.asarray(d.ReadAsArray(), dtype=np.float64) for d in datasets]  # (H, W) each
     mean = np.mean(stack, axis=0).astype(np.float32)  # (H, W)
     partial = out.with_name(out.name + ".partial.tif")
-    first = gdal.Open(str(members[0]))
+    first = datasets[0]
     copy = gdal.GetDriverByName("GTiff").CreateCopy(str(partial), first,
                                                     options=["COMPRESS=DEFLATE", "TILED=YES"])
     if copy is None or copy.GetRasterBand(1).WriteArray(mean) != 0:

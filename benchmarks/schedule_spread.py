@@ -94,10 +94,9 @@ def main(argv: list[str] | None = None) -> int:
                     tasks.append((str(images[t]), str(raw(t, s, seed)), "dms2f", s, seed))
                     continue
                 base = re.sub(r"e\d+", "", s)  # each member is a fit of the schedule without eN
-                ensembles[raw(t, s, seed)] = ([raw(t, base, m) for m in member_seeds(seed, members)],
-                                              member_seeds(seed, members))
-                tasks += [(str(images[t]), str(raw(t, base, m)), "dms2f", base, m)
-                          for m in member_seeds(seed, members)]
+                seeds = member_seeds(seed, members)
+                ensembles[raw(t, s, seed)] = ([raw(t, base, m) for m in seeds], seeds)
+                tasks += [(str(images[t]), str(raw(t, base, m)), "dms2f", base, m) for m in seeds]
     tasks = list(dict.fromkeys(tasks))  # a member shared by two ensembles is fitted once
     print(f"{sum(not Path(t[1]).exists() for t in tasks)} map(s) to fit", flush=True)
     run_all(tasks, args.workers)
@@ -105,13 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         average_maps(members_maps, out, seeds)
 
     size = str(args.size)
-
-    def gate_corrected(schedule: str, seed: int) -> np.ndarray:
-        return corrected(sd.read_map(raw("ci-gate", schedule, seed)), args.correction,
-                            sd.read_map(raw("ci-gate", None)))
-
     pooled: dict[str, float] = {}
-    gate_rx = runner.class_aucs(sd.read_map(raw("ci-gate", None)), gate_copy)
+    gate_rx_map = sd.read_map(raw("ci-gate", None))
+    gate_rx = runner.class_aucs(gate_rx_map, gate_copy)
     for schedule in args.schedules:
         aucs: dict[str, list[float]] = {}
         for tag, copy in copies.items():
@@ -128,20 +123,17 @@ def main(argv: list[str] | None = None) -> int:
               f"seeds of the {len(aucs)}-host mean {np.std(hosts_mean, ddof=1):.4f} (n - 1), "
               f"{np.std(hosts_mean):.4f} (n)")
         passed = 0
-        gate_rx_map = sd.read_map(raw("ci-gate", None))
         for seed in range(args.seeds):
-            scores = sd.implant_scores(raw("ci-gate", schedule, seed), gate_rx_map, gate_copy,
-                                       [args.correction])[args.correction]
-            ok = all(scores[k] > gate_rx[k] for k in gate_rx)
+            score = corrected(sd.read_map(raw("ci-gate", schedule, seed)), args.correction, gate_rx_map)
+            scores = runner.class_aucs(score, gate_copy)
+            ok = ci_gate.passes({"rx": gate_rx, args.correction: scores}, args.correction)
             passed += ok
-            ranks = [t["rank"] for t in runner.target_ranks(gate_corrected(schedule, seed), gate_copy)
-                     if t["size"] == 1]
+            ranks = [t["rank"] for t in runner.target_ranks(score, gate_copy) if t["size"] == 1]
             print(f"  CI test's copy, seed {seed}: " + " ".join(f"{k} px {v:.4f}" for k, v in scores.items())
                   + ("  passes" if ok else "  FAILS") + "; 1 px ranks " + " ".join(f"{r:.4f}" for r in ranks))
         print(f"  CI test's copy: {passed} of {args.seeds} seeds pass (RX "
               + " ".join(f"{k} px {v:.4f}" for k, v in gate_rx.items()) + ")")
-    rx_ranks = [t for t in runner.target_ranks(sd.read_map(raw("ci-gate", None)), gate_copy)
-                if t["size"] == 1]
+    rx_ranks = [t for t in runner.target_ranks(gate_rx_map, gate_copy) if t["size"] == 1]
     print("\nThe CI test's copy's 1 px targets: abundance "
           + " ".join(f"{t['abundance']:.2f}" for t in rx_ranks)
           + "; rank (the share of the background below the target) with RX "
